@@ -1,0 +1,5 @@
+"""Neural-network pieces: the PeerMLP view and the models."""
+
+from fgsam.nn.peer import peer_forward, self_loop_edge_index
+
+__all__ = ["peer_forward", "self_loop_edge_index"]

@@ -1,0 +1,84 @@
+"""The PeerMLP view of any message-passing model."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+def self_loop_edge_index(n: int, device: torch.device | str | None = None) -> Tensor:
+    """``edge_index`` of ``n`` nodes with one self-loop each and no other edge: ``[2, n]``."""
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    loop = torch.arange(n, device=device)
+    return torch.stack([loop, loop])
+
+
+def peer_forward(
+    model: torch.nn.Module, x: Tensor, index: Tensor | None = None, **kwargs: Any
+) -> Tensor:
+    r"""Run ``model`` as its PeerMLP, from `"Fast Graph Sharpness-Aware Minimization for
+    Enhancing and Accelerating Few-Shot Node Classification"
+    <https://arxiv.org/abs/2410.16845>`_ (Luo et al., NeurIPS 2024).
+
+    The PeerMLP shares every weight with the GNN but each node's neighbourhood is the
+    node itself, so message passing becomes the identity and a node depends on its own
+    features only:
+
+    .. math::
+        \mathrm{PeerMLP}(X)_{i} = f_{\mathrm{gnn}}\big(X_{\{i\}}, \{(i, i)\}\big),
+
+    e.g. GCNConv and GATConv become :math:`xW + b`, SAGEConv
+    :math:`\mathrm{lin}_l(x) + \mathrm{lin}_r(x)`, GINConv :math:`h((2 + \epsilon) x)`.
+    ``model`` is called on ``x[index]`` with a self-loop-only ``edge_index`` over those
+    rows, so the cost is :math:`O(|\mathrm{index}|)`, independent of the graph. A model
+    that defines ``forward_peer(x, **kwargs)`` (edge attributes, custom layers) is
+    called through it instead. Convolutions with ``cached=True`` have their cache set
+    aside for the call.
+
+    Args:
+        model (torch.nn.Module): a model whose forward takes ``(x, edge_index, ...)``.
+        x (torch.Tensor): node features of the whole graph, ``[N, F]``.
+        index (torch.Tensor, optional): the rows to compute (e.g. support and query
+            nodes); all rows if ``None``. (default: ``None``)
+        **kwargs: further keyword arguments of the model's forward.
+
+    Example:
+        >>> from torch_geometric.nn import GCN
+        >>> model = GCN(1433, 16, 2, 7)
+        >>> out = peer_forward(model, data.x, episode_nodes)  # [len(episode_nodes), 7]
+    """
+    if index is not None:
+        x = x[index]
+    peer = getattr(model, "forward_peer", None)
+    if peer is None and hasattr(model, "module"):  # DistributedDataParallel and friends
+        peer = getattr(model.module, "forward_peer", None)
+    if callable(peer):
+        return peer(x, **kwargs)
+    with _caches_set_aside(model):
+        return model(x, self_loop_edge_index(x.size(0), x.device), **kwargs)
+
+
+@contextlib.contextmanager
+def _caches_set_aside(model: torch.nn.Module) -> Iterator[None]:
+    """Disable ``cached=True`` convolutions (their cache holds the full graph) for a call."""
+    cached = [m for m in model.modules() if getattr(m, "cached", False) is True]
+    saved = [(m, {k: v for k, v in vars(m).items() if k.startswith("_cached_")}) for m in cached]
+    for m, attrs in saved:
+        m.cached = False
+        for k in attrs:
+            setattr(m, k, None)
+    try:
+        yield
+    finally:
+        for m, attrs in saved:
+            m.cached = True
+            for k, v in attrs.items():
+                setattr(m, k, v)
+
+
+__all__ = ["peer_forward", "self_loop_edge_index"]

@@ -1,0 +1,33 @@
+"""Optional-dependency flags and shared type aliases.
+
+A flag says whether a package is installed; nothing heavy is imported here. Code that
+needs the package imports it inside the function that uses it, so a broken install
+raises its own ``ImportError`` there instead of being hidden.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable
+
+from torch import Tensor
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+#: ``torch_scatter`` is installed and not disabled with ``FGSAM_NO_TORCH_SCATTER=1``.
+WITH_TORCH_SCATTER: bool = _installed("torch_scatter") and os.environ.get(
+    "FGSAM_NO_TORCH_SCATTER", "0"
+) in ("", "0")
+#: RDKit is installed (needed to featurise molecules from SMILES).
+WITH_RDKIT: bool = _installed("rdkit")
+#: matplotlib is installed (needed for the PNG plots of ``fgsam sharpness``).
+WITH_MATPLOTLIB: bool = _installed("matplotlib")
+
+#: A closure: re-evaluates the model and returns the loss tensor (no ``backward``).
+Closure = Callable[[], Tensor]
+
+__all__ = ["WITH_MATPLOTLIB", "WITH_RDKIT", "WITH_TORCH_SCATTER", "Closure"]
