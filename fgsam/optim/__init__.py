@@ -9,6 +9,7 @@ from fgsam.optim.registry import (
     list_optimizers,
 )
 from fgsam.optim.sam import SAM
+from fgsam.optim.training_step import training_step
 
 __all__ = [
     "ASAM",
@@ -19,4 +20,5 @@ __all__ = [
     "frozen_batchnorm_stats",
     "get_optimizer_class",
     "list_optimizers",
+    "training_step",
 ]

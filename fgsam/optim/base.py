@@ -75,6 +75,8 @@ class SharpnessAwareOptimizer(Optimizer):
     num_closures: int = 1
     #: Whether :meth:`first_step` / :meth:`second_step` are supported.
     manual_steps: bool = True
+    #: Whether closures should return per-sample losses (a vector) instead of the mean.
+    per_sample_loss: bool = False
 
     def __init__(
         self,
@@ -304,6 +306,10 @@ class SharpnessAwareOptimizer(Optimizer):
                 f"yourself, call first_step() and second_step() instead"
             )
         return closure
+
+    def start_epoch(self) -> None:
+        """Called by training loops at the start of every epoch (no-op unless a method
+        schedules by epoch, e.g. GraphSAM's radius decay)."""
 
     # ------------------------------------------------------------ manual steps
     def first_step(self, zero_grad: bool = False) -> None:

@@ -98,6 +98,6 @@ __all__ = [
     "global_norm",
     "normalized",
     "reject",
-    "scaled",
     "resolve_base_optimizer",
+    "scaled",
 ]
