@@ -95,7 +95,9 @@ class SharpnessAwareOptimizer(Optimizer):
         if "lr" in base_kwargs:
             check_non_negative("lr", base_kwargs["lr"])
         if max_grad_norm is not None and not max_grad_norm > 0:
-            raise ValueError(f"max_grad_norm must be a positive number or None, got {max_grad_norm!r}")
+            raise ValueError(
+                f"max_grad_norm must be a positive number or None, got {max_grad_norm!r}"
+            )
         if model is not None and not isinstance(model, torch.nn.Module):
             raise ValueError(f"model must be a torch.nn.Module or None, got {type(model).__name__}")
         super().__init__(params, {"rho": rho, "perturb": True, **(defaults or {})})

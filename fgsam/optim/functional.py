@@ -51,7 +51,10 @@ def scaled(xs: list[Tensor], factor: Tensor | float) -> list[Tensor]:
 
 
 def reject(xs: list[Tensor], unit: list[Tensor]) -> list[Tensor]:
-    r"""The part of ``xs`` orthogonal to the unit vector ``unit``: :math:`x - \langle x, u\rangle u`."""
+    r"""The part of ``xs`` orthogonal to the unit vector ``unit``.
+
+    :math:`x - \langle x, u\rangle u`, for tensor lists seen as vectors.
+    """
     coeff = global_dot(xs, unit)
     return [x - coeff.to(x.device) * u for x, u in zip(xs, unit, strict=True)]
 

@@ -67,7 +67,8 @@ def param_groups(
         raise ValueError("no_decay_1d=True needs a model or plain parameters, not parameter groups")
     decay = [p for p in params if p.ndim > 1]
     no_decay = [p for p in params if p.ndim <= 1]
-    return [g for g in ({"params": decay}, {"params": no_decay, "weight_decay": 0.0}) if g["params"]]
+    groups = ({"params": decay}, {"params": no_decay, "weight_decay": 0.0})
+    return [g for g in groups if g["params"]]
 
 
 def create_optimizer(
