@@ -1,0 +1,170 @@
+"""Every registered optimizer honours the shared contract (parametrised over the registry)."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch_geometric.nn import GCN
+
+from fgsam.nn import peer_forward
+from fgsam.optim import (
+    OPTIMIZERS,
+    create_optimizer,
+    get_optimizer_class,
+    list_optimizers,
+    training_step,
+)
+from fgsam.optim.base import SharpnessAwareOptimizer
+
+NAMES = [cls.name for cls in OPTIMIZERS]
+MANUAL = [cls.name for cls in OPTIMIZERS if cls.manual_steps]
+
+
+class Problem:
+    """A 2-layer GCN on a fixed random homophilous graph, with an unused parameter."""
+
+    def __init__(self, seed: int = 0) -> None:
+        g = torch.Generator().manual_seed(0)  # the data is fixed; ``seed`` starts the model
+        n, f = 40, 8
+        self.y = torch.arange(n) % 2
+        self.x = torch.randn(n, f, generator=g) + 1.5 * self.y[:, None].float()
+        src = torch.randint(0, n, (160,), generator=g)
+        dst = (src + 2 * torch.randint(1, 5, (160,), generator=g)) % n  # same parity: same class
+        self.edge_index = torch.cat([torch.stack([src, dst]), torch.stack([dst, src])], 1)
+        self.train = torch.arange(0, n, 2)
+        torch.manual_seed(seed)
+        self.model = GCN(f, 16, 2, 2)
+        self.model.unused = torch.nn.Parameter(torch.ones(3))
+
+    def closure(self, per_sample: bool = False):
+        reduction = "none" if per_sample else "mean"
+
+        def gnn():
+            out = self.model(self.x, self.edge_index)[self.train]
+            return F.cross_entropy(out, self.y[self.train], reduction=reduction)
+
+        return gnn
+
+    def peer_closure(self, per_sample: bool = False):
+        reduction = "none" if per_sample else "mean"
+
+        def mlp():
+            out = peer_forward(self.model, self.x, self.train)
+            return F.cross_entropy(out, self.y[self.train], reduction=reduction)
+
+        return mlp
+
+    @torch.no_grad()
+    def loss(self) -> float:
+        return float(self.closure()())
+
+    def step(self, opt: torch.optim.Optimizer) -> torch.Tensor:
+        per_sample = getattr(opt, "per_sample_loss", False)
+        return training_step(opt, self.closure(per_sample), self.peer_closure(per_sample))
+
+
+def make(name: str, seed: int = 0, **kwargs):
+    problem = Problem(seed)
+    kwargs.setdefault("lr", 0.01)
+    return problem, create_optimizer(problem.model, name, **kwargs)
+
+
+def test_registry_lists_lower_case_names_and_builds_plain_optimizers():
+    assert list_optimizers() == sorted(NAMES)
+    assert all(n == n.lower() for n in NAMES) and len(set(NAMES)) == len(NAMES)
+    assert "sam" in list_optimizers("sa*")
+    assert "adam" in list_optimizers(include_base=True)
+    assert isinstance(create_optimizer(torch.nn.Linear(2, 2), "adam", lr=0.1), torch.optim.Adam)
+    with pytest.raises(ValueError, match="unknown optimizer 'nope'.*sam"):
+        get_optimizer_class("nope")
+
+
+def test_weight_decay_exclusion_for_1d_parameters():
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.LayerNorm(4))
+    opt = create_optimizer(net, "sam", lr=0.1, weight_decay=0.1, no_decay_1d=True)
+    decay, no_decay = opt.param_groups
+    assert [p.ndim for p in decay["params"]] == [2] and decay["weight_decay"] == 0.1
+    assert len(no_decay["params"]) == 3 and no_decay["weight_decay"] == 0.0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_loss_falls_closure_style(name):
+    problem, opt = make(name)
+    start = problem.loss()
+    for _ in range(60):
+        problem.step(opt)
+    assert problem.loss() < 0.8 * start
+
+
+@pytest.mark.parametrize("name", MANUAL)
+def test_loss_falls_two_step_style(name):
+    problem, opt = make(name)
+    start = problem.loss()
+    second = problem.peer_closure() if opt.num_closures == 2 else problem.closure()
+    for _ in range(60):
+        problem.closure()().backward()
+        opt.first_step(zero_grad=True)
+        second().backward()
+        opt.second_step(zero_grad=True)
+    assert problem.loss() < 0.8 * start
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_state_dict_round_trip_continues_bit_identically(name):
+    problem, opt = make(name)
+    for _ in range(4):
+        problem.step(opt)
+    model_state = copy.deepcopy(problem.model.state_dict())
+    opt_state = copy.deepcopy(opt.state_dict())
+    twin, twin_opt = make(name, seed=1)  # different start, overwritten by the loads
+    twin.model.load_state_dict(model_state)
+    twin_opt.load_state_dict(opt_state)
+    for _ in range(4):
+        assert torch.equal(problem.step(opt), twin.step(twin_opt))
+    for p, q in zip(problem.model.parameters(), twin.model.parameters()):
+        assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_deepcopy_gives_an_independent_identical_optimizer(name):
+    problem, opt = make(name)
+    problem.step(opt)
+    twin = copy.copy(problem)
+    twin.model, twin_opt = copy.deepcopy((problem.model, opt))
+    assert twin_opt.param_groups is twin_opt.base_optimizer.param_groups
+    for _ in range(3):
+        problem.step(opt)
+        twin.step(twin_opt)
+    for p, q in zip(problem.model.parameters(), twin.model.parameters()):
+        assert torch.equal(p, q)
+        assert p is not q
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("arg", ["rho", "lr"])
+def test_negative_hyper_parameters_are_refused_by_name(name, arg):
+    with pytest.raises(ValueError, match=arg):
+        make(name, **{arg: -0.1})
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_parameter_without_gradient_is_left_alone(name):
+    problem, opt = make(name, weight_decay=0.1)
+    before = problem.model.unused.detach().clone()
+    for _ in range(3):
+        problem.step(opt)
+    assert torch.equal(problem.model.unused, before)
+    assert problem.model.unused.grad is None
+
+
+@pytest.mark.parametrize("cls", OPTIMIZERS, ids=NAMES)
+def test_class_is_documented_and_repr_names_it(cls):
+    assert issubclass(cls, SharpnessAwareOptimizer)
+    doc = inspect.getdoc(cls) or ""
+    assert "http" in doc and "Args:" in doc and "Example" in doc
+    _, opt = make(cls.name)
+    assert repr(opt).startswith(f"{cls.__name__}(")
