@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # one thread per worker: no oversubscription
+    torch.set_num_threads(1)
+
 
 @pytest.fixture(scope="session")
 def data_root() -> Path:

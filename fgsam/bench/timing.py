@@ -1,0 +1,88 @@
+"""Interleaved, median-based timing of training steps (the benchmarks' one clock)."""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+
+def synchronize(device: torch.device | str | None) -> None:
+    """Wait for queued kernels on ``device`` (no-op on the CPU)."""
+    if device is not None and torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@dataclass
+class Timing:
+    """Per-step times (seconds) of one contender over the rounds."""
+
+    name: str
+    per_step: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.per_step)
+
+    def __repr__(self) -> str:
+        return f"Timing({self.name!r}, median={self.median * 1e3:.3f} ms, rounds={len(self.per_step)})"
+
+
+def interleaved_medians(
+    steps: dict[str, Callable[[], object]],
+    rounds: int = 15,
+    steps_per_round: int = 10,
+    warmup: int = 3,
+    device: torch.device | str | None = None,
+) -> dict[str, Timing]:
+    """Time every contender's step function in interleaved rounds.
+
+    Each round runs ``steps_per_round`` steps of every contender in turn (the order
+    rotates from round to round), so slow drifts of the machine hit all of them alike;
+    the per-step time of a round is its block time divided by ``steps_per_round``, and
+    contenders are compared by the median over rounds.
+
+    Args:
+        steps (dict): name → a function running one training step.
+        rounds (int, optional): number of rounds. (default: ``15``)
+        steps_per_round (int, optional): steps per contender per round. (default: ``10``)
+        warmup (int, optional): untimed steps of each contender first. (default: ``3``)
+        device (torch.device, optional): synchronised around each block on CUDA.
+    """
+    if rounds < 1 or steps_per_round < 1 or warmup < 0:
+        raise ValueError(
+            f"rounds and steps_per_round must be >= 1 and warmup >= 0, got "
+            f"{rounds}, {steps_per_round}, {warmup}"
+        )
+    names = list(steps)
+    for name in names:
+        for _ in range(warmup):
+            steps[name]()
+    out = {name: Timing(name) for name in names}
+    for r in range(rounds):
+        order = names[r % len(names):] + names[: r % len(names)]
+        for name in order:
+            synchronize(device)
+            start = time.perf_counter()
+            for _ in range(steps_per_round):
+                steps[name]()
+            synchronize(device)
+            out[name].per_step.append((time.perf_counter() - start) / steps_per_round)
+    return out
+
+
+def machine_description(device: torch.device | str | None = None) -> str:
+    """One line naming the hardware and software the numbers come from."""
+    dev = torch.device(device or "cpu")
+    if dev.type == "cuda":
+        hw = torch.cuda.get_device_name(dev)
+    else:
+        hw = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    return f"{hw}; torch {torch.__version__}; Python {platform.python_version()}"
+
+
+__all__ = ["Timing", "interleaved_medians", "machine_description", "synchronize"]
