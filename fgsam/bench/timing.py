@@ -29,7 +29,8 @@ class Timing:
         return statistics.median(self.per_step)
 
     def __repr__(self) -> str:
-        return f"Timing({self.name!r}, median={self.median * 1e3:.3f} ms, rounds={len(self.per_step)})"
+        ms = self.median * 1e3
+        return f"Timing({self.name!r}, median={ms:.3f} ms, rounds={len(self.per_step)})"
 
 
 def interleaved_medians(
