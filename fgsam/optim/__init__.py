@@ -2,6 +2,7 @@
 
 from fgsam.optim.asam import ASAM
 from fgsam.optim.base import SharpnessAwareOptimizer, frozen_batchnorm_stats
+from fgsam.optim.graphsam import GraphSAM
 from fgsam.optim.registry import (
     OPTIMIZERS,
     create_optimizer,
@@ -13,6 +14,7 @@ from fgsam.optim.training_step import training_step
 
 __all__ = [
     "ASAM",
+    "GraphSAM",
     "OPTIMIZERS",
     "SAM",
     "SharpnessAwareOptimizer",

@@ -14,12 +14,14 @@ from torch.optim import Optimizer
 from fgsam.optim.asam import ASAM
 from fgsam.optim.base import SharpnessAwareOptimizer, check_non_negative
 from fgsam.optim.functional import base_optimizer_names, resolve_base_optimizer
+from fgsam.optim.graphsam import GraphSAM
 from fgsam.optim.sam import SAM
 
 #: Every sharpness-aware optimizer, in the order the documentation lists them.
 OPTIMIZERS: list[type[SharpnessAwareOptimizer]] = [
     SAM,
     ASAM,
+    GraphSAM,
 ]
 
 

@@ -1,0 +1,244 @@
+"""GraphSAM: SAM that reuses the previous descent gradient as the next ascent direction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.optim import Optimizer
+
+from fgsam.optim.base import (
+    ASCENT,
+    DESCENT,
+    SharpnessAwareOptimizer,
+    check_non_negative,
+    check_positive_int,
+    check_range,
+)
+from fgsam.optim.functional import EPS, global_norm
+from fgsam.typing import Closure
+
+
+class GraphSAM(SharpnessAwareOptimizer):
+    r"""GraphSAM from `"Efficient Sharpness-Aware Minimization for Molecular Graph
+    Transformer Models" <https://openreview.net/forum?id=Od39h4XQ3Y>`_ (Wang et al.,
+    ICLR 2024).
+
+    The perturbation follows a moving direction :math:`m` built from the previous steps'
+    descent gradients, so an ordinary step costs one forward/backward pass:
+
+    .. math::
+        \epsilon = \rho_e\, \frac{m}{\lVert m \rVert}, \qquad
+        g_s = \nabla L(w + \epsilon), \qquad
+        w \leftarrow \mathrm{Base}(w, g_s), \qquad
+        m \leftarrow \beta\, m + (1 - \beta)\, \frac{g_s}{\lVert g_s \rVert},
+
+    with the radius decayed by epoch, :math:`\rho_e = \rho\, \gamma^{\lfloor e / s
+    \rfloor}` (:math:`s` = ``decay_every``). At the first step of every epoch
+    (:meth:`start_epoch`) and whenever the direction is missing, the step first takes
+    :math:`g = \nabla L(w)` and resets :math:`m \leftarrow g` (one extra pass). With
+    ``adaptive`` the perturbation is ASAM-scaled, :math:`\epsilon = \rho_e T^2 m /
+    \lVert T m \rVert`, :math:`T = |w| + \eta`. Cost: 1 forward/backward per step, plus
+    1 per epoch.
+
+    :meth:`step` returns :math:`L(w)` on refresh steps; on the other steps the only loss
+    evaluated is the perturbed one, :math:`L(w + \epsilon)`, and that is returned.
+    Manual ``first_step``/``second_step`` are not supported: use :meth:`step`.
+
+    Args:
+        params (iterable): parameters or parameter groups (a group may set ``rho`` and
+            ``perturb``).
+        base_optimizer (type or str): e.g. :class:`torch.optim.Adam` or ``"adam"``.
+        rho (float, optional): initial radius :math:`\rho`. (default: ``0.05``)
+        beta (float, optional): moving-average factor :math:`\beta \in [0, 1]`.
+            (default: ``0.99``)
+        gamma (float, optional): radius decay :math:`\gamma \in (0, 1]`.
+            (default: ``0.5``)
+        decay_every (int, optional): epochs :math:`s` between two decays.
+            (default: ``1``)
+        adaptive (bool, optional): ASAM scaling of the perturbation. (default: ``False``)
+        eta (float, optional): ASAM's :math:`\eta`. (default: ``0.01``)
+        model (torch.nn.Module, optional): for BatchNorm and DDP handling.
+            (default: ``None``)
+        sync_ascent (bool, optional): all-reduce the refresh gradient under DDP.
+            (default: ``False``)
+        max_grad_norm (float, optional): clip the descent gradient. (default: ``None``)
+        **base_kwargs: the base optimizer's arguments (``lr``, ``weight_decay``, ...).
+
+    Example:
+        >>> opt = GraphSAM(model.parameters(), torch.optim.Adam, rho=0.05, lr=1e-3)
+        >>> for epoch in range(epochs):
+        ...     opt.start_epoch()
+        ...     for batch in loader:
+        ...         loss = opt.step(lambda: F.mse_loss(model(batch), batch.y))
+    """
+
+    name = "graphsam"
+    manual_steps = False
+
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict[str, Any]],
+        base_optimizer: type[Optimizer] | str,
+        rho: float = 0.05,
+        beta: float = 0.99,
+        gamma: float = 0.5,
+        decay_every: int = 1,
+        adaptive: bool = False,
+        eta: float = 0.01,
+        model: torch.nn.Module | None = None,
+        sync_ascent: bool = False,
+        max_grad_norm: float | None = None,
+        **base_kwargs: Any,
+    ) -> None:
+        check_range("beta", beta, 0.0, 1.0)
+        check_range("gamma", gamma, 0.0, 1.0, low_open=True)
+        check_positive_int("decay_every", decay_every)
+        check_non_negative("eta", eta)
+        super().__init__(
+            params,
+            base_optimizer,
+            rho,
+            model=model,
+            sync_ascent=sync_ascent,
+            max_grad_norm=max_grad_norm,
+            **base_kwargs,
+        )
+        self.beta = float(beta)
+        self.gamma = float(gamma)
+        self.decay_every = decay_every
+        self.adaptive = bool(adaptive)
+        self.eta = float(eta)
+        # epoch -1: start_epoch() not called yet (the radius is rho until it is).
+        self.global_state.update(epoch=-1, refresh=True, rho_scale=1.0)
+
+    # ------------------------------------------------------------------ epochs
+    def start_epoch(self) -> None:
+        """Start the next epoch: decay the radius and refresh the direction next step."""
+        epoch = self.global_state["epoch"] + 1
+        self.global_state["epoch"] = epoch
+        self.global_state["rho_scale"] = self.gamma ** (epoch // self.decay_every)
+        self.global_state["refresh"] = True
+
+    def refresh(self) -> None:
+        """Make the next step recompute :math:`m \\leftarrow \\nabla L(w)`."""
+        self.global_state["refresh"] = True
+
+    @property
+    def rho_e(self) -> list[float]:
+        """The current radius :math:`\\rho_e` of each parameter group."""
+        return [g["rho"] * self.global_state["rho_scale"] for g in self.param_groups]
+
+    # -------------------------------------------------------------------- step
+    @torch.no_grad()
+    def step(  # type: ignore[override]
+        self, closure: Closure | None = None, scaler: torch.amp.GradScaler | None = None
+    ) -> Tensor:
+        """One GraphSAM step; returns :math:`L(w)` (refresh) or :math:`L(w+\\epsilon)`."""
+        closure = self._require_closure(closure)
+        losses: dict[str, Tensor] = {}
+        if self.global_state["refresh"] or not self._directed_groups():
+            losses[ASCENT] = self.loss_and_grad(
+                closure, ASCENT, sync=self.sync_ascent, scaler=scaler
+            )
+            if not self.check_finite(losses, scaler) or not self._reset_direction(scaler):
+                self.skip_step(scaler)
+                return losses[ASCENT]
+        groups = self._directed_groups()
+        params = [p for _, ps in groups for p in ps]
+        self.perturb(params, self._perturbation(groups))
+        losses[DESCENT] = self.loss_and_grad(
+            closure, DESCENT, perturbed=True, scaler=scaler, unscale=False
+        )
+        if not self.check_finite(losses, scaler):
+            self.skip_step(scaler)
+        else:
+            self._update_direction(params, scaler)
+            self.descend(scaler)
+        return losses.get(ASCENT, losses[DESCENT])
+
+    # --------------------------------------------------------------- internals
+    def _directed_groups(self) -> list[tuple[dict[str, Any], list[Tensor]]]:
+        """``(group, params that have a direction m)`` for every perturbed group."""
+        out = []
+        for group in self.param_groups:
+            if group["perturb"]:
+                params = [p for p in group["params"] if "direction" in self.state[p]]
+                if params:
+                    out.append((group, params))
+        return out
+
+    def _reset_direction(self, scaler: torch.amp.GradScaler | None) -> bool:
+        """``m ← ∇L(w)`` from ``.grad``; ``False`` if the (unscaled) gradient overflowed."""
+        params = [p for _, ps in self.perturbed_groups() for p in ps]
+        grads = [p.grad for p in params]
+        if scaler is not None and grads and not bool(torch.isfinite(global_norm(grads))):
+            return False
+        for group in self.param_groups:
+            for p in group["params"]:
+                self.state[p].pop("direction", None)
+        for p in params:
+            self.state[p]["direction"] = p.grad.detach().clone()
+        self.global_state["refresh"] = False
+        return True
+
+    def _perturbation(self, groups: list[tuple[dict[str, Any], list[Tensor]]]) -> list[Tensor]:
+        """``ε = ρ_e m / ‖m‖`` (or ``ρ_e T² m / ‖T m‖``), one norm over all groups."""
+        params = [p for _, ps in groups for p in ps]
+        direction = [self.state[p]["direction"] for p in params]
+        if self.adaptive:
+            t = [p.abs().add_(self.eta) for p in params]
+            tm = torch._foreach_mul(direction, t)
+            norm = global_norm(tm)
+            direction = torch._foreach_mul(tm, t)
+        else:
+            norm = global_norm(direction)
+        eps: list[Tensor] = []
+        start = 0
+        for group, ps in groups:
+            chunk = direction[start : start + len(ps)]
+            start += len(ps)
+            factor = (group["rho"] * self.global_state["rho_scale"]) / (norm + EPS)
+            eps += _times(chunk, factor)
+        return eps
+
+    def _update_direction(self, params: list[Tensor], scaler: torch.amp.GradScaler | None) -> None:
+        """``m ← β m + (1 − β) g_s / ‖g_s‖`` (skipped if the scaled gradient overflowed)."""
+        if not params:
+            return
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        norm = global_norm(grads)
+        scale = self.grad_scale(scaler)
+        if scaler is not None and not bool(torch.isfinite(norm)):
+            return
+        # The grads may still carry the scaler's factor; g/(‖g‖+eps) on the true scale.
+        coeff = (1.0 - self.beta) / (norm + EPS * scale)
+        direction = [self.state[p]["direction"] for p in params]
+        torch._foreach_mul_(direction, self.beta)
+        torch._foreach_add_(direction, _times(grads, coeff))
+        if any(p.grad is not None for p in self.params_with_grad(perturbed_only=True)
+               if "direction" not in self.state[p]):
+            self.global_state["refresh"] = True
+
+    def extra_repr(self) -> dict[str, Any]:
+        out = super().extra_repr()
+        out.update(beta=self.beta, gamma=self.gamma, decay_every=self.decay_every)
+        if self.adaptive:
+            out.update(adaptive=True, eta=self.eta)
+        out.update(epoch=self.global_state["epoch"], rho_scale=self.global_state["rho_scale"])
+        return out
+
+
+def _times(xs: list[Tensor], factor: Tensor) -> list[Tensor]:
+    """``[x * factor for x in xs]`` with a 0-dim tensor factor, fused where possible."""
+    if not xs:
+        return []
+    devices = {x.device for x in xs}
+    if devices == {factor.device}:
+        return list(torch._foreach_mul(xs, factor))
+    return [x * factor.to(x.device) for x in xs]
+
+
+__all__ = ["GraphSAM"]
