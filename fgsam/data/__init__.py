@@ -1,0 +1,23 @@
+"""Datasets: the catalog, the data root, file fetching and the few-shot graph loaders."""
+
+from fgsam.data.catalog import CATALOG, dataset_info, list_datasets
+from fgsam.data.class_split import ClassSplit, class_sizes
+from fgsam.data.dataset_info import DatasetInfo
+from fgsam.data.files import FileSpec, fetch, file_status, sha256sum
+from fgsam.data.load_graph import load_graph
+from fgsam.data.root import data_root
+
+__all__ = [
+    "CATALOG",
+    "ClassSplit",
+    "DatasetInfo",
+    "FileSpec",
+    "class_sizes",
+    "data_root",
+    "dataset_info",
+    "fetch",
+    "file_status",
+    "list_datasets",
+    "load_graph",
+    "sha256sum",
+]

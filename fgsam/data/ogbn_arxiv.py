@@ -1,0 +1,69 @@
+"""ogbn-arxiv through OGB's own loader (``ogb.nodeproppred.PygNodePropPredDataset``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import urllib.error
+from pathlib import Path
+
+from torch import Tensor
+
+from fgsam.data.files import DOWNLOAD_ENV_VAR
+from fgsam.data.root import ENV_VAR, data_root
+
+#: Where OGB publishes the dataset (a zip of ``ogbn_arxiv/``).
+OGBN_ARXIV_URL = "http://snap.stanford.edu/ogb/data/nodeproppred/arxiv.zip"
+#: OGB's folder under ``<data root>/ogb`` and the raw files it reads from it.
+OGBN_ARXIV_DIR = "ogb/ogbn_arxiv"
+OGBN_ARXIV_RAW = ("edge.csv.gz", "node-feat.csv.gz", "node-label.csv.gz", "node_year.csv.gz",
+                  "num-edge-list.csv.gz", "num-node-list.csv.gz")
+OGBN_ARXIV_RELEASE = "RELEASE_v1.txt"
+
+
+def read_ogbn_arxiv(root: str | os.PathLike[str] | None = None,
+                    download: bool | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """``(x, edge_index, y)`` of ogbn-arxiv (directed citations as OGB stores them).
+
+    The files live in ``<data root>/ogb/ogbn_arxiv`` (OGB's layout; OGB writes its
+    ``processed/`` cache there, so that folder must be writable). When they are missing,
+    OGB downloads them if ``download`` allows; otherwise, or when the download fails, a
+    ``FileNotFoundError`` names the files, the folder and the URL.
+    """
+    base = data_root(root) / "ogb"
+    folder = data_root(root) / OGBN_ARXIV_DIR
+    if download is None:
+        download = os.environ.get(DOWNLOAD_ENV_VAR, "1") not in ("0", "false", "no")
+    processed = folder / "processed" / "geometric_data_processed.pt"
+    missing = [folder / "raw" / name for name in OGBN_ARXIV_RAW
+               if not (folder / "raw" / name).is_file()]
+    if folder.is_dir() and not (folder / OGBN_ARXIV_RELEASE).is_file():
+        # OGB would otherwise stop and ask on stdin whether to delete the folder
+        missing.append(folder / OGBN_ARXIV_RELEASE)
+    if missing and not processed.is_file() and not download:
+        raise FileNotFoundError(_message(missing, folder, "downloading is disabled"))
+    from ogb.nodeproppred import PygNodePropPredDataset
+
+    created = not folder.exists()
+    try:
+        dataset = PygNodePropPredDataset(name="ogbn-arxiv", root=str(base))
+    except (urllib.error.URLError, OSError, TimeoutError) as err:
+        if created:  # leave no half-made folder behind a failed download
+            shutil.rmtree(folder, ignore_errors=True)
+        if isinstance(err, FileNotFoundError) and not missing:
+            raise
+        raise FileNotFoundError(_message(missing or [folder], folder,
+                                         f"the download failed ({err})")) from err
+    data = dataset[0]
+    return data.x, data.edge_index, data.y.reshape(-1)
+
+
+def _message(missing: list[Path], folder: Path, reason: str) -> str:
+    names = ", ".join(p.name for p in missing)
+    return (f"missing ogbn-arxiv files {names} in {folder} (raw files go in {folder / 'raw'}, "
+            f"{OGBN_ARXIV_RELEASE} in {folder}); {reason}. Get {OGBN_ARXIV_URL} and unzip it "
+            f"into {folder.parent} (it holds the folder 'arxiv': rename it to {folder.name}), "
+            f"or point the data root elsewhere with root=/--root or ${ENV_VAR}")
+
+
+__all__ = ["OGBN_ARXIV_DIR", "OGBN_ARXIV_RAW", "OGBN_ARXIV_URL", "read_ogbn_arxiv"]
