@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from fgsam import __version__
 
 #: Modules that provide a subcommand (each defines ``add_parser``), in help order.
-SUBCOMMANDS: list[str] = []
+SUBCOMMANDS: list[str] = ["fgsam.data.command"]
 
 
 def build_parser() -> argparse.ArgumentParser:
