@@ -6,12 +6,15 @@ from fgsam.data.dataset_info import DatasetInfo
 from fgsam.data.files import FileSpec, fetch, file_status, sha256sum
 from fgsam.data.load_graph import load_graph
 from fgsam.data.root import data_root
+from fgsam.data.synthetic import SHAPES, GraphShape, synthetic_graph
 
 __all__ = [
     "CATALOG",
+    "SHAPES",
     "ClassSplit",
     "DatasetInfo",
     "FileSpec",
+    "GraphShape",
     "class_sizes",
     "data_root",
     "dataset_info",
@@ -20,4 +23,5 @@ __all__ = [
     "list_datasets",
     "load_graph",
     "sha256sum",
+    "synthetic_graph",
 ]

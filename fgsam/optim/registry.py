@@ -11,17 +11,34 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
+from fgsam.optim.ae_sam import AESAM
 from fgsam.optim.asam import ASAM
 from fgsam.optim.base import SharpnessAwareOptimizer, check_non_negative
+from fgsam.optim.esam import ESAM
+from fgsam.optim.fgsam import FGSAM
+from fgsam.optim.fgsam_plus import FGSAMPlus
+from fgsam.optim.friendly_sam import FriendlySAM
 from fgsam.optim.functional import base_optimizer_names, resolve_base_optimizer
 from fgsam.optim.graphsam import GraphSAM
+from fgsam.optim.looksam import LookSAM
 from fgsam.optim.sam import SAM
+from fgsam.optim.ssam import SSAMD, SSAMF
+from fgsam.optim.vasso import VaSSO
 
 #: Every sharpness-aware optimizer, in the order the documentation lists them.
 OPTIMIZERS: list[type[SharpnessAwareOptimizer]] = [
     SAM,
     ASAM,
+    FGSAM,
+    FGSAMPlus,
     GraphSAM,
+    SSAMF,
+    SSAMD,
+    VaSSO,
+    LookSAM,
+    ESAM,
+    AESAM,
+    FriendlySAM,
 ]
 
 

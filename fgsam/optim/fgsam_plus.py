@@ -1,0 +1,269 @@
+"""FGSAM+: FGSAM every k steps, PeerMLP-only steps with reused directions in between."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.optim import Optimizer
+
+from fgsam.optim.base import check_non_negative, check_positive_int
+from fgsam.optim.fgsam import FGSAM, GNN_PASS, PEER_PASS, PERTURBED_PEER_PASS
+from fgsam.optim.functional import EPS, global_dot, global_norm
+from fgsam.typing import Closure
+
+
+class FGSAMPlus(FGSAM):
+    r"""FGSAM+ from `"Fast Graph Sharpness-Aware Minimization for Enhancing and
+    Accelerating Few-Shot Node Classification" <https://arxiv.org/abs/2410.16845>`_
+    (Luo et al., NeurIPS 2024): an exact FGSAM step every ``k`` steps, and in between
+    steps that run only the PeerMLP and reuse two stored directions.
+
+    Exact step (:math:`t \bmod k = 0`, the first step included), with
+    :math:`\hat g = g / (\lVert g \rVert + 10^{-12})`:
+
+    .. math::
+        g_{\mathrm{gnn}} = \nabla L(w; f_{\mathrm{gnn}}),\
+        g_{\mathrm{mlp}} = \nabla L(w; f_{\mathrm{mlp}}),\
+        \epsilon = \rho\, \hat g_{\mathrm{gnn}},\
+        g_s = \nabla L(w + \epsilon; f_{\mathrm{mlp}}),
+
+        g_G = g_{\mathrm{gnn}} - \langle g_{\mathrm{gnn}}, \hat g_{\mathrm{mlp}} \rangle
+        \hat g_{\mathrm{mlp}},\quad
+        g_v = g_s - \langle g_s, \hat g_{\mathrm{mlp}} \rangle \hat g_{\mathrm{mlp}},\quad
+        w \leftarrow \mathrm{Base}(w,\ \lambda g_{\mathrm{gnn}} + g_s).
+
+    Approximate step (otherwise; one PeerMLP forward/backward, no GNN pass):
+
+    .. math::
+        g_{\mathrm{mlp}} = \nabla L(w; f_{\mathrm{mlp}}),\quad
+        \tilde g_{\mathrm{gnn}} = g_{\mathrm{mlp}}
+            + \frac{\lVert g_{\mathrm{mlp}} \rVert}{\lVert g_G \rVert} g_G,
+
+        w \leftarrow \mathrm{Base}\Big(w,\ g_{\mathrm{mlp}}
+            + \alpha \frac{\lVert g_{\mathrm{mlp}} \rVert}{\lVert g_v \rVert} g_v
+            + \lambda \tilde g_{\mathrm{gnn}}\Big).
+
+    Over ``k`` steps: one GNN and ``k + 1`` PeerMLP forward/backward passes, against
+    ``k`` GNN passes for the base optimizer. With ``k = 1`` every step is exact and the
+    :math:`g_{\mathrm{mlp}}` pass is skipped (its directions would never be used), so
+    FGSAM+ is then :class:`FGSAM`. :meth:`step` returns the GNN loss at :math:`w` on
+    exact steps and **the PeerMLP loss at** :math:`w` **on approximate steps** (they run
+    no GNN). Norms and inner products are global over the perturbed parameters; a
+    zero :math:`g_v` or :math:`g_G` contributes nothing. :math:`g_G`, :math:`g_v` live
+    in ``state[p]["g_G"]``, ``state[p]["g_v"]`` and the step counter :math:`t` in
+    ``global_state["step"]`` (both in :meth:`state_dict`); a step skipped by the AMP
+    scaler does not advance :math:`t`. Groups with ``perturb=False`` descend with
+    :math:`\lambda g_{\mathrm{gnn}} + g_s` on exact steps and plain
+    :math:`g_{\mathrm{mlp}}` on approximate ones.
+
+    Options reproducing the authors' code (off by default): ``convex=True`` (exact-step
+    :math:`d = (1-\lambda) g_{\mathrm{gnn}} + \lambda g_s`), ``per_tensor=True``
+    (the projections and norm ratios taken per parameter tensor; :math:`\epsilon` stays
+    global, as in their code), ``topology_term=False`` (no
+    :math:`\lambda \tilde g_{\mathrm{gnn}}` in approximate steps, their default), and
+    perturbing only the encoder (a ``perturb=False`` group for the rest). Their runs use
+    ``rho=0.1, k=2, alpha=0.7``.
+
+    Practicalities: the GNN pass updates BatchNorm running statistics on exact steps,
+    the PeerMLP pass on approximate steps; the other passes do not (needs ``model``).
+    Under DDP every gradient that enters :math:`d` or a stored direction is
+    all-reduced (the GNN pass is local only when its weight in :math:`d` is zero and
+    ``sync_ascent`` is off). No manual ``first_step``/``second_step``.
+
+    Args:
+        params (iterable): parameters or parameter groups (a group may set ``rho`` and
+            ``perturb``).
+        base_optimizer (type or str): e.g. :class:`torch.optim.Adam` or ``"adam"``.
+        rho (float, optional): radius :math:`\rho`. (default: ``0.1``)
+        lam (float, optional): weight :math:`\lambda \ge 0` of the GNN gradient.
+            (default: ``1.0``)
+        k (int, optional): interval between exact steps. (default: ``2``)
+        alpha (float, optional): weight :math:`\alpha \ge 0` of the flatness direction.
+            (default: ``0.7``)
+        convex (bool, optional): the authors' exact-step mix. (default: ``False``)
+        per_tensor (bool, optional): per-tensor projections and ratios.
+            (default: ``False``)
+        topology_term (bool, optional): add :math:`\lambda \tilde g_{\mathrm{gnn}}` in
+            approximate steps. (default: ``True``)
+        **kwargs: ``model``, ``sync_ascent``, ``max_grad_norm`` as in :class:`FGSAM`,
+            and the base optimizer's arguments (``lr``, ...).
+
+    Example:
+        >>> opt = FGSAMPlus(model.parameters(), "adam", rho=0.1, k=2, alpha=0.7, lr=5e-3)
+        >>> for episode in episodes:
+        ...     loss = opt.step(gnn_closure, mlp_closure)  # GNN run every k-th step only
+    """
+
+    name = "fgsam+"
+    manual_steps = False
+
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict[str, Any]],
+        base_optimizer: type[Optimizer] | str,
+        rho: float = 0.1,
+        lam: float = 1.0,
+        k: int = 2,
+        alpha: float = 0.7,
+        convex: bool = False,
+        per_tensor: bool = False,
+        topology_term: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        check_positive_int("k", k)
+        check_non_negative("alpha", alpha)
+        for arg, value in (("per_tensor", per_tensor), ("topology_term", topology_term)):
+            if not isinstance(value, bool):
+                raise ValueError(f"{arg} must be True or False, got {value!r}")
+        super().__init__(params, base_optimizer, rho, lam, convex, **kwargs)
+        self.k = k
+        self.alpha = float(alpha)
+        self.per_tensor = per_tensor
+        self.topology_term = topology_term
+
+    def is_exact_step(self) -> bool:
+        """Whether the next :meth:`step` runs the GNN (also when nothing is stored yet)."""
+        if self.global_state["step"] % self.k == 0:
+            return True
+        return not any(
+            p in self.state and "g_v" in self.state[p]
+            for group in self.param_groups
+            if group["perturb"]
+            for p in group["params"]
+        )
+
+    @torch.no_grad()
+    def step(  # type: ignore[override]
+        self,
+        gnn_closure: Closure | None = None,
+        mlp_closure: Closure | None = None,
+        scaler: torch.amp.GradScaler | None = None,
+    ) -> Tensor:
+        """One FGSAM+ step; returns the GNN loss at :math:`w` on exact steps and the
+        PeerMLP loss at :math:`w` on approximate steps."""
+        gnn_closure = self._require_closure(gnn_closure, "gnn_closure")
+        mlp_closure = self._require_closure(mlp_closure, "mlp_closure (the PeerMLP loss)")
+        if self.is_exact_step():
+            return self._exact_step(gnn_closure, mlp_closure, scaler)
+        return self._approximate_step(mlp_closure, scaler)
+
+    def _exact_step(
+        self, gnn_closure: Closure, mlp_closure: Closure, scaler: torch.amp.GradScaler | None
+    ) -> Tensor:
+        losses = {
+            GNN_PASS: self.loss_and_grad(
+                gnn_closure, GNN_PASS, sync=self._sync_gnn(), scaler=scaler
+            )
+        }
+        self.keep_gnn_grads()
+        groups = list(self.perturbed_groups())
+        params = [p for _, ps in groups for p in ps]
+        eps = self.gnn_perturbation(groups, check_overflow=scaler is not None)
+        if eps is None:
+            self.skip_step(scaler)
+            return losses[GNN_PASS]
+        unit = None
+        if self.k > 1:
+            losses[PEER_PASS] = self.loss_and_grad(
+                mlp_closure, PEER_PASS, perturbed=True, scaler=scaler
+            )
+            unit = self._unit([_grad_or_zeros(p) for p in params])
+        self.perturb(params, eps)
+        losses[PERTURBED_PEER_PASS] = self.loss_and_grad(
+            mlp_closure, PERTURBED_PEER_PASS, perturbed=True, scaler=scaler, unscale=False
+        )
+        if not self.check_finite(losses, scaler):
+            self.skip_step(scaler)
+            return losses[GNN_PASS]
+        directions = None
+        if unit is not None:
+            scale = self.grad_scale(scaler)
+            g_gnn = [self._g_gnn.get(p, torch.zeros_like(p)) for p in params]
+            g_s = [_grad_or_zeros(p) for p in params]
+            if scale != 1.0:
+                g_s = torch._foreach_div(g_s, scale)
+            directions = (self._reject(g_gnn, unit), self._reject(g_s, unit))
+        self.mix(self.grad_scale(scaler))
+        if self.descend(scaler) and directions is not None:
+            for p, g_G, g_v in zip(params, *directions, strict=True):
+                self.state[p]["g_G"] = g_G
+                self.state[p]["g_v"] = g_v
+        return losses[GNN_PASS]
+
+    def _approximate_step(
+        self, mlp_closure: Closure, scaler: torch.amp.GradScaler | None
+    ) -> Tensor:
+        loss = self.loss_and_grad(mlp_closure, PEER_PASS, scaler=scaler, unscale=False)
+        if not self.check_finite({PEER_PASS: loss}, scaler):
+            self.skip_step(scaler)
+            return loss
+        params = [p for _, ps in self.perturbed_groups() for p in ps]
+        g = [p.grad for p in params]
+        g_v = [self.state[p].get("g_v", torch.zeros_like(p)) for p in params]
+        c_v = self._ratio(g, g_v)
+        # d = g + α‖g‖/‖g_v‖ g_v + λ (g + ‖g‖/‖g_G‖ g_G); homogeneous in g, so an AMP scale
+        # carried by g carries over to d.
+        updates = [v * (self.alpha * c) for v, c in zip(g_v, c_v, strict=True)]
+        if self.topology_term and self.lam != 0.0:
+            g_G = [self.state[p].get("g_G", torch.zeros_like(p)) for p in params]
+            c_G = self._ratio(g, g_G)
+            updates = [
+                u + x * (self.lam * c) for u, x, c in zip(updates, g_G, c_G, strict=True)
+            ]
+            if g:
+                torch._foreach_mul_(g, 1.0 + self.lam)
+        if g:
+            torch._foreach_add_(g, updates)
+        self.descend(scaler)
+        return loss
+
+    def first_step(self, zero_grad: bool = False) -> None:
+        raise NotImplementedError(
+            "FGSAMPlus has no manual first_step/second_step: its steps alternate between "
+            "exact and PeerMLP-only ones; call step(gnn_closure, mlp_closure)"
+        )
+
+    def second_step(self, zero_grad: bool = False) -> None:
+        self.first_step(zero_grad)
+
+    # -------------------------------------------------------------- vector ops
+    def _norms(self, xs: list[Tensor]) -> list[Tensor]:
+        """Per-tensor norms (``per_tensor``) or the global norm repeated."""
+        if self.per_tensor:
+            return list(torch._foreach_norm(xs)) if xs else []
+        norm = global_norm(xs)
+        return [norm.to(x.device) for x in xs]
+
+    def _ratio(self, num: list[Tensor], den: list[Tensor]) -> list[Tensor]:
+        """``‖num‖ / (‖den‖ + eps)`` for each tensor (one global value unless per_tensor)."""
+        return [a / (b + EPS) for a, b in zip(self._norms(num), self._norms(den), strict=True)]
+
+    def _unit(self, xs: list[Tensor]) -> list[Tensor]:
+        """``x / (‖x‖ + eps)``, with the global or per-tensor norm."""
+        return [x / (n + EPS) for x, n in zip(xs, self._norms(xs), strict=True)]
+
+    def _reject(self, xs: list[Tensor], unit: list[Tensor]) -> list[Tensor]:
+        """``x - <x, u> u`` over all tensors at once, or tensor by tensor (per_tensor)."""
+        if self.per_tensor:
+            return [x - torch.vdot(x.reshape(-1), u.reshape(-1)) * u for x, u in zip(xs, unit)]
+        coeff = global_dot(xs, unit)
+        return [x - coeff.to(x.device) * u for x, u in zip(xs, unit, strict=True)]
+
+    def extra_repr(self) -> dict[str, Any]:
+        out = super().extra_repr()
+        out.update(k=self.k, alpha=self.alpha)
+        if self.per_tensor:
+            out["per_tensor"] = True
+        if not self.topology_term:
+            out["topology_term"] = False
+        return out
+
+
+def _grad_or_zeros(p: Tensor) -> Tensor:
+    return p.grad if p.grad is not None else torch.zeros_like(p)
+
+
+__all__ = ["FGSAMPlus"]
