@@ -42,9 +42,10 @@ def peer_forward(
 
     Args:
         model (torch.nn.Module): a model whose forward takes ``(x, edge_index, ...)``.
-        x (torch.Tensor): node features of the whole graph, ``[N, F]``.
+        x (torch.Tensor): node features of the whole graph, ``[N, F]`` (dense or sparse
+            COO).
         index (torch.Tensor, optional): the rows to compute (e.g. support and query
-            nodes); all rows if ``None``. (default: ``None``)
+            nodes), as ids or a boolean mask; all rows if ``None``. (default: ``None``)
         **kwargs: further keyword arguments of the model's forward.
 
     Example:
@@ -53,7 +54,7 @@ def peer_forward(
         >>> out = peer_forward(model, data.x, episode_nodes)  # [len(episode_nodes), 7]
     """
     if index is not None:
-        x = x[index]
+        x = _rows(x, index)
     peer = getattr(model, "forward_peer", None)
     if peer is None and hasattr(model, "module"):  # DistributedDataParallel and friends
         peer = getattr(model.module, "forward_peer", None)
@@ -61,6 +62,15 @@ def peer_forward(
         return peer(x, **kwargs)
     with _caches_set_aside(model):
         return model(x, self_loop_edge_index(x.size(0), x.device), **kwargs)
+
+
+def _rows(x: Tensor, index: Tensor) -> Tensor:
+    """``x[index]`` for dense and sparse COO features, ``index`` ids or a boolean mask."""
+    if not x.is_sparse:
+        return x[index]
+    if index.dtype == torch.bool:
+        index = index.nonzero().view(-1)
+    return x.index_select(0, index)
 
 
 @contextlib.contextmanager
