@@ -1,0 +1,77 @@
+"""MolTransformer: shapes, per-molecule independence, both kernel backends, devices."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.testing import assert_close
+from torch_geometric.data import Batch
+
+import fgsam.typing
+from fgsam.nn.models import MolTransformer
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_each_molecule_is_predicted_independently_of_its_batch(molecules, batch, full):
+    torch.manual_seed(0)
+    model = MolTransformer(num_tasks=3, hidden=32, layers=2, heads=4, full_attention=full,
+                           max_full_nodes=9).eval()
+    out = model(batch)
+    assert out.shape == (len(molecules), 3)
+    alone = torch.cat([model(Batch.from_data_list([m])) for m in molecules])
+    assert_close(out, alone, rtol=1e-5, atol=1e-5)
+    assert_close(model(molecules[2]), out[2:3], rtol=1e-5, atol=1e-5)  # a bare Data too
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_torch_scatter_and_native_paths_agree(batch, monkeypatch, full):
+    torch.manual_seed(0)
+    model = MolTransformer(num_tasks=2, hidden=32, layers=2, heads=4, full_attention=full).eval()
+    monkeypatch.setattr(fgsam.typing, "WITH_TORCH_SCATTER", True)
+    with_scatter = model(batch)
+    monkeypatch.setattr(fgsam.typing, "WITH_TORCH_SCATTER", False)
+    assert_close(model(batch), with_scatter, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_fits_labels_of_a_small_batch_on_every_device(batch, device):
+    torch.manual_seed(0)
+    model = MolTransformer(num_tasks=1, hidden=16, layers=2, heads=2, dropout=0.0).to(device)
+    batch = batch.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(40):
+        opt.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(model(batch), batch.y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.1 * losses[0]
+    assert all(p.device.type == device for p in model.parameters())
+
+
+def test_all_parameters_get_gradients(batch):
+    model = MolTransformer(num_tasks=1, hidden=16, layers=1, heads=2, full_attention=True)
+    model(batch).sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+    sparse = MolTransformer(num_tasks=1, hidden=16, layers=1, heads=2)
+    sparse(batch).sum().backward()
+    assert all(p.grad is not None for p in sparse.parameters())  # DDP needs no unused ones
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"hidden": 30, "heads": 4}, "hidden must be a multiple of heads"),
+    ({"layers": 0}, "layers must be an integer >= 1, got 0"),
+    ({"dropout": 1.0}, r"dropout must be in \[0, 1\), got 1.0"),
+])
+def test_bad_arguments_are_named(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MolTransformer(num_tasks=1, **kwargs)
+
+
+def test_repr_names_the_settings():
+    text = repr(MolTransformer(num_tasks=2, hidden=16, layers=1, heads=2))
+    assert text.startswith("MolTransformer(") and "num_tasks=2, hidden=16, layers=1" in text
