@@ -134,7 +134,8 @@ def loss_landscape(
             )
     else:
         dirs = _check_directions(directions, params, dims)
-    coords = torch.linspace(-span, span, steps, dtype=torch.float64)
+    # Symmetric by construction, with an exact 0 at the centre for odd steps.
+    coords = torch.arange(steps, dtype=torch.float64).mul(2).sub(steps - 1).mul(span / (steps - 1))
     with restored(params) as origin, torch.no_grad():
         loss = float(evaluate_finite(closure))
         values = torch.empty((steps,) * dims, dtype=torch.float64)
