@@ -1,0 +1,58 @@
+"""Where processed molecule graphs are cached."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+#: Environment variable naming the cache folder of processed molecule datasets.
+CACHE_ENV_VAR = "FGSAM_CACHE"
+
+
+def molecule_cache_dir(cache_dir: str | os.PathLike[str] | None = None,
+                       source: str | os.PathLike[str] | None = None) -> Path:
+    """The folder for processed molecule graphs.
+
+    In order: ``cache_dir`` if given; else ``$FGSAM_CACHE``; else ``processed/`` beside
+    the ``source`` CSV when that folder can be written (a data root whose folders are
+    read-only, by their permission bits, is left alone); else the user cache,
+    ``$XDG_CACHE_HOME/fgsam/molecules`` (default ``~/.cache/fgsam/molecules``).
+
+    Example:
+        >>> molecule_cache_dir(source="datasets/moleculenet/BBBP.csv")
+        PosixPath('datasets/moleculenet/processed')
+    """
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    env = os.environ.get(CACHE_ENV_VAR)
+    if env:
+        return Path(env).expanduser()
+    if source is not None:
+        beside = Path(source).parent / "processed"
+        if writable(beside):
+            return beside
+    return user_cache_dir()
+
+
+def user_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/fgsam/molecules``, default ``~/.cache/fgsam/molecules``."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "fgsam" / "molecules"
+
+
+def writable(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` (or, if absent, its nearest existing parent) may be written to:
+    access allowed *and* a write permission bit set, so read-only folders stay read-only
+    even for a privileged user."""
+    path = Path(path).absolute()
+    while not path.exists():
+        if path.parent == path:
+            return False
+        path = path.parent
+    mode = path.stat().st_mode
+    has_w_bit = bool(mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    return path.is_dir() and has_w_bit and os.access(path, os.W_OK)
+
+
+__all__ = ["CACHE_ENV_VAR", "molecule_cache_dir", "user_cache_dir", "writable"]
