@@ -1,0 +1,90 @@
+"""What every few-shot method shares: the interface, the loss, seeding and the graph cache."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.data import Data
+from torch_geometric.utils import degree, remove_self_loops
+
+from fgsam.fewshot.encoder import init_parameters, normalized_graph, reseed_dropout
+from fgsam.fewshot.episode import Episode
+from fgsam.nn.peer import peer_forward
+
+
+@dataclass(frozen=True)
+class GraphView:
+    """Per-graph tensors computed once per data object: the GCN-normalised adjacency
+    (``edge_index`` with self-loops and ``edge_weight``) and each node's degree (number
+    of neighbours, self-loops not counted)."""
+
+    edge_index: Tensor
+    edge_weight: Tensor
+    degree: Tensor
+
+
+class FewShotMethod(nn.Module):
+    """Base class of the few-shot node classification methods.
+
+    A method maps a graph and an :class:`Episode` to the logits of the episode's query
+    nodes, ``[N * Q, N]``: ``forward(data, episode, peer=False)``. With ``peer=True`` it
+    runs its PeerMLP view (message passing replaced by the identity) on the episode's
+    nodes only, the descent pass of FGSAM/FGSAM+. :meth:`loss` is the training loss,
+    :meth:`reset_parameters` re-initialises every weight and dropout stream from a seed
+    (no global RNG).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._graph_key: tuple | None = None
+        self._graph: GraphView | None = None
+
+    def forward(self, data: Data, episode: Episode, peer: bool = False) -> Tensor:
+        raise NotImplementedError
+
+    def loss(self, data: Data, episode: Episode, peer: bool = False,
+             reduction: str = "mean") -> Tensor:
+        """Cross-entropy of the query logits (``reduction="none"`` gives one loss per
+        query node, for optimizers with ``per_sample_loss``)."""
+        return F.cross_entropy(self(data, episode, peer=peer), episode.query_y,
+                               reduction=reduction)
+
+    def reset_parameters(self, seed: int = 0) -> None:
+        """Glorot weights, zero biases and fresh dropout streams, all from ``seed``."""
+        init_parameters(self, torch.Generator().manual_seed(int(seed) % 2**63))
+        reseed_dropout(self, int(seed))
+
+    def graph(self, data: Data) -> GraphView:
+        """The cached :class:`GraphView` of ``data`` (recomputed only for another graph,
+        device or dtype)."""
+        x, edge_index = data.x, data.edge_index
+        key = (id(data), edge_index.data_ptr(), tuple(edge_index.shape), x.size(0), x.device,
+               x.dtype)
+        if self._graph is None or self._graph_key != key:
+            ei, ew = normalized_graph(edge_index, x.size(0), x.dtype)
+            deg = degree(remove_self_loops(edge_index)[0][1], x.size(0), dtype=x.dtype)
+            self._graph, self._graph_key = GraphView(ei, ew, deg), key
+        return self._graph
+
+    def support_query(self, module: nn.Module, data: Data, episode: Episode,
+                      peer: bool) -> tuple[Tensor, Tensor]:
+        """``module``'s outputs on the support and on the query nodes: on the whole graph,
+        or (``peer``) as its PeerMLP on the episode's nodes only."""
+        if peer:
+            out = peer_forward(module, data.x, episode.nodes)
+            return out[: episode.support.numel()], out[episode.support.numel():]
+        g = self.graph(data)
+        out = module(data.x, g.edge_index, g.edge_weight)
+        return out[episode.support], out[episode.query]
+
+
+def squared_distances(query: Tensor, prototypes: Tensor) -> Tensor:
+    """``[Q, N]`` squared Euclidean distances between query rows and prototypes."""
+    diff = query.unsqueeze(1) - prototypes.unsqueeze(0)
+    return diff.pow(2).sum(-1)
+
+
+__all__ = ["FewShotMethod", "GraphView", "squared_distances"]

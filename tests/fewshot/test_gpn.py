@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import math
+
+import torch
+
+from fgsam.fewshot.episode import Episode
+from fgsam.fewshot.gpn import GPN
+
+
+def dense_gcn(edge_index: torch.Tensor, n: int) -> torch.Tensor:
+    a = torch.zeros(n, n, dtype=torch.float64)
+    a[edge_index[0], edge_index[1]] = 1.0
+    a += torch.eye(n, dtype=torch.float64)
+    d = a.sum(1).rsqrt()
+    return d[:, None] * a * d[None, :]
+
+
+def task() -> Episode:
+    # node 0 is isolated in the toy graph: its degree is clamped to 1 (weight sigmoid(0) = 1/2)
+    return Episode(torch.tensor([0, 3]), torch.tensor([0, 5, 9, 60, 66, 71]),
+                   torch.tensor([11, 12, 13, 14, 70, 72, 74, 77]),
+                   torch.tensor([0, 0, 0, 1, 1, 1]), torch.tensor([0, 0, 0, 0, 1, 1, 1, 1]))
+
+
+def test_prototypes_weighted_by_degree_scaled_scores_by_hand(graph_factory):
+    data = graph_factory(dtype=torch.float64)
+    episode = task()
+    model = GPN(data.num_features, hidden_channels=4).double().eval()
+    model.reset_parameters(3)
+    with torch.no_grad():  # non-zero biases, so that every term of the formula matters
+        for p in model.parameters():
+            if p.dim() == 1:
+                p.copy_(torch.linspace(-0.3, 0.4, p.numel(), dtype=torch.float64))
+    model.requires_grad_(False)
+    a = dense_gcn(data.edge_index, data.num_nodes)
+    x = data.x
+    (w1, b1), (w2, b2) = [(c.lin.weight, c.bias) for c in model.encoder.convs]
+    z = a @ torch.relu(a @ x @ w1.T + b1) @ w2.T + b2
+    (v1, c1), (v2, c2) = [(c.lin.weight, c.bias) for c in model.valuator.gnn.convs]
+    h = torch.relu(a @ torch.relu(a @ x @ v1.T + c1) @ v2.T + c2)
+    score = h @ model.valuator.score.weight[0] + model.valuator.score.bias[0]
+    deg = torch.zeros(data.num_nodes, dtype=torch.float64)
+    deg.index_add_(0, data.edge_index[1], torch.ones(data.edge_index.size(1), dtype=torch.float64))
+    assert deg[0] == 0
+    protos = []
+    for n in range(2):
+        s = episode.support[3 * n:3 * n + 3]
+        w = torch.tensor([1 / (1 + math.exp(-math.log(max(deg[i].item(), 1.0)) * score[i].item()))
+                          for i in s], dtype=torch.float64)
+        w = w / w.sum()
+        protos.append((w[:, None] * z[s]).sum(0))
+    expected = -torch.cdist(z[episode.query], torch.stack(protos)) ** 2
+    logits = model(data, episode)
+    assert logits.shape == (8, 2)
+    torch.testing.assert_close(logits, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_peer_view_touches_only_episode_rows_and_keeps_degrees(graph_factory):
+    data = graph_factory(dtype=torch.float64)
+    episode = task()
+    model = GPN(data.num_features).double().eval()
+    peer = model(data, episode, peer=True)
+    changed = data.clone()
+    others = torch.ones(data.num_nodes, dtype=torch.bool)
+    others[episode.nodes] = False
+    changed.x = data.x.clone()
+    changed.x[others] = -changed.x[others]
+    torch.testing.assert_close(model(changed, episode, peer=True), peer, rtol=0, atol=0)
+    assert not torch.allclose(model(changed, episode), model(data, episode))
+    # the degree scaling is a node attribute the PeerMLP view keeps
+    rewired = data.clone()
+    rewired.edge_index = data.edge_index[:, data.edge_index[0] != 5]
+    rewired.edge_index = rewired.edge_index[:, rewired.edge_index[1] != 5]
+    assert not torch.allclose(model(rewired, episode, peer=True), peer)
+
+
+def test_graph_tensors_are_computed_once_per_graph(graph_factory):
+    data = graph_factory()
+    model = GPN(data.num_features)
+    first = model.graph(data)
+    model(data, task())
+    assert model.graph(data) is first
+    other = graph_factory(seed=1)
+    assert model.graph(other) is not first
+
+
+def test_reset_parameters_is_reproducible(graph_factory):
+    data = graph_factory()
+    a, b = GPN(data.num_features), GPN(data.num_features)
+    a.reset_parameters(5)
+    b.reset_parameters(5)
+    a.train()
+    b.train()
+    torch.testing.assert_close(a.loss(data, task()), b.loss(data, task()), rtol=0, atol=0)
