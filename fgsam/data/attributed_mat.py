@@ -29,12 +29,14 @@ def read_attributed_mat(path: str | os.PathLike[str]) -> tuple[Tensor, Tensor, T
     coo = sp.coo_matrix(mat["network"])
     edge_index = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
     feature = mat["feature"]
-    dense = feature.toarray() if sp.issparse(feature) else np.asarray(feature)
+    dense = (feature.astype(np.float32).toarray() if sp.issparse(feature)
+             else np.asarray(feature, dtype=np.float32))
     group = sp.csr_matrix(mat["group"])
+    group.eliminate_zeros()
     if np.any(np.diff(group.indptr) != 1):
         raise ValueError(f"{path}: 'group' must have exactly one label per node")
     _, labels = np.unique(group.indices, return_inverse=True)
-    return (torch.from_numpy(dense.astype(np.float32)), edge_index,
+    return (torch.from_numpy(dense), edge_index,
             torch.from_numpy(labels.astype(np.int64)))
 
 

@@ -56,14 +56,15 @@ def read_gpn_mat(path: str | os.PathLike[str]) -> GPNPart:
         raise ValueError(f"{path}: missing keys {missing}; expected Index/Attributes/Label")
     index = np.asarray(mat["Index"], dtype=np.int64).reshape(-1)
     attributes = mat["Attributes"]
-    dense = attributes.toarray() if sp.issparse(attributes) else np.asarray(attributes)
+    dense = (attributes.astype(np.float32).toarray() if sp.issparse(attributes)
+             else np.asarray(attributes, dtype=np.float32))
     label = np.asarray(mat["Label"], dtype=np.float64).reshape(-1)
     if not np.all(label == np.round(label)):
         raise ValueError(f"{path}: 'Label' holds non-integer class ids")
     if not (index.size == dense.shape[0] == label.size):
         raise ValueError(f"{path}: {index.size} ids, {dense.shape[0]} attribute rows and "
                          f"{label.size} labels do not match")
-    return GPNPart(torch.from_numpy(index), torch.from_numpy(dense.astype(np.float32)),
+    return GPNPart(torch.from_numpy(index), torch.from_numpy(dense),
                    torch.from_numpy(label.astype(np.int64)))
 
 

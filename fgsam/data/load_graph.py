@@ -28,7 +28,7 @@ Root = str | os.PathLike[str] | None
 Read = tuple[Tensor, Tensor, Tensor, dict[str, Any]]
 
 
-def load_graph(name: str, root: Root = None, *, split_seed: int = 0,
+def load_graph(name: str | DatasetInfo, root: Root = None, *, split_seed: int = 0,
                download: bool | None = None) -> tuple[Data, ClassSplit]:
     r"""A few-shot graph of the catalog and its class split.
 
@@ -46,7 +46,9 @@ def load_graph(name: str, root: Root = None, *, split_seed: int = 0,
     (``"random(seed=0)"``, proportions in ``dataset_info(name).notes``).
 
     Args:
-        name (str): catalog name, see :func:`fgsam.data.list_datasets` with ``kind="graph"``.
+        name (str or DatasetInfo): catalog name (see :func:`fgsam.data.list_datasets` with
+            ``kind="graph"``), or an entry of your own in one of the catalog's formats
+            (e.g. a catalog entry with other files via ``dataclasses.replace``).
         root (str, optional): the data root. (default: ``None``)
         split_seed (int, optional): seed of the class split where it is not published; it
             never affects published splits. (default: ``0``)
@@ -63,9 +65,10 @@ def load_graph(name: str, root: Root = None, *, split_seed: int = 0,
         >>> split, dropped = split.feasible(data.y, min_nodes=3 + 10)
         >>> sampler = EpisodeSampler(data.y, split.train, n_way=2, k_shot=3, q_query=10)
     """
-    info = dataset_info(name)
-    if info.kind != "graph":
-        raise ValueError(f"{name!r} is a {info.kind} dataset; load_graph loads the graphs: "
+    info = name if isinstance(name, DatasetInfo) else dataset_info(name)
+    if info.kind != "graph" or info.format not in _READERS:
+        raise ValueError(f"{info.name!r} is a {info.kind} dataset in format {info.format!r}; "
+                         f"load_graph reads the graph formats {', '.join(_READERS)}: "
                          f"{', '.join(list_datasets('graph'))}")
     if isinstance(split_seed, bool) or not isinstance(split_seed, int):
         raise ValueError(f"split_seed must be an int, got {split_seed!r}")

@@ -7,6 +7,7 @@ import shutil
 import urllib.error
 from pathlib import Path
 
+import torch
 from torch import Tensor
 
 from fgsam.data.files import DOWNLOAD_ENV_VAR
@@ -46,7 +47,8 @@ def read_ogbn_arxiv(root: str | os.PathLike[str] | None = None,
 
     created = not folder.exists()
     try:
-        dataset = PygNodePropPredDataset(name="ogbn-arxiv", root=str(base))
+        with _pyg_safe_globals():
+            dataset = PygNodePropPredDataset(name="ogbn-arxiv", root=str(base))
     except (urllib.error.URLError, OSError, TimeoutError) as err:
         if created:  # leave no half-made folder behind a failed download
             shutil.rmtree(folder, ignore_errors=True)
@@ -56,6 +58,18 @@ def read_ogbn_arxiv(root: str | os.PathLike[str] | None = None,
                                          f"the download failed ({err})")) from err
     data = dataset[0]
     return data.x, data.edge_index, data.y.reshape(-1)
+
+
+def _pyg_safe_globals():
+    """Allow PyG's own storage classes in OGB's ``torch.load`` of its processed cache.
+
+    OGB calls ``torch.load`` without ``weights_only``; since PyTorch 2.6 that refuses the
+    ``Data`` classes OGB itself saved there.
+    """
+    from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
+    from torch_geometric.data.storage import GlobalStorage
+
+    return torch.serialization.safe_globals([DataEdgeAttr, DataTensorAttr, GlobalStorage])
 
 
 def _message(missing: list[Path], folder: Path, reason: str) -> str:

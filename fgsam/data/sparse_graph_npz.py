@@ -28,7 +28,7 @@ def read_sparse_graph_npz(path: str | os.PathLike[str]) -> tuple[Tensor, Tensor,
         labels = np.asarray(npz["labels"], dtype=np.int64)
     coo = adj.tocoo()
     edge_index = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
-    x = torch.from_numpy(attr.toarray().astype(np.float32))
+    x = torch.from_numpy(attr.astype(np.float32).toarray())
     return x, edge_index, torch.from_numpy(labels)
 
 

@@ -8,6 +8,8 @@ from torch import Tensor
 
 #: Number of spectral coordinates in :func:`structural_features`.
 NUM_EIGENVECTORS = 16
+#: Up to this many nodes the eigenvectors come from a dense solver, above it from ARPACK.
+DENSE_LIMIT = 3000
 #: What :func:`structural_features` computes, recorded as ``data.features``.
 STRUCTURAL_FEATURES = (
     f"structural: [log-degree, local clustering coefficient, mean neighbour log-degree] "
@@ -24,8 +26,9 @@ def structural_features(edge_index: Tensor, num_nodes: int,
     mean neighbour ``log(1 + degree)``, then the spectral embedding: the eigenvectors of the
     ``num_eigenvectors`` largest eigenvalues of the normalised adjacency (the smallest of
     the normalised Laplacian), which place nodes of one community close together.
-    Deterministic: the Lanczos start vector is fixed and each eigenvector's sign is chosen
-    so its largest-magnitude entry is positive.
+    Deterministic: graphs up to ``DENSE_LIMIT`` nodes use a dense eigensolver, larger ones
+    Lanczos (ARPACK) from a fixed start vector; each eigenvector's sign is chosen so its
+    largest-magnitude entry is positive.
 
     Args:
         edge_index (torch.Tensor): undirected edges (both directions), ``[2, E]``.
@@ -63,11 +66,16 @@ def _spectral_embedding(adj, deg: np.ndarray, k: int) -> np.ndarray:
         return np.zeros((n, 0))
     inv_sqrt = np.divide(1.0, np.sqrt(deg), out=np.zeros_like(deg), where=deg > 0)
     norm_adj = sp.diags(inv_sqrt) @ adj @ sp.diags(inv_sqrt)
-    start = np.random.default_rng(0).standard_normal(n)  # fixed start: same vectors every run
-    values, vectors = eigsh(norm_adj, k=k, which="LA", v0=start)
+    if n <= DENSE_LIMIT:
+        # small graphs: exact LAPACK (ARPACK restarts randomly when its Krylov space is exhausted)
+        values, vectors = np.linalg.eigh(norm_adj.toarray())
+        values, vectors = values[-k:], vectors[:, -k:]
+    else:
+        start = np.random.default_rng(0).standard_normal(n)  # fixed start: same vectors each run
+        values, vectors = eigsh(norm_adj, k=k, which="LA", v0=start)
     vectors = vectors[:, np.argsort(-values)] * np.sqrt(n)
     signs = np.sign(vectors[np.abs(vectors).argmax(0), np.arange(vectors.shape[1])])
     return vectors * np.where(signs == 0, 1.0, signs)
 
 
-__all__ = ["NUM_EIGENVECTORS", "STRUCTURAL_FEATURES", "structural_features"]
+__all__ = ["DENSE_LIMIT", "NUM_EIGENVECTORS", "STRUCTURAL_FEATURES", "structural_features"]

@@ -1,0 +1,64 @@
+"""The catalog: well-formed entries whose checksums agree with the real data root."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from fgsam.data import CATALOG, dataset_info, list_datasets
+from fgsam.data.graph_catalog import GRAPHS
+
+GRAPH_NAMES = ["cora", "citeseer", "cora-ml", "corafull", "wiki", "blogcatalog", "email-eu-core",
+               "lastfm-asia", "dblp", "amazon-clothing", "amazon-electronics", "ogbn-arxiv"]
+
+
+def _sha256sums(data_root: Path) -> dict[str, str]:
+    lines = (data_root / "SHA256SUMS").read_text().splitlines()
+    return {path.removeprefix("./"): sha for sha, path in (line.split() for line in lines)}
+
+
+def test_graph_entries() -> None:
+    assert list_datasets("graph") == GRAPH_NAMES
+    assert [info.name for info in CATALOG[: len(GRAPHS)]] == GRAPH_NAMES
+    assert len(set(list_datasets())) == len(CATALOG)
+    for info in GRAPHS:
+        assert info.kind == "graph" and info.citation and info.files
+        assert {"nodes", "edges", "features", "classes"} <= set(info.stats)
+        assert info.options["split"]["kind"] in {"published", "tlp", "gpn", "random"}
+        for spec in info.files:
+            for candidate in spec.candidates():
+                assert re.fullmatch(r"https?://\S+", candidate.url), candidate.url
+                assert candidate.sha256 is None or re.fullmatch(r"[0-9a-f]{64}",
+                                                                candidate.sha256)
+
+
+def test_every_checksum_agrees_with_the_data_root(data_root: Path) -> None:
+    sums = _sha256sums(data_root)
+    checked = 0
+    for info in GRAPHS:
+        for spec in info.files:
+            for candidate in spec.candidates():
+                if candidate.path in sums:
+                    assert candidate.sha256 == sums[candidate.path], candidate.path
+                    checked += 1
+    # every few-shot file of the data root is in the catalog
+    fsnc = {p for p in sums if not p.startswith("moleculenet/")}
+    known = {c.path for info in GRAPHS for s in info.files for c in s.candidates()}
+    assert fsnc - known == {"gnn-benchmark-npz/cora.npz", "gnn-benchmark-npz/citeseer.npz"}
+    assert checked == len(fsnc) - 2
+
+
+def test_published_split_files_belong_to_their_datasets() -> None:
+    for name in ("corafull", "dblp", "amazon-electronics", "ogbn-arxiv"):
+        paths = [spec.path for spec in dataset_info(name).files]
+        assert f"fsnc/class_split/{name}_class_split.json" in paths
+
+
+def test_lookup_errors() -> None:
+    assert dataset_info("Cora").name == "cora"
+    with pytest.raises(ValueError, match=r"unknown dataset 'karate'.*cora, citeseer"):
+        dataset_info("karate")
+    with pytest.raises(ValueError, match="kind='image'"):
+        list_datasets("image")
