@@ -20,11 +20,11 @@ def make_graph(num_classes: int = 7, per_class: int = 20, features: int = 12,
     gen = torch.Generator().manual_seed(seed)
     y = torch.arange(num_classes).repeat_interleave(per_class)
     n = y.numel()
-    means = torch.randn(num_classes, features, generator=gen, dtype=torch.float64) * 2
+    means = torch.randn(num_classes, features, generator=gen, dtype=torch.float64) * 0.4
     x = means[y] + torch.randn(n, features, generator=gen, dtype=torch.float64)
     src = torch.randint(0, n, (6 * n,), generator=gen)
     partner = torch.randint(0, per_class, (6 * n,), generator=gen) + y[src] * per_class
-    flip = torch.rand(6 * n, generator=gen) < 0.15
+    flip = torch.rand(6 * n, generator=gen) < 0.5
     dst = torch.where(flip, torch.randint(0, n, (6 * n,), generator=gen), partner)
     keep = (src != dst) & (src >= 3) & (dst >= 3)  # nodes 0..2 stay isolated
     edge_index = to_undirected(torch.stack([src[keep], dst[keep]]), num_nodes=n)

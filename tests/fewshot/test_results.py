@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from fgsam.fewshot.results import FSNCResult, RepeatResult, mean_and_ci95, write_json
+
+
+def repeat(i: int, accs: list[float], episodes: int = 100, seconds: float = 2.0) -> RepeatResult:
+    return RepeatResult(repeat=i, seeds={"model": i}, test_accs=accs, val_history=[[10, 0.5]],
+                        best_val_acc=0.5, best_episode=10, episodes=episodes,
+                        train_seconds=seconds)
+
+
+def test_ci95_is_1_96_population_std_over_sqrt_n():
+    mean, ci = mean_and_ci95([1.0, 0.0, 1.0, 1.0])
+    assert mean == 0.75
+    std = math.sqrt((3 * 0.25**2 + 0.75**2) / 4)  # 0.4330...
+    assert ci == pytest.approx(1.96 * std / 2, rel=1e-15)
+    with pytest.raises(ValueError, match="at least one"):
+        mean_and_ci95([])
+
+
+def test_result_pools_every_task_of_every_repeat():
+    result = FSNCResult([repeat(0, [0.5, 1.0]), repeat(1, [0.0, 0.5, 1.0], episodes=300,
+                                                        seconds=3.0)])
+    assert result.num_tasks == 5
+    assert result.mean == pytest.approx(0.6)
+    assert result.ci95 == pytest.approx(mean_and_ci95([0.5, 1.0, 0.0, 0.5, 1.0])[1])
+    assert result.repeat_means == [0.75, 0.5]
+    assert result.repeats[0].seconds_per_200 == pytest.approx(4.0)
+    assert result.seconds_per_200 == pytest.approx(5.0 / 400 * 200)
+    assert result.summary() == (f"acc 60.00 ± {100 * result.ci95:.2f} (95% CI over 5 tasks) "
+                                f"· 2.50 s / 200 episodes")
+    d = result.as_dict()
+    assert d["accuracy"]["mean"] == pytest.approx(60.0)
+    assert d["accuracy"]["repeat_means"] == [75.0, 50.0]
+    assert d["repeats"][1]["test_accs"] == [0.0, 0.5, 1.0]
+    json.dumps(d)
+    assert "60.00" in repr(result)
+
+
+def test_write_json_is_atomic(tmp_path):
+    path = tmp_path / "sub" / "out.json"
+    write_json(path, {"a": 1})
+    assert json.loads(path.read_text()) == {"a": 1}
+    with pytest.raises(TypeError):
+        write_json(path, {"a": object()})
+    assert json.loads(path.read_text()) == {"a": 1}  # the old file survives a failed write
+    assert sorted(p.name for p in path.parent.iterdir()) == ["out.json"]

@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from fgsam.data.class_split import ClassSplit
+from fgsam.fewshot.protonet import ProtoNet
+from fgsam.fewshot.trainer import EpisodicTrainer
+
+
+def trainer(data, split, **kw) -> EpisodicTrainer:
+    args = dict(n_way=2, k_shot=2, q_query=4, episodes=30, val_every=5, val_tasks=4,
+                patience=3, test_tasks=6, repeats=2, seed=0, lr=0.01) | kw
+    return EpisodicTrainer(lambda: ProtoNet(data.num_features, hidden_channels=8), data, split,
+                           **args)
+
+
+def without_times(d: dict) -> dict:
+    d = dict(d)
+    d.pop("seconds_per_200_episodes")
+    d["repeats"] = [{k: v for k, v in r.items() if "seconds" not in k} for r in d["repeats"]]
+    return d
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers(toy, toy_split):
+    a = trainer(toy, toy_split).run().as_dict()
+    b = trainer(toy, toy_split).run().as_dict()
+    assert without_times(a) == without_times(b)
+    c = trainer(toy, toy_split, seed=1).run().as_dict()
+    assert [r["test_accs"] for r in c["repeats"]] != [r["test_accs"] for r in a["repeats"]]
+
+
+def test_optimizers_see_the_same_weights_and_tasks(toy, toy_split):
+    adam, sam = trainer(toy, toy_split), trainer(toy, toy_split, optimizer="sam")
+    assert adam.seeds(1) == sam.seeds(1)
+    assert adam.seeds(0) != adam.seeds(1)
+    for part in ("val", "test"):
+        pa, ps = adam.task_pool(part, 1, 5), sam.task_pool(part, 1, 5)
+        assert all(torch.equal(x.query, y.query) for x, y in zip(pa, ps))
+    ma, ms = adam.new_method(adam.seeds(0)["model"]), sam.new_method(sam.seeds(0)["model"])
+    for p, q in zip(ma.parameters(), ms.parameters()):
+        assert torch.equal(p, q)
+    ta, ts = adam.sampler("train", 3), sam.sampler("train", 3)
+    assert torch.equal(ta.sample().support, ts.sample().support)
+
+
+def test_ci_over_all_test_tasks_and_timing_fields(toy, toy_split):
+    result = trainer(toy, toy_split, repeats=3, test_tasks=7).run()
+    accs = np.array([a for r in result.repeats for a in r.test_accs])
+    assert accs.size == 21
+    assert result.mean == pytest.approx(accs.mean(), rel=1e-12)
+    assert result.ci95 == pytest.approx(1.96 * accs.std() / np.sqrt(21), rel=1e-12)
+    for r in result.repeats:
+        assert r.train_seconds > 0
+        assert r.seconds_per_200 == pytest.approx(r.train_seconds / r.episodes * 200)
+        assert set(r.seeds) == {"model", "train", "val", "test"}
+    d = result.as_dict()
+    assert d["seconds_per_200_episodes"] > 0
+    assert d["config"]["n_way"] == 2 and d["config"]["split"]["source"] == "custom"
+
+
+def test_early_stopping_restores_the_best_validated_weights(toy, toy_split):
+    t = trainer(toy, toy_split, episodes=2000, val_every=2, patience=3, lr=0.05, repeats=1)
+    run = t.run().repeats[0]
+    assert run.episodes < 2000  # stopped early
+    history = run.val_history
+    best = max(acc for _, acc in history)
+    assert run.best_val_acc == best
+    assert all(acc <= best for _, acc in history[-3:])
+    assert run.best_episode == run.episodes - 3 * 2
+    assert next(e for e, a in history if a == best) == run.best_episode
+    val = t.task_pool("val", 0, 4)
+    assert np.mean(t.evaluate(t.last_method, val)) == pytest.approx(best)
+    assert run.tested == "best"
+
+    last = trainer(toy, toy_split, episodes=2000, val_every=2, patience=3, lr=0.05, repeats=1,
+                   test_last=True)
+    run_last = last.run().repeats[0]
+    assert run_last.episodes == run.episodes and run_last.tested == "last"
+    assert np.mean(last.evaluate(last.last_method, val)) == pytest.approx(history[-1][1])
+
+
+@pytest.mark.parametrize(("name", "kw"), [("fgsam", {"rho": 0.05}), ("fgsam+", {"rho": 0.1}),
+                                          ("esam", {"rho": 0.05}), ("sam", {"rho": 0.05})])
+def test_every_kind_of_optimizer_trains(toy, toy_split, name, kw):
+    result = trainer(toy, toy_split, optimizer=name, opt_kwargs=kw, episodes=10,
+                     repeats=1).run()
+    assert result.repeats[0].episodes == 10
+    assert 0.0 <= result.mean <= 1.0
+
+
+def test_sharpness_aware_optimizers_get_start_epoch_every_interval(toy, toy_split):
+    t = trainer(toy, toy_split, optimizer="graphsam", episodes=23, val_every=5, patience=100,
+                repeats=1)
+    method = t.new_method(0)
+    opt = t.new_optimizer(method)
+    t.train(method, opt, t.sampler("train", 0), t.task_pool("val", 0, 2))
+    assert opt.global_state["epoch"] == 4  # starts at episodes 0, 5, 10, 15, 20
+
+
+def test_too_many_ways_and_small_classes_are_reported(toy):
+    with pytest.raises(ValueError, match=r"n_way=2 is larger than the 1 usable test classes"):
+        trainer(toy, ClassSplit([0, 1, 2], [3, 4, 5], [6]), n_way=2)
+    y = toy.y.clone()
+    y[(y == 6).nonzero().view(-1)[4:]] = 0  # class 6 keeps 4 nodes < k + q = 6
+    small = toy.clone()
+    small.y = y
+    with pytest.raises(ValueError, match=r"fewer than k_shot \+ q_query = 6 nodes: \{6: 4\}"):
+        trainer(small, ClassSplit([0, 1, 2], [3, 4], [5, 6]))
+    ok = trainer(small, ClassSplit([0, 1, 2], [3, 4], [5, 6]), n_way=1)
+    assert ok.dropped["test"] == {6: 4} and ok.split.test == [5]
+
+
+@pytest.mark.parametrize(("arg", "value"), [("episodes", 0), ("k_shot", 0), ("repeats", -1)])
+def test_bad_settings_are_refused(toy, toy_split, arg, value):
+    with pytest.raises(ValueError, match=arg):
+        trainer(toy, toy_split, **{arg: value})
