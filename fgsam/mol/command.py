@@ -1,0 +1,153 @@
+"""``fgsam mol``: train molecular property predictors with any optimizer of the registry."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import torch
+
+from fgsam.data.root import ENV_VAR
+from fgsam.mol.build_model import MODELS
+from fgsam.mol.cache_dir import CACHE_ENV_VAR
+from fgsam.mol.distributed import init_distributed, shutdown_distributed
+from fgsam.mol.experiment import run_experiment
+from fgsam.mol.mol_config import MolConfig
+from fgsam.mol.molecule_dataset import SPLITS, molecule_names
+
+EXAMPLE = ("example: fgsam mol --dataset ogbg-molbbbp --model transformer "
+           "--optimizer adam,sam,graphsam --epochs 50 --seeds 5 --out results.json; "
+           "several processes: torchrun --nproc_per_node=N -m fgsam mol ...")
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``fgsam mol``."""
+    p = subparsers.add_parser(
+        "mol", help="molecular property prediction (MoleculeNet/OGB) with GraphSAM and others",
+        description="Train a molecular graph transformer (or GIN) on a MoleculeNet dataset "
+                    "named as in OGB, with one or more optimizers on identical splits and "
+                    "seeds; report the test metric at the best validation epoch, mean ± std "
+                    "over seeds, and the training time per epoch.", epilog=EXAMPLE)
+    p.add_argument("--dataset", default="ogbg-molbbbp", choices=molecule_names(),
+                   metavar="NAME", help=f"one of {', '.join(molecule_names())}")
+    p.add_argument("--model", default="transformer", choices=list(MODELS))
+    p.add_argument("--optimizer", default="graphsam",
+                   help="comma-separated optimizer names (registry or torch.optim, e.g. "
+                        "adam,sam,graphsam)")
+    p.add_argument("--epochs", type=_positive, default=50)
+    p.add_argument("--seeds", type=_positive, default=5, help="number of seeds")
+    p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument("--batch-size", type=_positive, default=32,
+                   help="global batch size (split over the processes)")
+    p.add_argument("--eval-batch-size", type=_positive, default=256)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--rho", type=float, default=None,
+                   help="radius of sharpness-aware optimizers (default: each one's own)")
+    p.add_argument("--base", default="adam", help="base optimizer of sharpness-aware ones")
+    p.add_argument("--sync-ascent", action="store_true",
+                   help="under several processes, all-reduce the ascent gradient too")
+    p.add_argument("--opt-arg", action="append", default=[], metavar="[NAME.]KEY=VALUE",
+                   help="a further optimizer hyper-parameter, e.g. graphsam.beta=0.9 "
+                        "(repeatable; NAME needed when comparing several optimizers)")
+    p.add_argument("--hidden", type=_positive, default=None)
+    p.add_argument("--layers", type=_positive, default=None)
+    p.add_argument("--heads", type=_positive, default=None)
+    p.add_argument("--dropout", type=float, default=None)
+    p.add_argument("--full-attention", action="store_true",
+                   help="transformer: all atom pairs of small molecules attend to each other")
+    p.add_argument("--split", default="scaffold", choices=SPLITS)
+    p.add_argument("--split-seed", type=int, default=None,
+                   help="seed of the random split (default: each run's seed)")
+    p.add_argument("--max-molecules", type=_positive, default=None,
+                   help="use only the first N molecules (quick trials)")
+    p.add_argument("--root", default=None,
+                   help=f"data root (default: ${ENV_VAR}, else ./datasets)")
+    p.add_argument("--cache-dir", default=None,
+                   help=f"processed-graph cache (default: ${CACHE_ENV_VAR}, else beside the "
+                        f"CSV if writable, else ~/.cache/fgsam/molecules)")
+    p.add_argument("--device", default=None, help="default: cuda if available, else cpu")
+    p.add_argument("--out", default=None, help="write every number to this JSON file")
+    p.add_argument("--save-checkpoint", default=None, metavar="DIR",
+                   help="save the best-validation model and its settings (config.json, "
+                        "model.pt) for fgsam sharpness")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> MolConfig:
+    """The :class:`MolConfig` of parsed ``fgsam mol`` arguments."""
+    optimizers = [n.strip().lower() for n in args.optimizer.split(",") if n.strip()]
+    if not optimizers:
+        raise ValueError(f"--optimizer needs at least one name, got {args.optimizer!r}")
+    if len(set(optimizers)) != len(optimizers):
+        raise ValueError(f"--optimizer lists a name twice: {args.optimizer!r}")
+    return MolConfig(
+        dataset=args.dataset, model=args.model, optimizers=optimizers,
+        seeds=list(range(args.first_seed, args.first_seed + args.seeds)), epochs=args.epochs,
+        batch_size=args.batch_size, eval_batch_size=args.eval_batch_size, lr=args.lr,
+        weight_decay=args.weight_decay, rho=args.rho, base=args.base,
+        sync_ascent=args.sync_ascent, options=parse_opt_args(args.opt_arg, optimizers),
+        hidden=args.hidden, layers=args.layers, heads=args.heads, dropout=args.dropout,
+        full_attention=args.full_attention, split=args.split, split_seed=args.split_seed,
+        max_molecules=args.max_molecules, root=args.root, cache_dir=args.cache_dir,
+    )
+
+
+def parse_opt_args(items: list[str], optimizers: list[str]) -> dict[str, dict[str, Any]]:
+    """``["graphsam.beta=0.9", ...]`` → ``{"graphsam": {"beta": 0.9}}``; values are read as
+    JSON (numbers, true/false) when they parse, else kept as strings."""
+    options: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--opt-arg must look like [NAME.]KEY=VALUE, got {item!r}")
+        name, dot, key = key.rpartition(".")
+        if not dot:
+            if len(optimizers) > 1:
+                raise ValueError(f"--opt-arg {item!r} needs an optimizer name (NAME.KEY=VALUE) "
+                                 f"when comparing {', '.join(optimizers)}")
+            name = optimizers[0]
+        if name not in optimizers:
+            raise ValueError(f"--opt-arg {item!r} names {name!r}, which is not among "
+                             f"--optimizer {', '.join(optimizers)}")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        options.setdefault(name, {})[key] = value
+    return options
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``fgsam mol``; returns the exit status (2 for bad settings or missing data)."""
+    try:
+        config = config_from_args(args)
+    except ValueError as err:
+        print(f"fgsam mol: error: {err}", file=sys.stderr)
+        return 2
+    # The default device is chosen here, never inside the library.
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    ctx, device = init_distributed(device)
+    try:
+        run_experiment(config, device, ctx, out=args.out, checkpoint_dir=args.save_checkpoint,
+                       progress=not args.no_progress)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"fgsam mol: error: {err}", file=sys.stderr)
+        return 2
+    finally:
+        shutdown_distributed(ctx)
+    return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return value
+
+
+__all__ = ["add_parser", "config_from_args", "parse_opt_args", "run"]

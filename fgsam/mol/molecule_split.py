@@ -1,0 +1,99 @@
+"""A molecule dataset with its train/valid/test split, and loaders over the parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch.utils.data import DistributedSampler
+from torch_geometric.loader import DataLoader
+
+from fgsam.mol.distributed import DistributedContext
+from fgsam.mol.masked_loss import masked_loss
+from fgsam.mol.molecule_dataset import MoleculeDataset
+from fgsam.mol.random_split import random_split
+from fgsam.mol.scaffold_split import scaffold_split
+
+PARTS = ("train", "valid", "test")
+
+
+@dataclass
+class MoleculeSplit:
+    """A :class:`MoleculeDataset` and the indices of its train/valid/test molecules.
+
+    Args:
+        dataset (MoleculeDataset): the whole dataset.
+        index (dict): ``{"train", "valid", "test"}`` → indices into ``dataset``.
+        kind (str): ``"scaffold"`` or ``"random"``.
+        seed (int, optional): the random split's seed (``None`` for scaffold).
+
+    Example:
+        >>> data = MoleculeSplit.make(MoleculeDataset("ogbg-molbace"))
+        >>> for batch in data.loader("train", batch_size=32, shuffle=True, seed=0):
+        ...     loss = data.loss(model(batch), batch.y)
+    """
+
+    dataset: MoleculeDataset
+    index: dict[str, Tensor]
+    kind: str = "scaffold"
+    seed: int | None = None
+
+    @classmethod
+    def make(cls, dataset: MoleculeDataset, kind: str = "scaffold", seed: int = 0,
+             max_molecules: int | None = None) -> MoleculeSplit:
+        """Split ``dataset`` (only its first ``max_molecules`` molecules if given)."""
+        n = len(dataset) if max_molecules is None else min(int(max_molecules), len(dataset))
+        if n < 3:
+            raise ValueError(f"max_molecules must leave at least 3 molecules, got {n}")
+        if kind == "scaffold":
+            index = scaffold_split(dataset.smiles[:n])
+            return cls(dataset, index, kind, None)
+        if kind == "random":
+            return cls(dataset, random_split(n, seed), kind, seed)
+        raise ValueError(f"split must be 'scaffold' or 'random', got {kind!r}")
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return {part: int(self.index[part].numel()) for part in PARTS}
+
+    def subset(self, part: str) -> MoleculeDataset:
+        """The molecules of ``part`` (``"train"``, ``"valid"`` or ``"test"``)."""
+        if part not in PARTS:
+            raise ValueError(f"part must be one of {', '.join(PARTS)}, got {part!r}")
+        return self.dataset[self.index[part]]
+
+    def loader(self, part: str, batch_size: int = 256, shuffle: bool = False, seed: int = 0,
+               ctx: DistributedContext | None = None) -> DataLoader:
+        """Batches of ``part``; each process gets its share (a ``DistributedSampler``,
+        padded to equal shares). ``batch_size`` is the global batch, split evenly over
+        the processes; shuffling is seeded by ``seed`` (call ``loader.sampler.set_epoch``
+        each epoch), so one process and N processes see the same global batches."""
+        ctx = ctx or DistributedContext()
+        if batch_size < 1 or batch_size % ctx.world_size:
+            raise ValueError(f"batch_size must be a positive multiple of the number of "
+                             f"processes ({ctx.world_size}), got {batch_size}")
+        subset = self.subset(part)
+        sampler = DistributedSampler(subset, num_replicas=ctx.world_size, rank=ctx.rank,
+                                     shuffle=shuffle, seed=seed)
+        per_process = batch_size // ctx.world_size
+        # A last batch of one molecule breaks BatchNorm in training; drop only that one.
+        drop_last = shuffle and len(sampler) % per_process == 1
+        return DataLoader(subset, batch_size=per_process, sampler=sampler, drop_last=drop_last)
+
+    def loss(self, pred: Tensor, y: Tensor, per_sample: bool = False) -> Tensor:
+        """:func:`~fgsam.mol.masked_loss` with this dataset's task type."""
+        return masked_loss(pred, y, self.dataset.task_type, per_sample)
+
+    def __repr__(self) -> str:
+        sizes = "/".join(str(v) for v in self.sizes.values())
+        how = self.kind if self.seed is None else f"{self.kind}, seed {self.seed}"
+        return f"MoleculeSplit({self.dataset.name!r}, {how}, train/valid/test {sizes})"
+
+
+def sampler_indices(loader: DataLoader) -> Tensor:
+    """The subset indices this process's loader visits, in order (unshuffled loaders)."""
+    return torch.tensor(list(iter(loader.sampler)), dtype=torch.long)
+
+
+__all__ = ["PARTS", "MoleculeSplit", "sampler_indices"]

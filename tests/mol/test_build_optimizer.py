@@ -1,0 +1,48 @@
+"""Every single-closure optimizer of the registry trains molecules; FGSAM-style are refused."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fgsam.mol import MoleculeDataset
+from fgsam.mol.build_model import build_model
+from fgsam.mol.build_optimizer import build_optimizer, molecule_optimizers
+from fgsam.mol.molecule_split import MoleculeSplit
+from fgsam.mol.train_epoch import train_epoch
+from fgsam.optim import OPTIMIZERS
+
+
+@pytest.fixture(scope="module")
+def esol(data_root, mol_cache):
+    dataset = MoleculeDataset("ogbg-molesol", data_root, cache_dir=mol_cache, log=False)
+    return MoleculeSplit.make(dataset, "random", seed=0, max_molecules=96)
+
+
+@pytest.mark.parametrize("name", ["adam", "sgd", *molecule_optimizers()])
+def test_every_molecule_optimizer_takes_steps_and_lowers_the_loss(name, esol):
+    torch.manual_seed(0)
+    model = build_model("transformer", 1, hidden=16, layers=1, heads=2, dropout=0.0)
+    opt = build_optimizer(model, name, lr=3e-3)
+    loader = esol.loader("train", batch_size=16, shuffle=True, seed=0)
+    first = train_epoch(model, opt, loader, "regression", "cpu", epoch=0)
+    for epoch in range(1, 4):
+        last = train_epoch(model, opt, loader, "regression", "cpu", epoch=epoch)
+    assert len(first) == 5 and torch.isfinite(last).all()
+    assert last.mean() < first.mean()
+
+
+def test_fgsam_style_optimizers_are_refused_with_the_reason():
+    two = [cls.name for cls in OPTIMIZERS if cls.num_closures == 2]
+    assert two and not set(two) & set(molecule_optimizers())
+    with pytest.raises(ValueError, match=f"optimizer '{two[0]}' is FGSAM-style.*PeerMLP.*"
+                                         f"fgsam fsnc.*graphsam"):
+        build_optimizer(torch.nn.Linear(2, 1), two[0], lr=1e-3)
+
+
+def test_rho_and_options_reach_sharpness_aware_optimizers_only():
+    model = torch.nn.Linear(2, 1)
+    opt = build_optimizer(model, "graphsam", lr=1e-3, rho=0.2, beta=0.5)
+    assert opt.param_groups[0]["rho"] == 0.2 and opt.beta == 0.5 and opt.model is model
+    adam = build_optimizer(model, "adam", lr=1e-3, rho=0.2)
+    assert isinstance(adam, torch.optim.Adam)
