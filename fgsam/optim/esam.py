@@ -1,0 +1,193 @@
+"""ESAM: stochastic weight perturbation and sharpness-sensitive data selection."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.optim import Optimizer
+
+from fgsam.optim.base import ASCENT, DESCENT, SharpnessAwareOptimizer, check_range
+from fgsam.optim.functional import EPS, global_norm
+from fgsam.optim.seeding import SeededMixin
+from fgsam.typing import Closure
+
+
+class ESAM(SeededMixin, SharpnessAwareOptimizer):
+    r"""Efficient SAM from `"Efficient Sharpness-aware Minimization for Improved Training
+    of Neural Networks" <https://arxiv.org/abs/2110.03141>`_ (Du et al., ICLR 2022).
+
+    Stochastic weight perturbation: each perturbed parameter tensor :math:`j` is perturbed
+    with probability :math:`\beta` (:math:`m_j \sim \mathrm{Bernoulli}(\beta)`) and the
+    perturbation divided by :math:`\beta`. Sharpness-sensitive data selection: the descent
+    uses the :math:`\gamma` fraction of the samples whose loss rose most under
+    :math:`\epsilon`:
+
+    .. math::
+        \epsilon_j = \frac{m_j}{\beta}\, \rho\, \frac{g_j}{\lVert g \rVert + 10^{-12}},
+        \qquad
+        S = \mathrm{top}_{\lfloor \gamma B \rfloor}\big(\ell_i(w + \epsilon) - \ell_i(w)\big),
+        \qquad
+        w \leftarrow \mathrm{Base}\Big(w, \nabla \tfrac{1}{|S|}
+        \textstyle\sum_{i \in S} \ell_i(w + \epsilon)\Big),
+
+    with :math:`g = \nabla L(w)`, :math:`L` the mean of the :math:`B` per-sample losses
+    :math:`\ell_i` and :math:`|S| \ge 1`. :math:`\beta = \gamma = 1` is SAM.
+
+    Closure protocol: :attr:`per_sample_loss` is ``True``. When the closure returns a
+    vector of per-sample losses, the ascent uses its mean and the descent the mean over
+    :math:`S`; when it returns a scalar (and in :meth:`first_step` /
+    :meth:`second_step`), there is no data selection. Both passes evaluate every sample
+    (graph models need the whole graph anyway); only the descent's backward is restricted
+    to :math:`S`. Draw order from ``generator``: one ``torch.rand`` per perturbed tensor
+    with a gradient (in parameter-group order) each step; :math:`m_j = [u_j < \beta]`.
+    The generator state is saved in ``global_state``. Cost: 2 forward/backward passes
+    per step. The defaults :math:`\beta = 0.6`, :math:`\gamma = 0.5` are the authors'
+    CIFAR ResNet-18 setting.
+
+    Args:
+        params (iterable): parameters or parameter groups (a group may set ``rho`` and
+            ``perturb``).
+        base_optimizer (type or str): e.g. :class:`torch.optim.SGD` or ``"adam"``.
+        rho (float, optional): radius :math:`\rho`. (default: ``0.05``)
+        beta (float, optional): probability :math:`\beta \in (0, 1]` that a tensor is
+            perturbed. (default: ``0.6``)
+        gamma (float, optional): fraction :math:`\gamma \in (0, 1]` of the samples the
+            descent uses. (default: ``0.5``)
+        generator (int or torch.Generator, optional): seed or generator of the
+            perturbation draws; ``None`` seeds one from ``torch.initial_seed()`` (a seed
+            makes a generator on the parameters' device). (default: ``None``)
+        model (torch.nn.Module, optional): for BatchNorm and DDP handling.
+            (default: ``None``)
+        sync_ascent (bool, optional): all-reduce the ascent gradient under DDP.
+            (default: ``False``)
+        max_grad_norm (float, optional): clip the descent gradient. (default: ``None``)
+        **base_kwargs: the base optimizer's arguments (``lr``, ...).
+
+    Example:
+        >>> opt = ESAM(model.parameters(), "sgd", rho=0.05, beta=0.6, gamma=0.5, lr=0.05)
+        >>> def closure():  # per-sample losses: reduction="none"
+        ...     out = model(data.x, data.edge_index)[mask]
+        ...     return F.cross_entropy(out, data.y[mask], reduction="none")
+        >>> loss = opt.step(closure)
+    """
+
+    name = "esam"
+    per_sample_loss = True
+
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict[str, Any]],
+        base_optimizer: type[Optimizer] | str,
+        rho: float = 0.05,
+        beta: float = 0.6,
+        gamma: float = 0.5,
+        generator: int | torch.Generator | None = None,
+        model: torch.nn.Module | None = None,
+        sync_ascent: bool = False,
+        max_grad_norm: float | None = None,
+        **base_kwargs: Any,
+    ) -> None:
+        check_range("beta", beta, 0.0, 1.0, low_open=True)
+        check_range("gamma", gamma, 0.0, 1.0, low_open=True)
+        super().__init__(
+            params,
+            base_optimizer,
+            rho,
+            model=model,
+            sync_ascent=sync_ascent,
+            max_grad_norm=max_grad_norm,
+            **base_kwargs,
+        )
+        self.beta = float(beta)
+        self.gamma = float(gamma)
+        self.init_generator(generator)
+
+    @torch.no_grad()
+    def step(  # type: ignore[override]
+        self, closure: Closure | None = None, scaler: torch.amp.GradScaler | None = None
+    ) -> Tensor:
+        """One ESAM step; returns the mean loss at the unperturbed weights."""
+        closure = self._require_closure(closure)
+        before: list[Tensor] = []
+
+        def ascent() -> Tensor:
+            loss = closure()
+            if isinstance(loss, Tensor) and loss.ndim == 1:
+                before.append(loss.detach())
+                return loss.mean()
+            return loss
+
+        def descent() -> Tensor:
+            loss = closure()
+            if not isinstance(loss, Tensor) or loss.ndim != 1:
+                return loss
+            chosen = self.select(before[0], loss.detach()) if before else None
+            return loss.mean() if chosen is None else loss[chosen].mean()
+
+        losses = {ASCENT: self.loss_and_grad(ascent, ASCENT, sync=self.sync_ascent, scaler=scaler)}
+        if not self.ascend(check_overflow=scaler is not None):
+            self.skip_step(scaler)
+            return losses[ASCENT]
+        losses[DESCENT] = self.loss_and_grad(
+            descent, DESCENT, perturbed=True, scaler=scaler, unscale=False
+        )
+        if self.check_finite(losses, scaler):
+            self.descend(scaler)
+        else:
+            self.skip_step(scaler)
+        return losses[ASCENT]
+
+    def select(self, before: Tensor, after: Tensor) -> Tensor | None:
+        """Indices of the :math:`\\max(1, \\lfloor \\gamma B \\rfloor)` samples whose loss
+        rose most (``None``: all of them)."""
+        if before.shape != after.shape:
+            raise ValueError(
+                f"ESAM: the closure returned {tuple(before.shape)} per-sample losses in the "
+                f"ascent pass but {tuple(after.shape)} in the descent pass; both passes must "
+                f"evaluate the same samples"
+            )
+        count = max(1, math.floor(self.gamma * after.numel() + 1e-9))
+        if count >= after.numel():
+            return None
+        return torch.topk(after - before, count).indices
+
+    @torch.no_grad()
+    def first_step(self, zero_grad: bool = False) -> None:
+        """Stochastic weight perturbation from ``.grad`` (no data selection)."""
+        self.ascend()
+        if zero_grad:
+            self.zero_grad(set_to_none=True)
+
+    @torch.no_grad()
+    def ascend(self, check_overflow: bool = False) -> bool:
+        """Perturb a random subset of the tensors; ``False`` (nothing moved) if
+        ``check_overflow`` and the gradient is not finite."""
+        groups = list(self.perturbed_groups())
+        grads = [p.grad for _, ps in groups for p in ps]
+        norm = global_norm(grads)
+        if check_overflow and not bool(torch.isfinite(norm)):
+            return False
+        draws = torch.rand(len(grads), generator=self.generator, device=self.generator.device)
+        chosen = (draws < self.beta).tolist()
+        coeff = 1.0 / (norm + EPS)
+        params, eps = [], []
+        start = 0
+        for group, ps in groups:
+            factor = coeff * (group["rho"] / self.beta)
+            for p, keep in zip(ps, chosen[start : start + len(ps)]):
+                if keep:
+                    params.append(p)
+                    eps.append(p.grad * factor.to(p.device))
+            start += len(ps)
+        self.perturb(params, eps)
+        return True
+
+    def extra_repr(self) -> dict[str, Any]:
+        return {"beta": self.beta, "gamma": self.gamma, **super().extra_repr()}
+
+
+__all__ = ["ESAM"]

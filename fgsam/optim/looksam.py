@@ -1,0 +1,158 @@
+"""LookSAM: an exact SAM step every k steps, its sharpness component reused in between."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.optim import Optimizer
+
+from fgsam.optim.base import (
+    ASCENT,
+    DESCENT,
+    SharpnessAwareOptimizer,
+    check_non_negative,
+    check_positive_int,
+)
+from fgsam.optim.functional import EPS, global_norm, reject, scaled
+from fgsam.typing import Closure
+
+
+class LookSAM(SharpnessAwareOptimizer):
+    r"""LookSAM from `"Towards Efficient and Scalable Sharpness-Aware Minimization"
+    <https://arxiv.org/abs/2203.02714>`_ (Liu et al., CVPR 2022).
+
+    Every ``k``-th step (step counter :math:`t` with :math:`t \bmod k = 0`, so the first
+    step too) is an exact SAM step that also stores the part of the SAM gradient
+    :math:`g_s = \nabla L(w + \rho \hat g)` orthogonal to :math:`g = \nabla L(w)`;
+    the other steps take one pass and add that stored component back, rescaled:
+
+    .. math::
+        t \bmod k = 0:&\quad g_v = g_s - \langle g_s, \hat g\rangle \hat g,
+        \quad w \leftarrow \mathrm{Base}(w, g_s), \\
+        \text{otherwise}:&\quad w \leftarrow \mathrm{Base}\Big(w,\,
+        g + \alpha \frac{\lVert g \rVert}{\lVert g_v \rVert + 10^{-12}}\, g_v\Big),
+
+    with :math:`\hat g = g / (\lVert g \rVert + 10^{-12})`. :math:`k = 1` is SAM.
+    :math:`g_v` lives in ``state[p]["looksam_gv"]`` (zero for a parameter first seen
+    between two SAM steps). Parameters of ``perturb=False`` groups get the plain
+    gradient on the cheap steps. Cost: 2 forward/backward passes every ``k``-th step and
+    1 otherwise, :math:`1 + 1/k` on average. :meth:`first_step` / :meth:`second_step`
+    are not supported (the number of passes varies).
+
+    Args:
+        params (iterable): parameters or parameter groups (a group may set ``rho`` and
+            ``perturb``).
+        base_optimizer (type or str): e.g. :class:`torch.optim.SGD` or ``"adam"``.
+        rho (float, optional): radius :math:`\rho`. (default: ``0.05``)
+        k (int, optional): SAM step interval :math:`k \ge 1`. (default: ``5``)
+        alpha (float, optional): weight :math:`\alpha \ge 0` of the reused component.
+            (default: ``0.7``)
+        model (torch.nn.Module, optional): for BatchNorm and DDP handling.
+            (default: ``None``)
+        sync_ascent (bool, optional): all-reduce the ascent gradient of SAM steps under
+            DDP (the single pass of the other steps is always synchronised).
+            (default: ``False``)
+        max_grad_norm (float, optional): clip the descent gradient. (default: ``None``)
+        **base_kwargs: the base optimizer's arguments (``lr``, ...).
+
+    Example:
+        >>> opt = LookSAM(model.parameters(), "adam", rho=0.05, k=5, alpha=0.7, lr=1e-3)
+        >>> loss = opt.step(lambda: F.cross_entropy(model(x, edge_index)[m], y[m]))
+    """
+
+    name = "looksam"
+    manual_steps = False
+
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict[str, Any]],
+        base_optimizer: type[Optimizer] | str,
+        rho: float = 0.05,
+        k: int = 5,
+        alpha: float = 0.7,
+        model: torch.nn.Module | None = None,
+        sync_ascent: bool = False,
+        max_grad_norm: float | None = None,
+        **base_kwargs: Any,
+    ) -> None:
+        check_positive_int("k", k)
+        check_non_negative("alpha", alpha)
+        super().__init__(
+            params,
+            base_optimizer,
+            rho,
+            model=model,
+            sync_ascent=sync_ascent,
+            max_grad_norm=max_grad_norm,
+            **base_kwargs,
+        )
+        self.k = k
+        self.alpha = float(alpha)
+
+    @torch.no_grad()
+    def step(  # type: ignore[override]
+        self, closure: Closure | None = None, scaler: torch.amp.GradScaler | None = None
+    ) -> Tensor:
+        """One LookSAM step; returns the loss at the unperturbed weights."""
+        closure = self._require_closure(closure)
+        if self.global_state["step"] % self.k == 0:
+            return self._sam_step(closure, scaler)
+        # The only pass of a cheap step is the descent: keep the gradients scaled.
+        loss = self.loss_and_grad(closure, DESCENT, scaler=scaler, unscale=False)
+        params = [p for _, ps in self.perturbed_groups() for p in ps]
+        grads = [p.grad for p in params]
+        stored = [self.state[p].get("looksam_gv", torch.zeros_like(p)) for p in params]
+        # Linear in the gradient scale: with a GradScaler the sum stays scaled, as it must.
+        coeff = self.alpha * global_norm(grads) / (global_norm(stored) + EPS)
+        if grads:
+            torch._foreach_add_(grads, scaled(stored, coeff))
+        if self.check_finite({DESCENT: loss}, scaler):
+            self.descend(scaler)
+        else:
+            self.skip_step(scaler)
+        return loss
+
+    def _sam_step(self, closure: Closure, scaler: torch.amp.GradScaler | None) -> Tensor:
+        # The ascent direction is scale-invariant, so the gradients may stay scaled.
+        losses = {
+            ASCENT: self.loss_and_grad(
+                closure, ASCENT, sync=self.sync_ascent, scaler=scaler, unscale=False
+            )
+        }
+        groups = list(self.perturbed_groups())
+        params = [p for _, ps in groups for p in ps]
+        grads = [p.grad for p in params]
+        norm = global_norm(grads)
+        if scaler is not None and not bool(torch.isfinite(norm)):
+            self.skip_step(scaler)
+            return losses[ASCENT]
+        coeff = 1.0 / (norm + EPS)
+        unit = scaled(grads, coeff)
+        eps: list[Tensor] = []
+        start = 0
+        for group, ps in groups:
+            eps += scaled(grads[start : start + len(ps)], coeff * group["rho"])
+            start += len(ps)
+        self.perturb(params, eps)
+        losses[DESCENT] = self.loss_and_grad(
+            closure, DESCENT, perturbed=True, scaler=scaler, unscale=False
+        )
+        if not self.check_finite(losses, scaler):
+            self.skip_step(scaler)
+            return losses[ASCENT]
+        sharp = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        # Stored unscaled; committed only if the step is taken (an overflow skips it).
+        g_v = scaled(reject(sharp, unit), 1.0 / self.grad_scale(scaler))
+        if self.descend(scaler):
+            for p, v in zip(params, g_v):
+                self.state[p]["looksam_gv"] = v
+        return losses[ASCENT]
+
+    def extra_repr(self) -> dict[str, Any]:
+        return {"k": self.k, "alpha": self.alpha, **super().extra_repr()}
+
+
+__all__ = ["LookSAM"]

@@ -1,0 +1,142 @@
+"""VaSSO: SAM whose ascent direction is a moving average of the gradients."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.optim import Optimizer
+
+from fgsam.optim.base import ASCENT, DESCENT, SharpnessAwareOptimizer, check_range
+from fgsam.optim.functional import EPS, global_norm, scaled
+from fgsam.typing import Closure
+
+
+class VaSSO(SharpnessAwareOptimizer):
+    r"""Variance-suppressed sharpness-aware optimization from `"Enhancing Sharpness-Aware
+    Optimization Through Variance Suppression" <https://arxiv.org/abs/2309.15639>`_
+    (Li & Giannakis, NeurIPS 2023).
+
+    The perturbation follows an exponential moving average :math:`d` of the stochastic
+    gradients instead of the current one, which lowers the variance of the adversarial
+    direction:
+
+    .. math::
+        d \leftarrow (1 - \theta)\, d + \theta g, \qquad
+        \epsilon = \rho\, d / (\lVert d \rVert + 10^{-12}), \qquad
+        w \leftarrow \mathrm{Base}\big(w, \nabla L(w + \epsilon)\big),
+
+    with :math:`g = \nabla L(w)` and :math:`d` set to the first gradient a parameter
+    receives (as in the authors' code). :math:`\theta = 1` is SAM. :math:`d` lives in
+    ``state[p]["vasso_d"]``. Cost: 2 forward/backward passes per step.
+
+    Args:
+        params (iterable): parameters or parameter groups (a group may set ``rho`` and
+            ``perturb``).
+        base_optimizer (type or str): e.g. :class:`torch.optim.SGD` or ``"adam"``.
+        rho (float, optional): radius :math:`\rho`. (default: ``0.05``)
+        theta (float, optional): weight :math:`\theta \in [0, 1]` of the new gradient
+            in the average; 0.9 is the authors' setting. (default: ``0.9``)
+        model (torch.nn.Module, optional): for BatchNorm and DDP handling.
+            (default: ``None``)
+        sync_ascent (bool, optional): all-reduce the ascent gradient under DDP.
+            (default: ``False``)
+        max_grad_norm (float, optional): clip the descent gradient. (default: ``None``)
+        **base_kwargs: the base optimizer's arguments (``lr``, ...).
+
+    Example:
+        >>> opt = VaSSO(model.parameters(), "sgd", rho=0.1, theta=0.9, lr=0.05, momentum=0.9)
+        >>> loss = opt.step(lambda: F.cross_entropy(model(x, edge_index)[m], y[m]))
+    """
+
+    name = "vasso"
+
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict[str, Any]],
+        base_optimizer: type[Optimizer] | str,
+        rho: float = 0.05,
+        theta: float = 0.9,
+        model: torch.nn.Module | None = None,
+        sync_ascent: bool = False,
+        max_grad_norm: float | None = None,
+        **base_kwargs: Any,
+    ) -> None:
+        check_range("theta", theta, 0.0, 1.0)
+        super().__init__(
+            params,
+            base_optimizer,
+            rho,
+            model=model,
+            sync_ascent=sync_ascent,
+            max_grad_norm=max_grad_norm,
+            **base_kwargs,
+        )
+        self.theta = float(theta)
+
+    @torch.no_grad()
+    def step(  # type: ignore[override]
+        self, closure: Closure | None = None, scaler: torch.amp.GradScaler | None = None
+    ) -> Tensor:
+        """One VaSSO step; returns the loss at the unperturbed weights."""
+        closure = self._require_closure(closure)
+        losses = {ASCENT: self.loss_and_grad(closure, ASCENT, sync=self.sync_ascent, scaler=scaler)}
+        if not self.ascend(losses, scaler):
+            self.skip_step(scaler)
+            return losses[ASCENT]
+        losses[DESCENT] = self.loss_and_grad(
+            closure, DESCENT, perturbed=True, scaler=scaler, unscale=False
+        )
+        if self.check_finite(losses, scaler):
+            self.descend(scaler)
+        else:
+            self.skip_step(scaler)
+        return losses[ASCENT]
+
+    @torch.no_grad()
+    def first_step(self, zero_grad: bool = False) -> None:
+        """Update the average with ``.grad`` and move to ``w + ε``."""
+        self.ascend()
+        if zero_grad:
+            self.zero_grad(set_to_none=True)
+
+    @torch.no_grad()
+    def ascend(
+        self,
+        losses: dict[str, Tensor] | None = None,
+        scaler: torch.amp.GradScaler | None = None,
+    ) -> bool:
+        """Average ``.grad`` into :math:`d` and perturb; ``False`` (nothing changed) when
+        the gradient overflowed under ``scaler``."""
+        groups = list(self.perturbed_groups())
+        params = [p for _, ps in groups for p in ps]
+        grads = [p.grad for p in params]
+        if losses is not None:
+            # Checked before the average absorbs the gradient: a NaN would stay in it forever.
+            check = {**losses, f"{ASCENT} gradient": global_norm(grads)}
+            if not self.check_finite(check, scaler):
+                return False
+        averages = []
+        for p, g in zip(params, grads):
+            d = self.state[p].get("vasso_d")
+            if d is None:
+                d = self.state[p]["vasso_d"] = g.detach().clone()
+            else:
+                d.mul_(1.0 - self.theta).add_(g, alpha=self.theta)
+            averages.append(d)
+        coeff = 1.0 / (global_norm(averages) + EPS)
+        eps: list[Tensor] = []
+        start = 0
+        for group, ps in groups:
+            eps += scaled(averages[start : start + len(ps)], coeff * group["rho"])
+            start += len(ps)
+        self.perturb(params, eps)
+        return True
+
+    def extra_repr(self) -> dict[str, Any]:
+        return {"theta": self.theta, **super().extra_repr()}
+
+
+__all__ = ["VaSSO"]
