@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from typing import Any
 
-from fgsam.data.catalog import CATALOG, KINDS
+from fgsam.data.catalog import CATALOG, KINDS, dataset_info
 from fgsam.data.dataset_info import DatasetInfo
-from fgsam.data.files import file_status
+from fgsam.data.files import file_status, locate
 from fgsam.data.root import ENV_VAR, data_root
 
 HEADER = ("name", "kind", "size", "class split", "local files")
@@ -21,6 +22,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="List every dataset of the catalog with its size and class split, and "
                     "whether its files are present under the data root with the expected "
                     "sha256.")
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help="show these datasets file by file, with paths and URLs")
     parser.add_argument("--root", default=None,
                         help=f"data root (default: ${ENV_VAR}, else ./datasets)")
     parser.add_argument("--kind", choices=KINDS, default=None, help="only this kind")
@@ -31,12 +34,41 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Print the catalog table; returns 0."""
     root = data_root(args.root)
+    if args.names:
+        try:
+            chosen = [dataset_info(name) for name in args.names]
+        except ValueError as err:
+            print(f"fgsam datasets: error: {err}", file=sys.stderr)
+            return 2
+        print(f"data root: {root.resolve()}")
+        for info in chosen:
+            print()
+            print(describe(info, root))
+        return 0
     infos = [info for info in CATALOG if args.kind is None or info.kind == args.kind]
     rows = [(info.name, info.kind, _size(info), _split(info), local_status(info, root))
             for info in infos]
     print(f"data root: {root.resolve()}")
     print(format_table(HEADER, rows))
     return 0
+
+
+def describe(info: DatasetInfo, root: Any = None) -> str:
+    """A dataset in detail: statistics, split, notes, and each file's path, state and URL."""
+    stats = ", ".join(f"{key} {_num(value)}" for key, value in info.stats.items())
+    rows = []
+    for spec in info.files:
+        found = locate(spec, root)
+        state = file_status(spec, root)
+        if found is not None and found[1] is not spec:
+            state += f" (copy {found[1].path})"
+        rows.append((spec.path, state, spec.url))
+    lines = [f"{info.name} ({info.kind}, {info.format} format)", f"  {stats}",
+             f"  class split: {_split(info)}", f"  source: {info.citation}"]
+    if info.notes:
+        lines.append(f"  notes: {info.notes}")
+    table = format_table(("file", "state", "url"), rows)
+    return "\n".join(lines + ["  " + line for line in table.splitlines()])
 
 
 def local_status(info: DatasetInfo, root: Any = None) -> str:
@@ -95,4 +127,4 @@ def _num(value: object) -> str:
     return f"{value:,}" if isinstance(value, int) else "?"
 
 
-__all__ = ["add_parser", "format_table", "local_status", "run"]
+__all__ = ["add_parser", "describe", "format_table", "local_status", "run"]

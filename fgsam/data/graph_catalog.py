@@ -62,8 +62,14 @@ _FSNC_CITATION = (
 _TLP_NOTE = (
     "Class split as in TLP (Tan et al., Transductive Linear Probing, LoG 2022): the class ids "
     "are shuffled and cut into {counts} train/val/test classes. TLP shuffles without a seed; "
-    "here the shuffle is a torch.randperm seeded with split_seed (default 0)."
+    "here the shuffle is a torch.randperm seeded with split_seed (default 0), which gives "
+    "{example}."
 )
+_TLP_SEED0 = {
+    "cora": "train [1, 2, 6], val [3, 5], test [0, 4]",
+    "citeseer": "train [1, 4], val [0, 3], test [2, 5]",
+    "cora-ml": "train [1, 2, 6], val [3, 5], test [0, 4]",
+}
 _RANDOM_NOTE = (
     "No published class split: a seeded random split (split_seed, default 0) with {val} "
     "validation and {test} test classes drawn from the classes with at least {min_nodes} "
@@ -83,7 +89,7 @@ def _planetoid(name: str, folder: str, stats: dict, counts: tuple[int, int, int]
         citation="Z. Yang, W. Cohen, R. Salakhutdinov, Revisiting Semi-Supervised Learning with "
                  "Graph Embeddings, ICML 2016 (data: P. Sen et al., AI Magazine 2008)",
         options={"prefix": name, "split": {"kind": "tlp", "counts": counts}},
-        notes=_TLP_NOTE.format(counts="/".join(map(str, counts))),
+        notes=_TLP_NOTE.format(counts="/".join(map(str, counts)), example=_TLP_SEED0[name]),
     )
 
 
@@ -120,7 +126,7 @@ GRAPHS: list[DatasetInfo] = [
         stats={"nodes": 2995, "edges": 8158, "features": 2879, "classes": 7},
         citation="A. Bojchevski, S. Günnemann, Deep Gaussian Embedding of Graphs, ICLR 2018",
         options={"split": {"kind": "tlp", "counts": (3, 2, 2)}},
-        notes=_TLP_NOTE.format(counts="3/2/2"),
+        notes=_TLP_NOTE.format(counts="3/2/2", example=_TLP_SEED0["cora-ml"]),
     ),
     DatasetInfo(
         name="corafull", kind="graph", format="npz",

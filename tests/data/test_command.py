@@ -51,3 +51,18 @@ def test_empty_root_and_corrupted_file(data_root: Path, tmp_path: Path, capsys) 
 def test_format_table_aligns_columns() -> None:
     table = format_table(("a", "bb"), [("xxx", "y"), ("z", "wwww")])
     assert table.splitlines() == ["a    bb", "---  ----", "xxx  y", "z    wwww"]
+
+
+def test_whole_catalog_and_detail_view(data_root: Path, capsys) -> None:
+    from fgsam.data import list_datasets
+
+    assert main(["datasets", "--root", str(data_root)]) == 0
+    assert set(_rows(capsys.readouterr().out)) == set(list_datasets())
+    assert main(["datasets", "amazon-clothing", "--root", str(data_root)]) == 0
+    out = capsys.readouterr().out
+    assert "ok (copy fsnc/amazon-clothing_PARTIAL/amazon-clothing_network.gz)" in out
+    train = next(s for s in dataset_info("amazon-clothing").files if "train" in s.path)
+    assert any(train.path in line and "missing" in line and train.url in line
+               for line in out.splitlines())
+    assert main(["datasets", "no-such-set"]) == 2
+    assert "unknown dataset 'no-such-set'" in capsys.readouterr().err

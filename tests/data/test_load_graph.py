@@ -75,6 +75,20 @@ def test_class_split_covers_every_class_once(graphs, name: str) -> None:
     assert split.source.startswith(prefix) and "seed=0" in split.source
 
 
+@pytest.mark.parametrize("name", ["cora", "citeseer", "cora-ml"])
+def test_documented_tlp_classes_are_the_loaded_ones(graphs, name: str) -> None:
+    _, split = graphs[name]
+    documented = f"train {split.train}, val {split.val}, test {split.test}"
+    assert documented in dataset_info(name).notes
+
+
+def test_molecule_dataset_is_refused(data_root: Path) -> None:
+    from fgsam.data import list_datasets
+
+    with pytest.raises(ValueError, match="molecule dataset.*load_graph reads"):
+        load_graph(list_datasets("molecule")[0], root=data_root)
+
+
 def test_random_split_keeps_evaluation_classes_large(graphs) -> None:
     data, split = graphs["wiki"]
     sizes = torch.bincount(data.y)
