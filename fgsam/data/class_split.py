@@ -15,11 +15,17 @@ SPLITS = ("train", "val", "test")
 
 @dataclass(frozen=True)
 class ClassSplit:
-    """The classes a few-shot experiment trains, validates and tests on (TENT/TLP protocol).
+    r"""Disjoint train/validation/test class sets of the few-shot node-classification
+    protocol of `TENT <https://arxiv.org/abs/2206.11972>`_ (Wang et al., KDD 2022) and
+    `TLP <https://arxiv.org/abs/2212.05606>`_ (Tan et al., LoG 2022).
 
-    Few-shot node classification splits the *classes* of one graph into disjoint sets:
-    episodes for meta-training draw their classes from :attr:`train` only, validation
-    tasks from :attr:`val`, test tasks from :attr:`test`.
+    .. math::
+        \mathcal{C} = \mathcal{C}_{train} \,\dot\cup\, \mathcal{C}_{val}
+        \,\dot\cup\, \mathcal{C}_{test}
+
+    Episodes for meta-training draw their classes from :attr:`train` only, validation
+    tasks from :attr:`val`, test tasks from :attr:`test`, so test classes are never seen
+    in training.
 
     Args:
         train (list of int): meta-training class ids.

@@ -12,13 +12,21 @@ from fgsam.fewshot.episode import Episode
 
 
 class EpisodeSampler:
-    r"""Draws N-way K-shot few-shot tasks from a set of classes (GPN/TENT protocol).
+    r"""Episodic N-way K-shot task sampling as in `"Graph Prototypical Networks for Few-shot
+    Learning on Attributed Networks" <https://arxiv.org/abs/2006.12739>`_ (Ding et al.,
+    CIKM 2020) and `TENT <https://arxiv.org/abs/2206.11972>`_ (Wang et al., KDD 2022).
 
-    Each task picks ``n_way`` distinct classes from ``classes`` uniformly, then for each
-    class ``k_shot + q_query`` distinct nodes uniformly without replacement: the first
-    ``k_shot`` are its support nodes, the rest its query nodes. Labels are ``0..N-1`` in the
-    order of :attr:`Episode.classes`. All randomness comes from the sampler's own
-    ``torch.Generator``, never the global RNG: the same seed gives the same tasks.
+    .. math::
+        (c_1, \dots, c_N) \sim \mathrm{Uniform}\{\text{ordered } N\text{-subsets of }
+        \mathcal{C}\}, \qquad
+        \mathcal{S}_i \cup \mathcal{Q}_i \sim \mathrm{Uniform}\{(K+Q)\text{-subsets of }
+        \{v : y_v = c_i\}\},
+
+    with :math:`|\mathcal{S}_i| = K` support and :math:`|\mathcal{Q}_i| = Q` query nodes
+    of class :math:`c_i`, relabelled :math:`i - 1`. Labels are therefore ``0..N-1`` in the
+    order of :attr:`Episode.classes`, support and query are disjoint. All randomness comes
+    from the sampler's own ``torch.Generator``, never the global RNG: the same seed gives
+    the same tasks.
 
     Args:
         y (torch.Tensor): node labels ``[N]`` (negative values: unlabelled, never sampled).
