@@ -149,8 +149,9 @@ GRAPHS: list[DatasetInfo] = [
         options={"split": {"kind": "random", "val": 5, "test": 5, "min_nodes": 20}},
         notes=_RANDOM_NOTE.format(val=5, test=5, min_nodes=20) + " The often quoted 17,981 "
               "links count both directions and self-loops; labels are renumbered 0..16 over the "
-              "17 used columns of 'group'. Only 14 classes have 13 or more nodes, so 5-way "
-              "tasks with K + Q >= 13 cannot fill train, val and test at once.",
+              "17 used columns of 'group'. Only 15 classes have 11 or more nodes and 14 have 12 "
+              "or more, so 5-way tasks need K + Q <= 11 (1-shot with 10 queries, 3-shot with "
+              "8, 5-shot with 6); with K + Q = 11 this split keeps 5/5/5 classes.",
     ),
     DatasetInfo(
         name="blogcatalog", kind="graph", format="mat",

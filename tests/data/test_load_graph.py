@@ -96,6 +96,15 @@ def test_random_split_keeps_evaluation_classes_large(graphs) -> None:
     assert {int(c) for c in (sizes < 20).nonzero().reshape(-1)} <= set(split.train)
 
 
+def test_wiki_five_way_limit(graphs) -> None:
+    data, split = graphs["wiki"]
+    fits, dropped = split.feasible(data.y, min_nodes=11)
+    assert (len(fits.train), len(fits.val), len(fits.test)) == (5, 5, 5)
+    assert sorted(dropped["train"].values()) == [9, 10]
+    tight, _ = split.feasible(data.y, min_nodes=12)
+    assert len(tight.train) == 4  # 5-way training needs K + Q <= 11
+
+
 def test_split_seed_changes_only_seeded_splits(data_root: Path, graphs) -> None:
     _, default = graphs["cora"]
     again = load_graph("cora", root=data_root, split_seed=0)[1]
