@@ -77,8 +77,7 @@ class GPN(FewShotMethod):
         if peer:
             scores = peer_forward(self.valuator, data.x, episode.support)
         else:
-            g = self.graph(data)
-            scores = self.valuator(data.x, g.edge_index, g.edge_weight)[episode.support]
+            scores = self.on_graph(self.valuator, data)[episode.support]
         log_deg = torch.log(self.graph(data).degree[episode.support].clamp(min=1.0))
         weights = torch.sigmoid(log_deg * scores).view(n, k, 1)
         weights = weights / weights.sum(1, keepdim=True)

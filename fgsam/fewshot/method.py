@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import torch
@@ -41,6 +42,7 @@ class FewShotMethod(nn.Module):
         super().__init__()
         self._graph_key: tuple | None = None
         self._graph: GraphView | None = None
+        self._eval_cache: dict[int, tuple[tuple, Tensor]] = {}
 
     def forward(self, data: Data, episode: Episode, peer: bool = False) -> Tensor:
         raise NotImplementedError
@@ -61,8 +63,9 @@ class FewShotMethod(nn.Module):
         """The cached :class:`GraphView` of ``data`` (recomputed only for another graph,
         device or dtype)."""
         x, edge_index = data.x, data.edge_index
-        key = (id(data), edge_index.data_ptr(), tuple(edge_index.shape), x.size(0), x.device,
-               x.dtype)
+        # a weak reference, not id(): a new graph at a recycled address is another graph
+        key = (weakref.ref(data), edge_index.data_ptr(), tuple(edge_index.shape), x.size(0),
+               x.device, x.dtype)
         if self._graph is None or self._graph_key != key:
             ei, ew = normalized_graph(edge_index, x.size(0), x.dtype)
             deg = degree(remove_self_loops(edge_index)[0][1], x.size(0), dtype=x.dtype)
@@ -76,9 +79,23 @@ class FewShotMethod(nn.Module):
         if peer:
             out = peer_forward(module, data.x, episode.nodes)
             return out[: episode.support.numel()], out[episode.support.numel():]
-        g = self.graph(data)
-        out = module(data.x, g.edge_index, g.edge_weight)
+        out = self.on_graph(module, data)
         return out[episode.support], out[episode.query]
+
+    def on_graph(self, module: nn.Module, data: Data) -> Tensor:
+        """``module`` run on the whole graph. In evaluation (``eval()`` and no autograd) the
+        output does not depend on the task, so it is kept until the weights change: test
+        and validation tasks then cost one graph pass, not one each."""
+        g = self.graph(data)
+        if self.training or torch.is_grad_enabled():
+            return module(data.x, g.edge_index, g.edge_weight)
+        # _version moves with every in-place update (optimizer steps, load_state_dict)
+        key = (self._graph_key, data.x.data_ptr(), data.x._version,
+               tuple((p.data_ptr(), p._version) for p in module.parameters()))
+        hit = self._eval_cache.get(id(module))
+        if hit is None or hit[0] != key:
+            hit = self._eval_cache[id(module)] = (key, module(data.x, g.edge_index, g.edge_weight))
+        return hit[1]
 
 
 def squared_distances(query: Tensor, prototypes: Tensor) -> Tensor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -139,8 +141,7 @@ class TENT(FewShotMethod):
             r_class = self._run(params, class_mean)
             r_query = self._run(params, e_q)
         else:
-            g = self.graph(data)
-            e = self.embedding(data.x, g.edge_index, g.edge_weight)
+            e = self.on_graph(self.embedding, data)
             r_class = self._class_representations(params, data, episode, e, class_mean)
             r_query = self._query_representations(params, data, episode, e)
         spread = (e_s.view(n, k, -1) - class_mean.unsqueeze(1)).norm(dim=-1).sum(1)
@@ -190,7 +191,8 @@ class TENT(FewShotMethod):
 
     def _ego_subgraph(self, data: Data, node: int) -> tuple[Tensor, Tensor]:
         """``(nodes, relabelled edges)`` of ``node``'s ``ego_hops`` subgraph, cached per graph."""
-        key = (id(data), data.edge_index.data_ptr(), data.num_nodes, data.edge_index.device)
+        key = (weakref.ref(data), data.edge_index.data_ptr(), data.num_nodes,
+               data.edge_index.device)
         if self._ego_key != key or self._ego_edges > _EGO_CACHE_EDGES:
             self._ego, self._ego_key, self._ego_edges = {}, key, 0
         hit = self._ego.get(node)
