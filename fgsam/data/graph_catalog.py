@@ -103,7 +103,7 @@ def _gpn_file(name: str, gpn_name: str, part: str, sha256: str | None = None,
               gz_sha256: str | None = None) -> FileSpec:
     path = f"fsnc/{name}/{name}_{part}"
     alternates: tuple[FileSpec, ...] = ()
-    if gz_sha256 is not None:  # the gzip copies of the partial files in the offline data root
+    if gz_sha256 is not None:  # gzip copies, also as distributed without the train file
         alternates = (FileSpec(f"{path}.gz", f"{_GPN_URL}/{gpn_name}_{part}", gz_sha256),
                       FileSpec(f"fsnc/{name}_PARTIAL/{name}_{part}.gz",
                                f"{_GPN_URL}/{gpn_name}_{part}", gz_sha256))

@@ -73,7 +73,7 @@ def test_random_split_is_seeded_and_respects_eligibility() -> None:
         ClassSplit.random(range(7), (2, 2, 2), seed=0)
 
 
-def test_helpers_and_repr() -> None:
+def test_accessors_and_repr() -> None:
     split = ClassSplit([0, 1, 2], [3, 4], [5, 6], source="tlp-3/2/2(seed=0)")
     assert split.num_classes == 7
     assert split.classes("val") == [3, 4]
