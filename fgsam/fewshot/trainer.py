@@ -175,7 +175,9 @@ class EpisodicTrainer:
 
     def new_method(self, seed: int) -> FewShotMethod:
         """A fresh method with weights and dropout streams from ``seed``, on the device."""
-        method = self.build_method()
+        # construction draws PyTorch's default inits: keep the caller's global stream as it was
+        with torch.random.fork_rng(devices=[]):
+            method = self.build_method()
         if not isinstance(method, FewShotMethod):
             raise ValueError(f"build_method must return a FewShotMethod, got "
                              f"{type(method).__name__}")
