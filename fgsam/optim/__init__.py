@@ -4,37 +4,51 @@ from fgsam.optim.ae_sam import AESAM
 from fgsam.optim.asam import ASAM
 from fgsam.optim.base import SharpnessAwareOptimizer, frozen_batchnorm_stats
 from fgsam.optim.esam import ESAM
+from fgsam.optim.f2m import F2M
 from fgsam.optim.fgsam import FGSAM
 from fgsam.optim.fgsam_plus import FGSAMPlus
 from fgsam.optim.friendly_sam import FriendlySAM
 from fgsam.optim.graphsam import GraphSAM
+from fgsam.optim.gsam import GSAM
 from fgsam.optim.looksam import LookSAM
+from fgsam.optim.momentum_sam import MomentumSAM
 from fgsam.optim.registry import (
     OPTIMIZERS,
     create_optimizer,
     get_optimizer_class,
     list_optimizers,
 )
+from fgsam.optim.rwp import RWP
 from fgsam.optim.sam import SAM
 from fgsam.optim.ssam import SSAMD, SSAMF
+from fgsam.optim.swad import SWAD
+from fgsam.optim.tilted_sam import TiltedSAM
 from fgsam.optim.training_step import training_step
 from fgsam.optim.vasso import VaSSO
+from fgsam.optim.zo_tilted_sam import ZerothOrderTiltedSAM
 
 __all__ = [
     "AESAM",
     "ASAM",
     "ESAM",
+    "F2M",
     "FGSAM",
+    "GSAM",
     "OPTIMIZERS",
+    "RWP",
     "SAM",
     "SSAMD",
     "SSAMF",
+    "SWAD",
     "FGSAMPlus",
     "FriendlySAM",
     "GraphSAM",
     "LookSAM",
+    "MomentumSAM",
     "SharpnessAwareOptimizer",
+    "TiltedSAM",
     "VaSSO",
+    "ZerothOrderTiltedSAM",
     "create_optimizer",
     "frozen_batchnorm_stats",
     "get_optimizer_class",

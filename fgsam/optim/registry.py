@@ -20,10 +20,15 @@ from fgsam.optim.fgsam_plus import FGSAMPlus
 from fgsam.optim.friendly_sam import FriendlySAM
 from fgsam.optim.functional import base_optimizer_names, resolve_base_optimizer
 from fgsam.optim.graphsam import GraphSAM
+from fgsam.optim.gsam import GSAM
 from fgsam.optim.looksam import LookSAM
+from fgsam.optim.momentum_sam import MomentumSAM
+from fgsam.optim.rwp import RWP
 from fgsam.optim.sam import SAM
 from fgsam.optim.ssam import SSAMD, SSAMF
+from fgsam.optim.tilted_sam import TiltedSAM
 from fgsam.optim.vasso import VaSSO
+from fgsam.optim.zo_tilted_sam import ZerothOrderTiltedSAM
 
 #: Every sharpness-aware optimizer, in the order the documentation lists them.
 OPTIMIZERS: list[type[SharpnessAwareOptimizer]] = [
@@ -39,6 +44,11 @@ OPTIMIZERS: list[type[SharpnessAwareOptimizer]] = [
     ESAM,
     AESAM,
     FriendlySAM,
+    MomentumSAM,
+    GSAM,
+    RWP,
+    TiltedSAM,
+    ZerothOrderTiltedSAM,
 ]
 
 
