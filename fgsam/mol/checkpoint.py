@@ -11,9 +11,11 @@ import torch
 
 from fgsam.mol.atomic import torch_save, write_json
 from fgsam.mol.build_model import build_model
+from fgsam.mol.masked_loss import REGRESSION
 from fgsam.mol.mol_config import MolConfig
 from fgsam.mol.molecule_dataset import MoleculeDataset
 from fgsam.mol.molecule_split import MoleculeSplit
+from fgsam.mol.target_scaling import TargetScaling
 
 CONFIG, WEIGHTS = "config.json", "model.pt"
 #: Keys ``config.json`` must hold for :func:`load_mol_checkpoint`.
@@ -82,6 +84,9 @@ def load_mol_checkpoint(directory: str | os.PathLike[str],
     data = MoleculeSplit.make(dataset, config["split"], int(config["split_seed"]),
                               config.get("max_molecules"))
     model = build_model(config["model"], int(config["num_tasks"]), **settings.model_kwargs())
+    if settings.standardize and dataset.task_type == REGRESSION:
+        tasks = int(config["num_tasks"])  # the statistics come with the weights
+        model = TargetScaling(model, torch.zeros(tasks), torch.ones(tasks))
     model.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
     model = model.to(torch.device(device) if device is not None else "cpu").eval()
     return MolCheckpoint(model, data, config)

@@ -58,6 +58,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--dropout", type=float, default=None)
     p.add_argument("--full-attention", action="store_true",
                    help="transformer: all atom pairs of small molecules attend to each other")
+    p.add_argument("--no-standardize", action="store_true",
+                   help="regression: do not scale outputs to the training labels' mean/std")
     p.add_argument("--split", default="scaffold", choices=SPLITS)
     p.add_argument("--split-seed", type=int, default=None,
                    help="seed of the random split (default: each run's seed)")
@@ -92,7 +94,8 @@ def config_from_args(args: argparse.Namespace) -> MolConfig:
         weight_decay=args.weight_decay, rho=args.rho, base=args.base,
         sync_ascent=args.sync_ascent, options=parse_opt_args(args.opt_arg, optimizers),
         hidden=args.hidden, layers=args.layers, heads=args.heads, dropout=args.dropout,
-        full_attention=args.full_attention, split=args.split, split_seed=args.split_seed,
+        full_attention=args.full_attention, standardize=not args.no_standardize,
+        split=args.split, split_seed=args.split_seed,
         max_molecules=args.max_molecules, root=args.root, cache_dir=args.cache_dir,
     )
 

@@ -11,7 +11,9 @@ class MolConfig:
     """The settings of ``fgsam mol``: dataset, split, model, optimizers and training.
 
     Model sizes left ``None`` keep the model's defaults. ``options`` holds further
-    hyper-parameters per optimizer name (``{"graphsam": {"beta": 0.9}}``).
+    hyper-parameters per optimizer name (``{"graphsam": {"beta": 0.9}}``). ``standardize``
+    puts regression outputs on the scale of the training labels
+    (:class:`~fgsam.mol.target_scaling.TargetScaling`).
 
     Example:
         >>> config = MolConfig("ogbg-molbbbp", optimizers=["adam", "sam", "graphsam"])
@@ -35,6 +37,7 @@ class MolConfig:
     heads: int | None = None
     dropout: float | None = None
     full_attention: bool = False
+    standardize: bool = True
     split: str = "scaffold"
     split_seed: int | None = None
     max_molecules: int | None = None

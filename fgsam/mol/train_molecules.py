@@ -15,8 +15,10 @@ from fgsam.mol.build_model import build_model
 from fgsam.mol.build_optimizer import build_optimizer
 from fgsam.mol.distributed import DistributedContext
 from fgsam.mol.evaluate import evaluate
+from fgsam.mol.masked_loss import REGRESSION
 from fgsam.mol.mol_config import MolConfig
 from fgsam.mol.molecule_split import MoleculeSplit
+from fgsam.mol.target_scaling import TargetScaling
 from fgsam.mol.train_epoch import train_epoch
 
 #: Metrics for which lower is better (the others: higher is better).
@@ -60,6 +62,12 @@ class MolRun:
                 f"{self.seconds_per_epoch:.2f} s/epoch)")
 
 
+def train_labels(data: MoleculeSplit) -> torch.Tensor:
+    """``[N_train, T]`` labels of the training molecules (NaN where missing)."""
+    y = data.dataset.y  # the stacked labels of the whole dataset
+    return y[data.index["train"]]
+
+
 def better(metric: str, new: float, old: float) -> bool:
     """Whether ``new`` beats ``old`` (NaN never does)."""
     if math.isnan(new):
@@ -95,8 +103,10 @@ def train_molecules(config: MolConfig, data: MoleculeSplit, optimizer: str, seed
     cuda = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(seed)
-        model = build_model(config.model, data.dataset.num_tasks,
-                            **config.model_kwargs()).to(device)
+        model = build_model(config.model, data.dataset.num_tasks, **config.model_kwargs())
+        if config.standardize and data.dataset.task_type == REGRESSION:
+            model = TargetScaling.fit(model, train_labels(data))
+        model = model.to(device)
         trained: torch.nn.Module = model
         if ctx.enabled:
             trained = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)

@@ -61,8 +61,14 @@ def test_single_run_checkpoint_goes_into_the_folder_itself(data_root, mol_cache,
                  "--save-checkpoint", str(ckpt), *TINY]) == 0
     assert sorted(p.name for p in ckpt.iterdir()) == ["config.json", "model.pt"]
     model, data, config = load_mol_checkpoint(ckpt)
-    assert type(model).__name__ == "MolGIN" and config["metric"] == "rmse"
+    assert type(model.model).__name__ == "MolGIN" and config["metric"] == "rmse"
     assert data.sizes == {"train": 120, "valid": 15, "test": 15}
+    from ogb.graphproppred import Evaluator
+
+    # the output scaling (training-label mean/std) comes back with the weights
+    valid = evaluate(model, data.loader("valid"), Evaluator("ogbg-molesol"), "cpu")
+    assert valid == pytest.approx(config["valid"], rel=1e-5)
+    assert not torch.equal(model.mean, torch.zeros(1))
 
 
 def test_node_level_optimizers_and_bad_options_are_refused_before_any_work(tmp_path, capsys):
