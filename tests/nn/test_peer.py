@@ -113,10 +113,20 @@ def test_edge_index_passed_is_exactly_len_index_self_loops(graph):
         assert torch.equal(edge_index[0], torch.arange(3))
 
 
-def test_sparse_features_give_the_dense_result(graph):
+@pytest.mark.parametrize(
+    "index",
+    [[3, 1, 10], [0, 2, 2, 11], [2, 4, 5], [], "mask"],
+    ids=["unsorted", "repeated", "with-empty-rows", "empty", "mask"],
+)
+def test_sparse_features_give_the_dense_result(graph, index):
     x, _ = graph
+    x = x * (torch.rand(x.shape, generator=torch.Generator().manual_seed(1)) < 0.4)
+    x[4] = 0.0  # a row without entries
     model = GCN(F_IN, 8, 2, 4).double()
-    index = torch.tensor([3, 1, 10])
+    if index == "mask":
+        index = torch.arange(N) % 3 == 0
+    else:
+        index = torch.tensor(index, dtype=torch.long)
     sparse = x.to_sparse()
     torch.testing.assert_close(peer_forward(model, sparse, index), peer_forward(model, x, index),
                                **TOL)
