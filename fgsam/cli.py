@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from fgsam import __version__
 
 #: Modules that provide a subcommand (each defines ``add_parser``), in help order.
-SUBCOMMANDS: list[str] = ["fgsam.data.command", "fgsam.fewshot.command", "fgsam.mol.command"]
+SUBCOMMANDS: list[str] = ["fgsam.data.command", "fgsam.fewshot.command", "fgsam.mol.command",
+                          "fgsam.sharpness.command"]
 
 
 def build_parser() -> argparse.ArgumentParser:
