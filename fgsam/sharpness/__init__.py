@@ -1,6 +1,7 @@
 """Sharpness diagnostics for any model and loss: Hessian eigenvalues and trace,
 ρ-sharpness (worst-case and average-case) and loss landscapes, with PNG plots."""
 
+from fgsam.sharpness.checkpoint_loss import CheckpointLoss, checkpoint_loss
 from fgsam.sharpness.directions import filter_normalized_direction
 from fgsam.sharpness.eigenvalues import hessian_eigenvalues
 from fgsam.sharpness.estimate import Estimate
@@ -11,9 +12,11 @@ from fgsam.sharpness.rho_sharpness import rho_sharpness
 from fgsam.sharpness.trace import hessian_trace
 
 __all__ = [
+    "CheckpointLoss",
     "Estimate",
     "HessianOperator",
     "Landscape",
+    "checkpoint_loss",
     "filter_normalized_direction",
     "hessian_eigenvalues",
     "hessian_trace",
