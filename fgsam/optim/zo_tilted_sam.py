@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -42,6 +42,21 @@ class UsedParameters(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
+def global_rng_rewinder() -> Callable[[], None]:
+    """A function that puts the global generators (CPU, and CUDA if in use) back to
+    their state now, so that every evaluation of a closure draws the same dropout masks;
+    after the last one the global state is as after a single evaluation."""
+    cpu = torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+
+    def rewind() -> None:
+        torch.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+
+    return rewind
+
+
 class ZerothOrderTiltedSAM(SeededMixin, SharpnessAwareOptimizer):
     r"""Zeroth-order tilted SAM from `"Zeroth-Order Sharpness-Aware Learning with
     Exponential Tilting" <https://arxiv.org/abs/2510.16157>`_ (Gong & Li, 2025).
@@ -74,7 +89,10 @@ class ZerothOrderTiltedSAM(SeededMixin, SharpnessAwareOptimizer):
     Draw order from ``generator``: for each sample in turn, one ``torch.randn`` of each
     used parameter's shape (its dtype), for the parameters that require a gradient in
     ``perturb=True`` groups with ``rho > 0``, in group order. The pass at :math:`w`
-    updates BatchNorm running statistics, the perturbed passes do not. Under DDP the
+    updates BatchNorm running statistics, the perturbed passes do not. Every pass starts
+    from the same state of the global random generators, so dropout draws the same masks
+    in all of them (otherwise the loss differences would measure dropout noise, not
+    :math:`u_s`); the global state then moves on as after one pass. Under DDP the
     losses are averaged over the workers (give every worker the same ``generator``
     seed). ``scaler`` is accepted for a uniform training loop (the estimate is passed
     through it, so ``scaler.update()`` works) but nothing needs scaling. :meth:`step`
@@ -159,6 +177,7 @@ class ZerothOrderTiltedSAM(SeededMixin, SharpnessAwareOptimizer):
         self.zero_grad(set_to_none=True)
         candidates = self.candidates()
         tracer = UsedParameters(p for p, _ in candidates)
+        rewind = global_rng_rewinder()
         with tracer:
             losses = {ASCENT: self.evaluate(closure, ASCENT, perturbed=False)}
         used = [(p, mu) for p, mu in candidates if id(p) in tracer.seen]
@@ -168,6 +187,7 @@ class ZerothOrderTiltedSAM(SeededMixin, SharpnessAwareOptimizer):
         for s in range(self.num_samples):
             for p, mu in used:  # one tensor at a time: no stored direction
                 p.add_(self.normal(p), alpha=mu)
+            rewind()  # same dropout masks in every pass: the differences see only u_s
             name = f"perturbed {s + 1}"
             losses[name] = self.evaluate(closure, name, perturbed=True)
             self.restore_weights()

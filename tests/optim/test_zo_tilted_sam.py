@@ -77,6 +77,20 @@ def test_builds_no_autograd_graph_and_runs_no_backward():
     assert all(state == (False, False, None) for state in seen)
 
 
+def test_every_pass_sees_the_same_global_random_draws():
+    # Dropout-like randomness from the global generator must not enter the differences.
+    a, b, _, opt = setup(rho=MU, num_samples=3, generator=0)
+    torch.manual_seed(123)
+    noise = torch.rand((), dtype=torch.float64)
+    after_one_draw = torch.get_rng_state()
+    torch.manual_seed(123)
+    out = opt.step(lambda: loss(torch.cat([a, b])) + torch.rand((), dtype=torch.float64))
+    w, (base,) = hand(1, 1.0, 3)
+    assert_close(torch.cat([a, b]).detach(), w, **TIGHT)
+    assert_close(out, base + noise, **TIGHT)
+    assert torch.equal(torch.get_rng_state(), after_one_draw)
+
+
 def test_defaults():
     _, _, _, opt = setup()
     assert (opt.tilt, opt.num_samples, opt.param_groups[0]["rho"]) == (1.0, 4, 1e-3)
