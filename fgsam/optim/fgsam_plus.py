@@ -124,6 +124,11 @@ class FGSAMPlus(FGSAM):
         self.per_tensor = per_tensor
         self.topology_term = topology_term
 
+    def _sync_gnn(self) -> bool:
+        # g_G (from the GNN gradient) enters later steps through the topology term.
+        topology = self.topology_term and self.lam != 0.0 and self.k > 1
+        return super()._sync_gnn() or topology
+
     def is_exact_step(self) -> bool:
         """Whether the next :meth:`step` runs the GNN (also when nothing is stored yet)."""
         if self.global_state["step"] % self.k == 0:
@@ -170,7 +175,11 @@ class FGSAMPlus(FGSAM):
             losses[PEER_PASS] = self.loss_and_grad(
                 mlp_closure, PEER_PASS, perturbed=True, scaler=scaler
             )
-            unit = self._unit([_grad_or_zeros(p) for p in params])
+            g_mlp = [_grad_or_zeros(p) for p in params]
+            if scaler is not None and not bool(torch.isfinite(global_norm(g_mlp))):
+                self.skip_step(scaler)  # an overflow: the scaler sees it in .grad
+                return losses[GNN_PASS]
+            unit = self._unit(g_mlp)
         self.perturb(params, eps)
         losses[PERTURBED_PEER_PASS] = self.loss_and_grad(
             mlp_closure, PERTURBED_PEER_PASS, perturbed=True, scaler=scaler, unscale=False
