@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,9 @@ class CheckpointLoss:
     so the first :math:`T` tasks the model was trained on), or the masked loss of the
     :math:`t`-th batch of training molecules, in split order, of the saved batch size.
     The parts are drawn once, so the closure is deterministic; the model is in
-    evaluation mode (dropout off, BatchNorm uses its running statistics).
+    evaluation mode (dropout off, BatchNorm uses its running statistics). With
+    ``context``, every evaluation runs inside ``context()``: few-shot losses use it to
+    run each whole-graph pass once for all tasks (:func:`shared_graph_pass`).
 
     Built by :func:`checkpoint_loss`; call it to evaluate :math:`L` at the current
     weights.
@@ -100,7 +103,9 @@ class CheckpointLoss:
     """
 
     def __init__(self, kind: str, model: nn.Module, part_loss: Callable[[Any], Tensor],
-                 parts: list[Any], config: dict[str, Any], description: str) -> None:
+                 parts: list[Any], config: dict[str, Any], description: str,
+                 context: Callable[[], contextlib.AbstractContextManager] | None = None
+                 ) -> None:
         if not parts:
             raise ValueError("parts must hold at least one task or batch, got none")
         self.kind = kind
@@ -110,6 +115,7 @@ class CheckpointLoss:
         self.config = config
         self.description = description
         self._part_loss = part_loss
+        self._context = context or contextlib.nullcontext
 
     @property
     def num_parameters(self) -> int:
@@ -118,13 +124,42 @@ class CheckpointLoss:
 
     def __call__(self) -> Tensor:
         """The mean loss over :attr:`parts` at the current weights."""
-        return torch.stack([self._part_loss(part).reshape(()) for part in self.parts]).mean()
+        with self._context():
+            losses = [self._part_loss(part).reshape(()) for part in self.parts]
+        return torch.stack(losses).mean()
 
     def __repr__(self) -> str:
         return (f"CheckpointLoss(kind={self.kind!r}, model={type(self.model).__name__}, "
                 f"parts={len(self.parts)}, parameters={self.num_parameters}, "
                 f"dataset={self.config.get('dataset')!r}, "
                 f"optimizer={self.config.get('optimizer')!r})")
+
+
+@contextlib.contextmanager
+def shared_graph_pass(method: nn.Module) -> Iterator[None]:
+    """Within the block, ``method.on_graph(module, data)`` (the whole-graph pass of a
+    :class:`~fgsam.fewshot.FewShotMethod`) runs once per module and graph and is reused.
+
+    Exact while the weights do not change inside the block, as within one evaluation of a
+    loss over many tasks: the pass does not depend on the task (dropout is off in
+    evaluation mode), and autograd sums every task's contribution through the one
+    output. It turns the cost of a gradient or Hessian-vector product over ``T`` tasks
+    from ``T`` graph passes into one.
+    """
+    original = method.on_graph
+    memo: dict[tuple[int, int], tuple[nn.Module, Any, Tensor]] = {}
+
+    def on_graph(module: nn.Module, data: Any) -> Tensor:
+        key = (id(module), id(data))
+        if key not in memo:  # module and data are kept alive with the output
+            memo[key] = (module, data, original(module, data))
+        return memo[key][2]
+
+    method.on_graph = on_graph
+    try:
+        yield
+    finally:
+        del method.on_graph
 
 
 def checkpoint_loss(directory: str | os.PathLike[str], tasks: int = 20, *,
@@ -182,7 +217,7 @@ def _fsnc_loss(directory: Any, tasks: int, root: Any, cache_dir: Any, device: An
                    f"({c['n_way']}-way {c['k_shot']}-shot, {c['q_query']} queries per class, "
                    f"the training sampler's seed)")
     return CheckpointLoss("fsnc", method, lambda ep: method.loss(data, ep), episodes, c,
-                          description)
+                          description, lambda: shared_graph_pass(method))
 
 
 def _mol_loss(directory: Any, tasks: int, root: Any, cache_dir: Any, device: Any,
@@ -211,4 +246,4 @@ def _mol_loss(directory: Any, tasks: int, root: Any, cache_dir: Any, device: Any
 
 
 __all__ = ["CONFIG", "EVAL_MODE", "FSNC_KEYS", "MOL_KEYS", "WEIGHTS", "CheckpointLoss",
-           "checkpoint_kind", "checkpoint_loss", "read_checkpoint_config"]
+           "checkpoint_kind", "checkpoint_loss", "read_checkpoint_config", "shared_graph_pass"]

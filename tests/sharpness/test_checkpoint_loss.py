@@ -83,6 +83,33 @@ def test_fsnc_loss_is_the_mean_over_the_first_training_tasks(fsnc_checkpoint):
         torch.testing.assert_close(loss(), torch.stack(per_task).mean(), rtol=1e-6, atol=0)
 
 
+def test_one_graph_pass_for_all_tasks_gives_the_same_gradient(fsnc_checkpoint, monkeypatch):
+    loss = checkpoint_loss(fsnc_checkpoint, tasks=3, dtype=torch.float64)
+    method, calls = loss.model, []
+    original = type(method).on_graph
+
+    def counted(self, module, data):
+        calls.append(module)
+        return original(self, module, data)
+
+    monkeypatch.setattr(type(method), "on_graph", counted)
+    shared = torch.autograd.grad(loss(), loss.params)
+    assert len(calls) == 1  # ProtoNet: its encoder, once for the three tasks
+    data = load_checkpoint_data(fsnc_checkpoint, torch.float64)
+    separate = [torch.autograd.grad(method.loss(data, t), loss.params) for t in loss.parts]
+    assert len(calls) == 4
+    for g, *per_task in zip(shared, *separate):
+        torch.testing.assert_close(g, sum(per_task) / 3, rtol=1e-12, atol=1e-14)
+
+
+def load_checkpoint_data(folder, dtype):
+    from fgsam.fewshot.checkpoint import load_checkpoint
+
+    data = load_checkpoint(folder).data
+    data.x = data.x.to(dtype)
+    return data
+
+
 def test_fsnc_loss_is_deterministic_and_weights_come_back(fsnc_checkpoint):
     loss = checkpoint_loss(fsnc_checkpoint, tasks=2, dtype=torch.float64)
     assert all(p.dtype == torch.float64 for p in loss.params)
