@@ -16,19 +16,19 @@ from fgsam.optim import OPTIMIZERS
 @pytest.fixture(scope="module")
 def esol(data_root, mol_cache):
     dataset = MoleculeDataset("ogbg-molesol", data_root, cache_dir=mol_cache, log=False)
-    return MoleculeSplit.make(dataset, "random", seed=0, max_molecules=96)
+    return MoleculeSplit.make(dataset, "random", seed=0, max_molecules=60)
 
 
 @pytest.mark.parametrize("name", ["adam", "sgd", *molecule_optimizers()])
 def test_every_molecule_optimizer_takes_steps_and_lowers_the_loss(name, esol):
     torch.manual_seed(0)
     model = build_model("transformer", 1, hidden=16, layers=1, heads=2, dropout=0.0)
-    opt = build_optimizer(model, name, lr=3e-3)
+    opt = build_optimizer(model, name, lr=1e-2)
     loader = esol.loader("train", batch_size=16, shuffle=True, seed=0)
     first = train_epoch(model, opt, loader, "regression", "cpu", epoch=0)
     for epoch in range(1, 4):
         last = train_epoch(model, opt, loader, "regression", "cpu", epoch=epoch)
-    assert len(first) == 5 and torch.isfinite(last).all()
+    assert len(first) == 3 and torch.isfinite(last).all()
     assert last.mean() < first.mean()
 
 
