@@ -187,15 +187,14 @@ class FGSAMPlus(FGSAM):
         if not self.check_finite(losses, scaler):
             self.skip_step(scaler)
             return losses[GNN_PASS]
-        directions = None
+        directions, scale = None, self.grad_scale(scaler)
         if unit is not None:
-            scale = self.grad_scale(scaler)
             g_gnn = [self._g_gnn.get(p, torch.zeros_like(p)) for p in params]
             g_s = [_grad_or_zeros(p) for p in params]
             if scale != 1.0:
                 g_s = torch._foreach_div(g_s, scale)
             directions = (self._reject(g_gnn, unit), self._reject(g_s, unit))
-        self.mix(self.grad_scale(scaler))
+        self.mix(scale)
         if self.descend(scaler) and directions is not None:
             for p, g_G, g_v in zip(params, *directions, strict=True):
                 self.state[p]["g_G"] = g_G
