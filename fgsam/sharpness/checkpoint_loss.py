@@ -202,6 +202,27 @@ def checkpoint_loss(directory: str | os.PathLike[str], tasks: int = 20, *,
     return build(directory, tasks, root, cache_dir, device, dtype)
 
 
+def episodic_loss(method: nn.Module, data: Any, sampler: Any, tasks: int,
+                  config: dict[str, Any] | None = None) -> CheckpointLoss:
+    """The training loss of a few-shot ``method`` on the next ``tasks`` tasks of
+    ``sampler`` (a fresh training sampler replays the first ones), each whole-graph pass
+    shared by all tasks (:func:`shared_graph_pass`); ``method`` is put in evaluation mode.
+
+    What :func:`checkpoint_loss` builds for a few-shot checkpoint; use it directly for a
+    model still in memory.
+
+    Example:
+        >>> sampler = trainer.sampler("train", result.repeats[0].seeds["train"])
+        >>> loss = episodic_loss(trainer.last_method, data, sampler, tasks=20)
+    """
+    episodes = sampler.sample_tasks(tasks)
+    description = (f"mean training loss over the first {tasks} training tasks "
+                   f"({sampler.n_way}-way {sampler.k_shot}-shot, {sampler.q_query} queries "
+                   f"per class, drawn with the training sampler's seed)")
+    return CheckpointLoss("fsnc", method, lambda ep: method.loss(data, ep), episodes,
+                          dict(config or {}), description, lambda: shared_graph_pass(method))
+
+
 def _fsnc_loss(directory: Any, tasks: int, root: Any, cache_dir: Any, device: Any,
                dtype: torch.dtype | None) -> CheckpointLoss:
     from fgsam.fewshot.checkpoint import load_checkpoint
@@ -211,13 +232,7 @@ def _fsnc_loss(directory: Any, tasks: int, root: Any, cache_dir: Any, device: An
     if dtype is not None:
         method = method.to(dtype)
         data.x = data.x.to(dtype)
-    episodes = ckpt.sampler.sample_tasks(tasks)
-    c = ckpt.config
-    description = (f"mean query cross-entropy over the first {tasks} training tasks "
-                   f"({c['n_way']}-way {c['k_shot']}-shot, {c['q_query']} queries per class, "
-                   f"the training sampler's seed)")
-    return CheckpointLoss("fsnc", method, lambda ep: method.loss(data, ep), episodes, c,
-                          description, lambda: shared_graph_pass(method))
+    return episodic_loss(method, data, ckpt.sampler, tasks, ckpt.config)
 
 
 def _mol_loss(directory: Any, tasks: int, root: Any, cache_dir: Any, device: Any,
@@ -246,4 +261,5 @@ def _mol_loss(directory: Any, tasks: int, root: Any, cache_dir: Any, device: Any
 
 
 __all__ = ["CONFIG", "EVAL_MODE", "FSNC_KEYS", "MOL_KEYS", "WEIGHTS", "CheckpointLoss",
-           "checkpoint_kind", "checkpoint_loss", "read_checkpoint_config", "shared_graph_pass"]
+           "checkpoint_kind", "checkpoint_loss", "episodic_loss", "read_checkpoint_config",
+           "shared_graph_pass"]
