@@ -190,3 +190,57 @@ def test_trains_a_classifier_with_default_hyper_parameters():
 def test_repr_shows_the_schedule():
     opt = GraphSAM([torch.nn.Parameter(torch.zeros(2))], "adam", gamma=0.7)
     assert repr(opt).startswith("GraphSAM(base=Adam") and "gamma=0.7" in repr(opt)
+
+
+G = torch.Generator().manual_seed(1)
+X, Y = torch.randn(16, 4, generator=G), torch.randint(0, 3, (16,), generator=G)
+
+
+def _net_and_closure():
+    torch.manual_seed(0)
+    net = torch.nn.Linear(4, 3)
+    return net, lambda: F.cross_entropy(net(X), Y)
+
+
+def test_grad_scaler_steps_match_unscaled_steps():
+    net, closure = _net_and_closure()
+    twin = copy.deepcopy(net)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+    scaled_opt = GraphSAM(net.parameters(), "sgd", lr=0.1, rho=0.1)
+    plain = GraphSAM(twin.parameters(), "sgd", lr=0.1, rho=0.1)
+    for _ in range(3):
+        scaled_opt.step(closure, scaler=scaler)
+        scaler.update()
+        plain.step(lambda: F.cross_entropy(twin(X), Y))
+    for p, q in zip(net.parameters(), twin.parameters()):
+        assert_close(p, q, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("refresh", [True, False], ids=["refresh pass", "descent pass"])
+def test_overflow_skips_the_step_and_keeps_the_direction(refresh):
+    net, closure = _net_and_closure()
+    opt = GraphSAM(net.parameters(), "adam", lr=0.1)
+    opt.step(closure)  # step 1 sets the direction
+    if refresh:
+        opt.start_epoch()  # the next step starts with a refresh pass
+    before = [p.detach().clone() for p in net.parameters()]
+    direction = [opt.state[p]["direction"].clone() for p in net.parameters()]
+    calls = []
+
+    def overflowing():  # the step's first pass overflows
+        calls.append(None)
+        return closure() * float("inf") if len(calls) == 1 else closure()
+
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+    opt.step(overflowing, scaler=scaler)
+    scaler.update()
+    assert len(calls) == 1 and scaler.get_scale() == 2.0**9
+    assert opt.global_state["step"] == 1
+    assert all(torch.equal(p, b) for p, b in zip(net.parameters(), before))
+    assert all(torch.equal(opt.state[p]["direction"], d)
+               for p, d in zip(net.parameters(), direction))
+    assert opt.global_state["refresh"] is refresh  # a skipped refresh is retried
+    name = "ascent" if refresh else "descent"
+    with pytest.raises(FloatingPointError, match=f"the loss of the {name} pass is nan"):
+        opt.step(lambda: closure() * float("nan"))
+    assert all(torch.equal(p, b) for p, b in zip(net.parameters(), before))
