@@ -218,8 +218,9 @@ class GraphSAM(SharpnessAwareOptimizer):
         direction = [self.state[p]["direction"] for p in params]
         torch._foreach_mul_(direction, self.beta)
         torch._foreach_add_(direction, _times(grads, coeff))
-        if any(p.grad is not None for p in self.params_with_grad(perturbed_only=True)
-               if "direction" not in self.state[p]):
+        # A parameter that got its first gradient only now needs a direction: refresh.
+        if any("direction" not in self.state[p]
+               for p in self.params_with_grad(perturbed_only=True)):
             self.global_state["refresh"] = True
 
     def extra_repr(self) -> dict[str, Any]:

@@ -244,3 +244,20 @@ def test_overflow_skips_the_step_and_keeps_the_direction(refresh):
     with pytest.raises(FloatingPointError, match=f"the loss of the {name} pass is nan"):
         opt.step(lambda: closure() * float("nan"))
     assert all(torch.equal(p, b) for p, b in zip(net.parameters(), before))
+
+
+def test_a_parameter_that_starts_receiving_gradients_triggers_a_refresh():
+    a, b = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
+    opt = GraphSAM([a, b], "sgd", lr=0.1)
+    calls = []
+
+    def closure(use_b):
+        calls.append(None)
+        return (a ** 2).sum() + ((b ** 2).sum() if use_b else 0.0)
+
+    opt.step(lambda: closure(False))  # refresh: b has no gradient, so no direction
+    assert "direction" not in opt.state[b]
+    opt.step(lambda: closure(True))  # b is updated, not perturbed, and asks for a refresh
+    assert opt.global_state["refresh"] and len(calls) == 3
+    opt.step(lambda: closure(True))
+    assert len(calls) == 5 and "direction" in opt.state[b]
