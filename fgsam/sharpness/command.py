@@ -24,7 +24,7 @@ from fgsam.sharpness.rho_sharpness import rho_sharpness
 from fgsam.sharpness.trace import hessian_trace
 
 EXAMPLE = """example:
-  fgsam fsnc --dataset wiki --way 5 --shot 3 --optimizer fgsam+ --save-checkpoint runs/fgsam+
+  fgsam fsnc --dataset cora --optimizer fgsam+ --save-checkpoint runs/fgsam+
   fgsam sharpness --checkpoint runs/fgsam+ --rho 0.05 0.1 --plots runs/fgsam+/plots
 """
 
@@ -34,11 +34,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "sharpness", help="Hessian spectrum, trace, rho-sharpness and loss landscape of a "
                           "saved model",
-        description="Measure a model saved by `fgsam fsnc --save-checkpoint` or `fgsam mol "
-                    "--save-checkpoint` on a fixed set of its training tasks (or training "
-                    "batches): the mean training loss over them, with the model in "
-                    f"{EVAL_MODE}. Writes every number to a JSON file and, with --plots, "
-                    "PNG plots of the loss landscape and the Hessian spectrum.",
+        description="Measure a model saved by `fgsam fsnc --save-checkpoint` or `fgsam mol\n"
+                    "--save-checkpoint` on a fixed set of its training tasks (or training\n"
+                    "batches): the mean training loss over them, with the model in\n"
+                    f"{EVAL_MODE}.\n"
+                    "Top Hessian eigenvalues, Hutchinson trace, worst- and average-case\n"
+                    "rho-sharpness and a loss landscape go to a JSON file (written\n"
+                    "atomically); --plots adds PNGs of the landscape and the spectrum.",
         epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, metavar="DIR",
                    help="checkpoint folder (config.json + model.pt)")
@@ -47,34 +49,40 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=None, help="molecule cache folder (mol checkpoints)")
     p.add_argument("--tasks", type=_positive_int, default=20,
                    help="training tasks (fsnc: the first ones the training sampler drew) or "
-                        "training batches (mol: in split order) the loss averages")
-    p.add_argument("--k", type=_positive_int, default=3, help="top Hessian eigenvalues")
+                        "training batches (mol: in split order) the loss averages (default: 20)")
+    p.add_argument("--k", type=_positive_int, default=3,
+                   help="top Hessian eigenvalues (default: 3)")
     p.add_argument("--method", choices=("power", "lanczos"), default="lanczos",
-                   help="eigenvalue method (lanczos needs fewer Hessian-vector products)")
+                   help="eigenvalue method (default: lanczos, which needs fewer Hessian-vector "
+                        "products)")
     p.add_argument("--iters", type=_positive_int, default=None,
                    help=f"power: iterations per eigenvalue; lanczos: Krylov dimension "
                         f"(default: {DEFAULT_ITERS['power']} / {DEFAULT_ITERS['lanczos']})")
-    p.add_argument("--tol", type=float, default=1e-3, help="relative residual of eigenvalues")
+    p.add_argument("--tol", type=float, default=1e-3,
+                   help="relative residual of eigenvalues (default: 1e-3)")
     p.add_argument("--trace-samples", type=_positive_int, default=100,
-                   help="Rademacher probes of the Hutchinson trace (at least 2)")
+                   help="Rademacher probes of the Hutchinson trace, at least 2 (default: 100)")
     p.add_argument("--rho", type=float, nargs="+", default=[0.05], metavar="RHO",
-                   help="radii of the rho-sharpness (the noise std of the average case)")
+                   help="radii of the rho-sharpness, the noise std of the average case "
+                        "(default: 0.05)")
     p.add_argument("--adaptive", action="store_true",
                    help="adaptive rho-sharpness: the ball scaled by |w| (as ASAM)")
     p.add_argument("--ascent-steps", type=_positive_int, default=20,
-                   help="projected gradient ascent steps of the worst case")
+                   help="projected gradient ascent steps of the worst case (default: 20)")
     p.add_argument("--noise-samples", type=_positive_int, default=100,
-                   help="Gaussian draws of the average case (at least 2)")
+                   help="Gaussian draws of the average case, at least 2 (default: 100)")
     p.add_argument("--landscape-steps", type=_positive_int, default=21,
-                   help="grid points per axis of the landscape")
+                   help="grid points per axis of the landscape (default: 21)")
     p.add_argument("--landscape-span", type=float, default=1.0,
-                   help="the landscape covers [-span, span] along filter-normalised directions")
+                   help="the landscape covers [-span, span] along filter-normalised "
+                        "directions (default: 1.0)")
     p.add_argument("--dims", type=int, choices=(1, 2), default=2,
-                   help="landscape: 1 (a line) or 2 (a plane)")
-    p.add_argument("--seed", type=int, default=0, help="seed of every random vector")
+                   help="landscape: 1 (a line) or 2 (a plane) (default: 2)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random vector (default: 0)")
     p.add_argument("--dtype", choices=("float32", "float64"), default=None,
                    help="measure in this precision (default: the saved one)")
-    p.add_argument("--out", default="sharpness.json", help="the JSON file to write")
+    p.add_argument("--out", default="sharpness.json",
+                   help="the JSON file to write (default: sharpness.json)")
     p.add_argument("--plots", default=None, metavar="DIR",
                    help="write landscape.png and spectrum.png here (needs the plot extra)")
     p.add_argument("--device", default=None,
