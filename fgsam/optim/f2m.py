@@ -61,6 +61,8 @@ class F2M(SeededMixin, SharpnessAwareOptimizer):
             ``None`` seeds one from ``torch.initial_seed()``. (default: ``None``)
         model (torch.nn.Module, optional): for BatchNorm and DDP handling.
             (default: ``None``)
+        sync_ascent (bool, optional): accepted for a uniform interface, without effect:
+            every pass enters :math:`d`, so all are synchronised. (default: ``False``)
         max_grad_norm (float, optional): clip the descent gradient. (default: ``None``)
         **base_kwargs: the base optimizer's arguments (``lr``, ...).
 
@@ -85,12 +87,19 @@ class F2M(SeededMixin, SharpnessAwareOptimizer):
         num_samples: int = 2,
         generator: int | torch.Generator | None = None,
         model: torch.nn.Module | None = None,
+        sync_ascent: bool = False,
         max_grad_norm: float | None = None,
         **base_kwargs: Any,
     ) -> None:
         check_positive_int("num_samples", num_samples)
         super().__init__(
-            params, base_optimizer, rho, model=model, max_grad_norm=max_grad_norm, **base_kwargs
+            params,
+            base_optimizer,
+            rho,
+            model=model,
+            sync_ascent=sync_ascent,
+            max_grad_norm=max_grad_norm,
+            **base_kwargs,
         )
         self.num_samples = num_samples
         self.init_generator(generator)

@@ -55,6 +55,8 @@ class MomentumSAM(SharpnessAwareOptimizer):
             :class:`torch.optim.Adam` or ``"sgd"`` with ``momentum > 0``.
         rho (float, optional): radius :math:`\rho`. (default: ``0.3``)
         model (torch.nn.Module, optional): for DDP handling. (default: ``None``)
+        sync_ascent (bool, optional): accepted for a uniform interface, without effect:
+            the one pass enters :math:`d`, so it is always synchronised. (default: ``False``)
         max_grad_norm (float, optional): clip the descent gradient. (default: ``None``)
         **base_kwargs: the base optimizer's arguments (``lr``, ``momentum``, ...).
 
@@ -74,11 +76,18 @@ class MomentumSAM(SharpnessAwareOptimizer):
         base_optimizer: type[Optimizer] | str,
         rho: float = 0.3,
         model: torch.nn.Module | None = None,
+        sync_ascent: bool = False,
         max_grad_norm: float | None = None,
         **base_kwargs: Any,
     ) -> None:
         super().__init__(
-            params, base_optimizer, rho, model=model, max_grad_norm=max_grad_norm, **base_kwargs
+            params,
+            base_optimizer,
+            rho,
+            model=model,
+            sync_ascent=sync_ascent,
+            max_grad_norm=max_grad_norm,
+            **base_kwargs,
         )
 
     def _check_group(self, group: dict[str, Any]) -> None:

@@ -65,6 +65,8 @@ class RWP(SeededMixin, SharpnessAwareOptimizer):
             ``None`` seeds one from ``torch.initial_seed()``. (default: ``None``)
         model (torch.nn.Module, optional): for BatchNorm and DDP handling.
             (default: ``None``)
+        sync_ascent (bool, optional): accepted for a uniform interface, without effect:
+            both passes enter :math:`d`, so both are always synchronised. (default: ``False``)
         max_grad_norm (float, optional): clip the descent gradient. (default: ``None``)
         **base_kwargs: the base optimizer's arguments (``lr``, ...).
 
@@ -86,12 +88,19 @@ class RWP(SeededMixin, SharpnessAwareOptimizer):
         lam: float = 0.5,
         generator: int | torch.Generator | None = None,
         model: torch.nn.Module | None = None,
+        sync_ascent: bool = False,
         max_grad_norm: float | None = None,
         **base_kwargs: Any,
     ) -> None:
         check_range("lam", lam, 0.0, 1.0)
         super().__init__(
-            params, base_optimizer, rho, model=model, max_grad_norm=max_grad_norm, **base_kwargs
+            params,
+            base_optimizer,
+            rho,
+            model=model,
+            sync_ascent=sync_ascent,
+            max_grad_norm=max_grad_norm,
+            **base_kwargs,
         )
         self.lam = float(lam)
         self.init_generator(generator)

@@ -111,6 +111,8 @@ class ZerothOrderTiltedSAM(SeededMixin, SharpnessAwareOptimizer):
             (default: ``None``)
         model (torch.nn.Module, optional): for BatchNorm and DDP handling.
             (default: ``None``)
+        sync_ascent (bool, optional): accepted for a uniform interface, without effect:
+            there is no backward pass to synchronise. (default: ``False``)
         max_grad_norm (float, optional): clip :math:`d`. (default: ``None``)
         **base_kwargs: the base optimizer's arguments (``lr``, ...).
 
@@ -134,13 +136,20 @@ class ZerothOrderTiltedSAM(SeededMixin, SharpnessAwareOptimizer):
         num_samples: int = 4,
         generator: int | torch.Generator | None = None,
         model: torch.nn.Module | None = None,
+        sync_ascent: bool = False,
         max_grad_norm: float | None = None,
         **base_kwargs: Any,
     ) -> None:
         check_non_negative("tilt", tilt)
         check_positive_int("num_samples", num_samples)
         super().__init__(
-            params, base_optimizer, rho, model=model, max_grad_norm=max_grad_norm, **base_kwargs
+            params,
+            base_optimizer,
+            rho,
+            model=model,
+            sync_ascent=sync_ascent,
+            max_grad_norm=max_grad_norm,
+            **base_kwargs,
         )
         self.tilt = float(tilt)
         self.num_samples = num_samples
