@@ -198,3 +198,20 @@ def test_non_positive_counts_are_refused_by_the_parser(checkpoint, capsys):
         main(["sharpness", "--checkpoint", str(checkpoint), "--tasks", "0"])
     assert exit_info.value.code == 2
     assert "--tasks" in capsys.readouterr().err
+
+
+def test_measures_a_saved_molecule_model(data_root, tmp_path):
+    folder = tmp_path / "gin"
+    status = main(["mol", "--dataset", "ogbg-molfreesolv", "--model", "gin", "--optimizer",
+                   "adam", "--max-molecules", "60", "--epochs", "1", "--seeds", "1", "--hidden",
+                   "8", "--layers", "1", "--batch-size", "16", "--root", str(data_root),
+                   "--cache-dir", str(tmp_path / "cache"), "--no-progress",
+                   "--save-checkpoint", str(folder)])
+    assert status == 0
+    result = sharpness(folder, tmp_path / "s.json", "--dims", "1")
+    assert result["checkpoint"]["kind"] == "mol"
+    assert "training batches of 16 molecules" in result["loss"]["over"]
+    eig = result["eigenvalues"]["values"]
+    assert all(map(math.isfinite, eig)) and eig[0] >= eig[1] >= eig[2]
+    assert math.isfinite(result["trace"]["value"])
+    assert result["rho_sharpness"][0]["worst"]["value"] >= 0
