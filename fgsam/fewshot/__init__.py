@@ -4,6 +4,7 @@ methods (ProtoNet, GPN, MetaGNN, TENT), the episodic trainer and saved checkpoin
 from fgsam.fewshot.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from fgsam.fewshot.encoder import GCNEncoder
 from fgsam.fewshot.episode import Episode
+from fgsam.fewshot.features import normalize_features
 from fgsam.fewshot.gpn import GPN
 from fgsam.fewshot.meta_gnn import MetaGNN
 from fgsam.fewshot.method import FewShotMethod
@@ -33,6 +34,7 @@ __all__ = [
     "derive_seed",
     "load_checkpoint",
     "mean_and_ci95",
+    "normalize_features",
     "save_checkpoint",
     "task_pool",
 ]

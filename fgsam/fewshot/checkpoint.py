@@ -14,6 +14,7 @@ from torch_geometric.data import Data
 
 from fgsam.data.class_split import ClassSplit
 from fgsam.data.load_graph import load_graph
+from fgsam.fewshot.features import normalize_features
 from fgsam.fewshot.method import FewShotMethod
 from fgsam.fewshot.method_registry import create_method
 from fgsam.fewshot.results import write_json
@@ -80,9 +81,9 @@ def load_checkpoint(directory: str | os.PathLike[str], root: str | os.PathLike[s
     """Rebuild a model saved by ``fgsam fsnc --save-checkpoint DIR``.
 
     Loads the graph (from ``root``, else the root saved in the config, else the default
-    data root) with the saved split seed, drops the classes too small for the saved
-    task shape, rebuilds the method and its weights, and seeds a training-task sampler
-    as in training, for sharpness measurements on the training tasks.
+    data root) with the saved split seed and feature scaling, drops the classes too small
+    for the saved task shape, rebuilds the method and its weights, and seeds a
+    training-task sampler as in training, for sharpness measurements on the training tasks.
 
     Example:
         >>> ckpt = load_checkpoint("runs/gpn-fgsam+")
@@ -101,6 +102,7 @@ def load_checkpoint(directory: str | os.PathLike[str], root: str | os.PathLike[s
         raise ValueError(f"{cfg_path} lacks the keys {missing}")
     data, split = load_graph(config["dataset"], root if root is not None else config.get("root"),
                              split_seed=int(config["split_seed"]))
+    data = normalize_features(data, config.get("features", "none"))
     split, _ = split.feasible(data.y, config["k_shot"] + config["q_query"])
     method = create_method(config["method"], data.num_features, int(data.y.max()) + 1,
                            config["n_way"], config["hidden"], config["dropout"],

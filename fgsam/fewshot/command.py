@@ -15,6 +15,7 @@ from fgsam import __version__
 from fgsam.bench.timing import machine_description
 from fgsam.data.load_graph import load_graph
 from fgsam.fewshot.checkpoint import save_checkpoint
+from fgsam.fewshot.features import FEATURE_NORMALIZATIONS, normalize_features
 from fgsam.fewshot.method_registry import METHODS, create_method, default_episodes, method_name
 from fgsam.fewshot.results import FSNCResult, write_json
 from fgsam.fewshot.trainer import EpisodicTrainer
@@ -52,6 +53,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--test-tasks", type=int, default=100, help="test tasks per repeat")
     p.add_argument("--lr", type=float, default=5e-3, help="learning rate")
     p.add_argument("--weight-decay", type=float, default=5e-4, help="weight decay")
+    p.add_argument("--features", choices=FEATURE_NORMALIZATIONS, default="l2",
+                   help="node-feature scaling per row: l2 (unit norm, default), row (divide "
+                        "by the sum) or none")
     p.add_argument("--hidden", type=int, default=16, help="embedding size")
     p.add_argument("--dropout", type=float, default=0.2, help="dropout")
     p.add_argument("--rho", type=float, default=None,
@@ -121,7 +125,7 @@ def _run(args: argparse.Namespace) -> int:
             raise ValueError(f"--{name} must be >= 1, got {flag}")
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     data, split = load_graph(args.dataset, args.root, split_seed=args.split_seed)
-    data = data.to(device)
+    data = normalize_features(data, args.features).to(device)
     num_classes = int(data.y.max()) + 1
     episodes = args.episodes if args.episodes is not None else default_episodes(method)
 
@@ -175,7 +179,8 @@ def comparison_table(results: dict[str, FSNCResult]) -> str:
 def _settings(args: argparse.Namespace, method: str, method_args: dict[str, Any],
               episodes: int) -> dict[str, Any]:
     return {"dataset": args.dataset, "root": args.root, "split_seed": args.split_seed,
-            "method": method, "method_args": method_args, "hidden": args.hidden,
+            "features": args.features, "method": method, "method_args": method_args,
+            "hidden": args.hidden,
             "dropout": args.dropout, "episodes": episodes, "rho_flag": args.rho}
 
 

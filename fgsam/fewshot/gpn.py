@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
@@ -79,8 +80,8 @@ class GPN(FewShotMethod):
         else:
             scores = self.on_graph(self.valuator, data)[episode.support]
         log_deg = torch.log(self.graph(data).degree[episode.support].clamp(min=1.0))
-        weights = torch.sigmoid(log_deg * scores).view(n, k, 1)
-        weights = weights / weights.sum(1, keepdim=True)
+        # softmax of log-sigmoid = sigmoid / sum of sigmoids, without 0/0 when all underflow
+        weights = F.softmax(F.logsigmoid(log_deg * scores).view(n, k, 1), dim=1)
         prototypes = (z_s.view(n, k, -1) * weights).sum(1)
         return -squared_distances(z_q, prototypes)
 

@@ -30,6 +30,7 @@ def test_compares_optimizers_writes_json_and_checkpoints(data_root, tmp_path, ca
     fg = saved["results"]["fgsam+"]
     assert fg["config"]["opt_kwargs"] == {"rho": 0.1}  # FGSAM+'s default radius
     assert fg["config"]["dataset"] == "cora" and fg["config"]["method"] == "gpn"
+    assert fg["config"]["features"] == "l2"
     assert len(fg["repeats"][0]["test_accs"]) == 10
     assert fg["accuracy"]["num_tasks"] == 10 and fg["seconds_per_200_episodes"] > 0
     # identical tasks for both optimizers

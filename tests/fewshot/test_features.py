@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import pytest
+import torch
+from torch_geometric.data import Data
+
+from fgsam.fewshot.features import normalize_features
+
+
+def graph(x: torch.Tensor) -> Data:
+    return Data(x=x, edge_index=torch.tensor([[0, 1], [1, 0]]), y=torch.tensor([0, 1]))
+
+
+def test_row_normalisation_divides_by_the_row_sum_and_copies():
+    data = graph(torch.tensor([[1.0, 3.0, 0.0], [0.0, 0.0, 0.0]]))
+    out = normalize_features(data, "row")
+    torch.testing.assert_close(out.x, torch.tensor([[0.25, 0.75, 0.0], [0.0, 0.0, 0.0]]))
+    assert torch.equal(data.x, torch.tensor([[1.0, 3.0, 0.0], [0.0, 0.0, 0.0]]))  # untouched
+    assert out.edge_index is data.edge_index and out.y is data.y
+
+
+def test_l2_normalisation_gives_unit_rows():
+    data = graph(torch.tensor([[3.0, -4.0], [0.0, 0.0]]))
+    out = normalize_features(data)
+    torch.testing.assert_close(out.x, torch.tensor([[0.6, -0.8], [0.0, 0.0]]))
+    assert torch.equal(data.x, torch.tensor([[3.0, -4.0], [0.0, 0.0]]))
+
+
+def test_none_and_signed_features_are_left_alone():
+    data = graph(torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
+    assert normalize_features(data, "none") is data
+    signed = graph(torch.tensor([[1.0, -2.0], [3.0, 4.0]]))
+    assert normalize_features(signed, "row") is signed
+
+
+def test_unknown_normalisation_is_refused():
+    with pytest.raises(ValueError, match=r"one of \('l2', 'row', 'none'\)"):
+        normalize_features(graph(torch.ones(2, 2)), "l1")
