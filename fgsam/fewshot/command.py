@@ -19,7 +19,7 @@ from fgsam.fewshot.features import FEATURE_NORMALIZATIONS, normalize_features
 from fgsam.fewshot.method_registry import METHODS, create_method, default_episodes, method_name
 from fgsam.fewshot.results import FSNCResult, write_json
 from fgsam.fewshot.trainer import EpisodicTrainer
-from fgsam.optim import get_optimizer_class
+from fgsam.optim import create_optimizer, get_optimizer_class
 
 #: ρ when ``--rho`` is omitted (FGSAM code: FGSAM+ 0.1; ASAM needs about 10× SAM's).
 DEFAULT_RHO: dict[str, float] = {"fgsam+": 0.1, "asam": 0.5}
@@ -133,7 +133,7 @@ def _run(args: argparse.Namespace) -> int:
         return create_method(method, data.num_features, num_classes, args.way, args.hidden,
                              args.dropout, **method_args)
 
-    build()  # fail on bad --method-arg before any training
+    check_arguments(build, optimizers, kwargs, args.lr, args.weight_decay)
     results: dict[str, FSNCResult] = {}
     for opt in optimizers:
         trainer = EpisodicTrainer(
@@ -163,6 +163,23 @@ def _run(args: argparse.Namespace) -> int:
                               "machine": machine_description(device),
                               "results": {k: r.as_dict() for k, r in results.items()}})
     return 0
+
+
+def check_arguments(build: Any, optimizers: list[str], kwargs: dict[str, dict[str, Any]],
+                    lr: float, weight_decay: float) -> None:
+    """Build the method and every optimizer once, so that a bad ``--method-arg`` or
+    ``--opt-arg`` fails with a clear message before any training."""
+    with torch.random.fork_rng(devices=[]):  # the throw-away build must not move the RNG
+        try:
+            method = build()
+        except TypeError as err:
+            raise ValueError(f"--method-arg: {err}") from err
+    for opt in optimizers:
+        try:
+            create_optimizer(method, opt, lr=lr, weight_decay=weight_decay, **kwargs[opt])
+        except TypeError as err:
+            raise ValueError(f"optimizer {opt!r} does not take the arguments "
+                             f"{sorted(kwargs[opt])} (from --rho / --opt-arg): {err}") from err
 
 
 def comparison_table(results: dict[str, FSNCResult]) -> str:
@@ -195,5 +212,5 @@ def _safe(name: str) -> str:
     return name.replace("+", "plus").replace("/", "_")
 
 
-__all__ = ["DEFAULT_RHO", "add_parser", "comparison_table", "optimizer_kwargs", "parse_pairs",
-           "run"]
+__all__ = ["DEFAULT_RHO", "add_parser", "check_arguments", "comparison_table", "optimizer_kwargs",
+           "parse_pairs", "run"]

@@ -64,6 +64,9 @@ def test_single_optimizer_prints_the_closing_line(data_root, capsys):
     (["--optimizer", "adam,samm"], r"unknown optimizer 'samm'; sharpness-aware: .*fgsam\+"),
     (["--way", "3"], r"n_way=3 is larger than the 2 usable val classes"),
     (["--opt-arg", "k2"], r"--opt-arg expects KEY=VALUE, got 'k2'"),
+    (["--optimizer", "adam", "--opt-arg", "k=2"], r"optimizer 'adam' does not take the "
+                                                  r"arguments \['k'\]"),
+    (["--method-arg", "inner_steps=2"], r"--method-arg: .*inner_steps"),
 ])
 def test_bad_input_names_the_argument_and_valid_values(data_root, capsys, args, message):
     assert main(["fsnc", "--root", str(data_root), *TINY, *args]) == 2

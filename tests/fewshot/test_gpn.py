@@ -93,3 +93,14 @@ def test_reset_parameters_is_reproducible(graph_factory):
     a.train()
     b.train()
     torch.testing.assert_close(a.loss(data, task()), b.loss(data, task()), rtol=0, atol=0)
+
+
+def test_huge_features_give_finite_weights_and_loss(graph_factory):
+    data = graph_factory()
+    data.x = data.x.abs() * 1e4  # raw TF-IDF scale: every valuator sigmoid underflows
+    model = GPN(data.num_features)
+    model.reset_parameters(0)
+    loss = model.loss(data, task())
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
