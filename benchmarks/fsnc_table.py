@@ -125,11 +125,13 @@ def run_cell(dataset: str, n: int, k: int, q: int, method: str) -> dict:
                     "best_episodes": [r.best_episode for r in result.repeats],
                     "config": summary["config"]}
     return {"results": out, "session": session, "machine": machine_description(args.device),
-            "features": args.features}
+            "features": args.features,
+            "command": "python benchmarks/fsnc_table.py " + " ".join(sys.argv[1:])}
 
 
 def tables() -> str:
-    lines = [f"command: python benchmarks/fsnc_table.py {' '.join(sys.argv[1:])}", ""]
+    commands = sorted({c.get("command", "") for c in store["cells"].values()} - {""})
+    lines = [f"command: {c}" for c in commands] + [""]
     for dataset, n, k, q in settings:
         cells = {m: store["cells"].get(cell_key(dataset, n, k, q, m)) for m in methods}
         if not any(cells.values()):
