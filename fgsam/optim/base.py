@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from fgsam.optim.functional import EPS, global_norm, resolve_base_optimizer
+from fgsam.optim.functional import EPS, global_norm, resolve_base_optimizer, scaled
 from fgsam.typing import Closure
 
 #: Names of the loss passes, used in error messages.
@@ -29,8 +29,9 @@ class SharpnessAwareOptimizer(Optimizer):
         \epsilon = \rho\, \nabla L(w) / (\lVert \nabla L(w) \rVert + 10^{-12}),
         \qquad w \leftarrow \mathrm{Base}(w, \nabla L(w + \epsilon)).
 
-    Subclasses choose :math:`\epsilon` and the descent direction; this class owns the
-    rest of the contract:
+    Subclasses choose :math:`\epsilon` in :meth:`ascend` (and may reshape the descent
+    gradient in :meth:`before_descend`); this class owns the step template
+    (:meth:`step`, :meth:`first_step`, :meth:`second_step`) and the rest of the contract:
 
     * the base optimizer is given as a class (or a ``torch.optim`` name such as
       ``"adam"``) plus its keyword arguments; it shares :attr:`param_groups` and is
@@ -77,6 +78,12 @@ class SharpnessAwareOptimizer(Optimizer):
     manual_steps: bool = True
     #: Whether closures should return per-sample losses (a vector) instead of the mean.
     per_sample_loss: bool = False
+    #: Ascent passes per step of the default :meth:`step` (SAM's multi-step ascent: more).
+    ascent_steps: int = 1
+    #: Whether :meth:`ascend` folds the gradient into state that outlives the step (a
+    #: moving average, a mask): :meth:`step` then checks the first pass's loss and
+    #: gradient before calling it.
+    ascent_keeps_state: bool = False
 
     def __init__(
         self,
@@ -259,6 +266,101 @@ class SharpnessAwareOptimizer(Optimizer):
                 return p.device
         return torch.device("cpu")
 
+    # -------------------------------------------------------------------- step
+    @torch.no_grad()
+    def step(  # type: ignore[override]
+        self, closure: Closure | None = None, scaler: torch.amp.GradScaler | None = None
+    ) -> Tensor:
+        """One sharpness-aware step; returns the loss at the unperturbed weights.
+
+        The pass at :math:`w` (its gradient unscaled), then :meth:`ascend` after it and
+        after each further ascent pass (``ascent_steps`` in all), the pass at the
+        perturbed point and :meth:`descent_pass`'s checks and descent. An overflow under
+        ``scaler`` skips the step; a non-finite loss without one raises.
+        """
+        closure = self._require_closure(closure)
+        ascent, descent = self.pass_closures(closure, scaler)
+        losses = {ASCENT: self.loss_and_grad(ascent, ASCENT, sync=self.sync_ascent, scaler=scaler)}
+        if not self._first_ascent(losses, scaler):
+            self.skip_step(scaler)
+            return losses[ASCENT]
+        for i in range(2, self.ascent_steps + 1):
+            name = f"{ASCENT} {i}"
+            losses[name] = self.loss_and_grad(
+                ascent, name, perturbed=True, sync=self.sync_ascent, scaler=scaler
+            )
+            if not self.ascend(check_overflow=scaler is not None):
+                self.skip_step(scaler)
+                return losses[ASCENT]
+        self.descent_pass(descent, losses, scaler)
+        return losses[ASCENT]
+
+    def pass_closures(
+        self, closure: Closure, scaler: torch.amp.GradScaler | None
+    ) -> tuple[Closure, Closure]:
+        """The closures :meth:`step` evaluates at :math:`w` and at :math:`w + \\epsilon`
+        (both ``closure`` here; methods reading per-sample losses wrap it)."""
+        return closure, closure
+
+    def _first_ascent(self, losses: dict[str, Tensor], scaler: torch.amp.GradScaler | None) -> bool:
+        if not self.ascent_keeps_state:
+            return self.ascend(check_overflow=scaler is not None)
+        grads = [p.grad for p in self.params_with_grad(perturbed_only=True)]
+        # Checked before ascend() keeps the gradient: a NaN would stay in its state forever.
+        check = {**losses, f"{ASCENT} gradient": global_norm(grads)}
+        return self.check_finite(check, scaler) and self.ascend()
+
+    def ascend(self, check_overflow: bool = False) -> bool:
+        """Move to :math:`w + \\epsilon` built from the gradients in ``.grad``.
+
+        Returns ``False`` (nothing moved) if ``check_overflow`` and the gradient is not
+        finite. The hook of :meth:`step` and :meth:`first_step`; subclasses define it.
+        """
+        raise NotImplementedError(f"{type(self).__name__} defines no ascent")
+
+    def descent_pass(
+        self,
+        closure: Closure,
+        losses: dict[str, Tensor],
+        scaler: torch.amp.GradScaler | None,
+        name: str = DESCENT,
+        perturbed: bool = True,
+    ) -> bool:
+        """The step's last pass, then :meth:`before_descend` and :meth:`descend`.
+
+        The gradient stays scaled for :meth:`descend`; its loss is added to ``losses``
+        under ``name``. If any loss in ``losses`` is not finite the step is skipped
+        (:meth:`check_finite`). Returns whether the base optimizer stepped.
+        """
+        losses[name] = self.loss_and_grad(
+            closure, name, perturbed=perturbed, scaler=scaler, unscale=False
+        )
+        if not self.check_finite(losses, scaler):
+            self.skip_step(scaler)
+            return False
+        self.before_descend(scaler)
+        return self.descend(scaler)
+
+    def before_descend(self, scaler: torch.amp.GradScaler | None) -> None:
+        """Turn ``.grad`` (taken at :math:`w + \\epsilon`, still carrying the scaler's
+        factor) into the descent direction; the plain rule keeps it as it is."""
+
+    @staticmethod
+    def group_scaled(
+        groups: list[tuple[dict[str, Any], list[Tensor]]],
+        tensors: list[Tensor],
+        coeff: Tensor,
+        divisor: float = 1.0,
+    ) -> list[Tensor]:
+        """``tensors`` (one per parameter of ``groups``, in order) times ``coeff ·
+        (rho / divisor)``, with each group's own ``rho``."""
+        out: list[Tensor] = []
+        start = 0
+        for group, ps in groups:
+            out += scaled(tensors[start : start + len(ps)], coeff * (group["rho"] / divisor))
+            start += len(ps)
+        return out
+
     # ----------------------------------------------------------------- descent
     @torch.no_grad()
     def descend(self, scaler: torch.amp.GradScaler | None = None) -> bool:
@@ -314,18 +416,27 @@ class SharpnessAwareOptimizer(Optimizer):
         schedules by epoch, e.g. GraphSAM's radius decay)."""
 
     # ------------------------------------------------------------ manual steps
+    @torch.no_grad()
     def first_step(self, zero_grad: bool = False) -> None:
-        """Move to the perturbed point using the gradients already in ``.grad``."""
-        raise NotImplementedError(f"{type(self).__name__} does not support manual steps")
+        """Move to the perturbed point using the gradients already in ``.grad``
+        (:meth:`ascend`; call it ``ascent_steps`` times, each after a backward pass)."""
+        self._require_manual_steps()
+        self.ascend()
+        if zero_grad:
+            self.zero_grad(set_to_none=True)
 
     @torch.no_grad()
     def second_step(self, zero_grad: bool = False) -> None:
         """Restore the weights and step with the gradients in ``.grad`` (taken at ``w + ε``)."""
-        if not self.manual_steps:
-            raise NotImplementedError(f"{type(self).__name__} does not support manual steps")
+        self._require_manual_steps()
+        self.before_descend(None)
         self.descend()
         if zero_grad:
             self.zero_grad(set_to_none=True)
+
+    def _require_manual_steps(self) -> None:
+        if not self.manual_steps:
+            raise NotImplementedError(f"{type(self).__name__} does not support manual steps")
 
     # ------------------------------------------------------------- persistence
     def state_dict(self) -> dict[str, Any]:

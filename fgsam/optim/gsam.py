@@ -76,11 +76,10 @@ class GSAM(SAM):
         return super().ascend(check_overflow)
 
     @torch.no_grad()
-    def descend(self, scaler: torch.amp.GradScaler | None = None) -> bool:
+    def before_descend(self, scaler: torch.amp.GradScaler | None) -> None:
         if self.alpha != 0 and self._grad:
             self.decompose(self.grad_scale(scaler))
         self._grad = {}
-        return super().descend(scaler)
 
     def decompose(self, scale: float) -> None:
         """``.grad`` (:math:`g_s`, carrying ``scale``) ← :math:`g_s - \\alpha g_\\perp`."""

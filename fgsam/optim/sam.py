@@ -10,15 +10,12 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from fgsam.optim.base import (
-    ASCENT,
-    DESCENT,
     SharpnessAwareOptimizer,
     check_non_negative,
     check_positive_int,
     check_range,
 )
-from fgsam.optim.functional import EPS, global_norm, scaled
-from fgsam.typing import Closure
+from fgsam.optim.functional import EPS, global_norm
 
 
 class SAM(SharpnessAwareOptimizer):
@@ -98,36 +95,6 @@ class SAM(SharpnessAwareOptimizer):
         self._eps: dict[Tensor, Tensor] = {}
 
     @torch.no_grad()
-    def step(  # type: ignore[override]
-        self, closure: Closure | None = None, scaler: torch.amp.GradScaler | None = None
-    ) -> Tensor:
-        """One SAM step; returns the loss at the unperturbed weights."""
-        closure = self._require_closure(closure)
-        losses = {ASCENT: self.loss_and_grad(closure, ASCENT, sync=self.sync_ascent, scaler=scaler)}
-        for i in range(self.ascent_steps):
-            if not self.ascend(check_overflow=scaler is not None):
-                self.skip_step(scaler)
-                return losses[ASCENT]
-            last = i == self.ascent_steps - 1
-            name = DESCENT if last else f"ascent {i + 2}"
-            losses[name] = self.loss_and_grad(
-                closure, name, perturbed=True, sync=last or self.sync_ascent, scaler=scaler,
-                unscale=not last,
-            )
-        if not self.check_finite(losses, scaler):
-            self.skip_step(scaler)
-        else:
-            self.descend(scaler)
-        return losses[ASCENT]
-
-    @torch.no_grad()
-    def first_step(self, zero_grad: bool = False) -> None:
-        """One ascent step from the gradients in ``.grad`` (call it ``ascent_steps`` times)."""
-        self.ascend()
-        if zero_grad:
-            self.zero_grad(set_to_none=True)
-
-    @torch.no_grad()
     def ascend(self, check_overflow: bool = False) -> bool:
         """Add one ascent increment of radius ``rho / ascent_steps`` built from ``.grad``.
 
@@ -140,12 +107,7 @@ class SAM(SharpnessAwareOptimizer):
         if check_overflow and not bool(torch.isfinite(norm)):
             return False
         coeff = self.unified / (norm + EPS) + (1.0 - self.unified)
-        increments: list[Tensor] = []
-        start = 0
-        for group, ps in groups:
-            factor = coeff * (group["rho"] / self.ascent_steps)
-            increments += scaled(direction[start : start + len(ps)], factor)
-            start += len(ps)
+        increments = self.group_scaled(groups, direction, coeff, self.ascent_steps)
         if not self.is_perturbed:
             self._eps = dict(zip(params, increments, strict=True))
             self.perturb(params, increments)
