@@ -9,9 +9,8 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from fgsam.optim.base import ASCENT, DESCENT, SharpnessAwareOptimizer, check_range
-from fgsam.optim.functional import EPS, global_norm, scaled
-from fgsam.typing import Closure
+from fgsam.optim.base import SharpnessAwareOptimizer, check_range
+from fgsam.optim.functional import EPS, global_norm
 
 
 class VaSSO(SharpnessAwareOptimizer):
@@ -52,6 +51,7 @@ class VaSSO(SharpnessAwareOptimizer):
     """
 
     name = "vasso"
+    ascent_keeps_state = True
 
     def __init__(
         self,
@@ -77,47 +77,17 @@ class VaSSO(SharpnessAwareOptimizer):
         self.theta = float(theta)
 
     @torch.no_grad()
-    def step(  # type: ignore[override]
-        self, closure: Closure | None = None, scaler: torch.amp.GradScaler | None = None
-    ) -> Tensor:
-        """One VaSSO step; returns the loss at the unperturbed weights."""
-        closure = self._require_closure(closure)
-        losses = {ASCENT: self.loss_and_grad(closure, ASCENT, sync=self.sync_ascent, scaler=scaler)}
-        if not self.ascend(losses, scaler):
-            self.skip_step(scaler)
-            return losses[ASCENT]
-        losses[DESCENT] = self.loss_and_grad(
-            closure, DESCENT, perturbed=True, scaler=scaler, unscale=False
-        )
-        if self.check_finite(losses, scaler):
-            self.descend(scaler)
-        else:
-            self.skip_step(scaler)
-        return losses[ASCENT]
+    def ascend(self, check_overflow: bool = False) -> bool:
+        """Average ``.grad`` into :math:`d` and perturb.
 
-    @torch.no_grad()
-    def first_step(self, zero_grad: bool = False) -> None:
-        """Update the average with ``.grad`` and move to ``w + ε``."""
-        self.ascend()
-        if zero_grad:
-            self.zero_grad(set_to_none=True)
-
-    @torch.no_grad()
-    def ascend(
-        self,
-        losses: dict[str, Tensor] | None = None,
-        scaler: torch.amp.GradScaler | None = None,
-    ) -> bool:
-        """Average ``.grad`` into :math:`d` and perturb; ``False`` (nothing changed) when
-        the gradient overflowed under ``scaler``."""
+        ``False`` (nothing changed) if ``check_overflow`` and the gradient is not finite;
+        :meth:`step` checks the loss and the gradient before calling it.
+        """
         groups = list(self.perturbed_groups())
         params = [p for _, ps in groups for p in ps]
         grads = [p.grad for p in params]
-        if losses is not None:
-            # Checked before the average absorbs the gradient: a NaN would stay in it forever.
-            check = {**losses, f"{ASCENT} gradient": global_norm(grads)}
-            if not self.check_finite(check, scaler):
-                return False
+        if check_overflow and not bool(torch.isfinite(global_norm(grads))):
+            return False
         averages = []
         for p, g in zip(params, grads):
             d = self.state[p].get("vasso_d")
@@ -127,12 +97,7 @@ class VaSSO(SharpnessAwareOptimizer):
                 d.mul_(1.0 - self.theta).add_(g, alpha=self.theta)
             averages.append(d)
         coeff = 1.0 / (global_norm(averages) + EPS)
-        eps: list[Tensor] = []
-        start = 0
-        for group, ps in groups:
-            eps += scaled(averages[start : start + len(ps)], coeff * group["rho"])
-            start += len(ps)
-        self.perturb(params, eps)
+        self.perturb(params, self.group_scaled(groups, averages, coeff))
         return True
 
     def extra_repr(self) -> dict[str, Any]:
