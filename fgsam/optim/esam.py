@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from fgsam.optim.base import ASCENT, DESCENT, SharpnessAwareOptimizer, check_range
+from fgsam.optim.base import SharpnessAwareOptimizer, check_range
 from fgsam.optim.functional import EPS, global_norm
 from fgsam.optim.seeding import SeededMixin
 from fgsam.typing import Closure
@@ -106,12 +106,11 @@ class ESAM(SeededMixin, SharpnessAwareOptimizer):
         self.gamma = float(gamma)
         self.init_generator(generator)
 
-    @torch.no_grad()
-    def step(  # type: ignore[override]
-        self, closure: Closure | None = None, scaler: torch.amp.GradScaler | None = None
-    ) -> Tensor:
-        """One ESAM step; returns the mean loss at the unperturbed weights."""
-        closure = self._require_closure(closure)
+    def pass_closures(
+        self, closure: Closure, scaler: torch.amp.GradScaler | None
+    ) -> tuple[Closure, Closure]:
+        """The ascent keeps the per-sample losses at :math:`w` and returns their mean;
+        the descent returns the mean over the selected samples."""
         before: list[Tensor] = []
 
         def ascent() -> Tensor:
@@ -128,18 +127,7 @@ class ESAM(SeededMixin, SharpnessAwareOptimizer):
             chosen = self.select(before[0], loss.detach()) if before else None
             return loss.mean() if chosen is None else loss[chosen].mean()
 
-        losses = {ASCENT: self.loss_and_grad(ascent, ASCENT, sync=self.sync_ascent, scaler=scaler)}
-        if not self.ascend(check_overflow=scaler is not None):
-            self.skip_step(scaler)
-            return losses[ASCENT]
-        losses[DESCENT] = self.loss_and_grad(
-            descent, DESCENT, perturbed=True, scaler=scaler, unscale=False
-        )
-        if self.check_finite(losses, scaler):
-            self.descend(scaler)
-        else:
-            self.skip_step(scaler)
-        return losses[ASCENT]
+        return ascent, descent
 
     def select(self, before: Tensor, after: Tensor) -> Tensor | None:
         """Indices of the :math:`\\max(1, \\lfloor \\gamma B \\rfloor)` samples whose loss
@@ -156,33 +144,17 @@ class ESAM(SeededMixin, SharpnessAwareOptimizer):
         return torch.topk(after - before, count).indices
 
     @torch.no_grad()
-    def first_step(self, zero_grad: bool = False) -> None:
-        """Stochastic weight perturbation from ``.grad`` (no data selection)."""
-        self.ascend()
-        if zero_grad:
-            self.zero_grad(set_to_none=True)
-
-    @torch.no_grad()
     def ascend(self, check_overflow: bool = False) -> bool:
-        """Perturb a random subset of the tensors; ``False`` (nothing moved) if
-        ``check_overflow`` and the gradient is not finite."""
+        """Perturb a random subset of the tensors (no data selection here); ``False``
+        (nothing moved) if ``check_overflow`` and the gradient is not finite."""
         groups = list(self.perturbed_groups())
-        grads = [p.grad for _, ps in groups for p in ps]
-        norm = global_norm(grads)
+        norm = global_norm([p.grad for _, ps in groups for p in ps])
         if check_overflow and not bool(torch.isfinite(norm)):
             return False
-        draws = torch.rand(len(grads), generator=self.generator, device=self.generator.device)
-        chosen = (draws < self.beta).tolist()
-        coeff = 1.0 / (norm + EPS)
-        params, eps = [], []
-        start = 0
-        for group, ps in groups:
-            factor = coeff * (group["rho"] / self.beta)
-            for p, keep in zip(ps, chosen[start : start + len(ps)]):
-                if keep:
-                    params.append(p)
-                    eps.append(p.grad * factor.to(p.device))
-            start += len(ps)
+        chosen = iter((self.draws(sum(len(ps) for _, ps in groups)) < self.beta).tolist())
+        kept = [(group, [p for p in ps if next(chosen)]) for group, ps in groups]
+        params = [p for _, ps in kept for p in ps]
+        eps = self.group_scaled(kept, [p.grad for p in params], 1.0 / (norm + EPS), self.beta)
         self.perturb(params, eps)
         return True
 

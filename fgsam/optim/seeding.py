@@ -58,6 +58,18 @@ class SeededMixin:
             like.device
         )
 
+    def draws(self, n: int, device: torch.device | None = None) -> Tensor:
+        """``n`` U[0, 1) draws in the default dtype, moved to ``device`` if given (they
+        are drawn where the generator lives)."""
+        g = self.generator
+        values = torch.rand(n, generator=g, device=g.device)
+        return values if device is None else values.to(device)
+
+    def permutation(self, n: int) -> Tensor:
+        """A random permutation of ``range(n)``, on the generator's device."""
+        g = self.generator
+        return torch.randperm(n, generator=g, device=g.device)
+
     def state_dict(self) -> dict[str, Any]:
         self.global_state["generator"] = self.generator.get_state()
         return super().state_dict()  # type: ignore[misc]

@@ -10,13 +10,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from fgsam.optim.base import (
-    ASCENT,
-    DESCENT,
-    SharpnessAwareOptimizer,
-    check_positive_int,
-    check_range,
-)
+from fgsam.optim.base import SharpnessAwareOptimizer, check_positive_int, check_range
 from fgsam.optim.functional import EPS, global_norm
 from fgsam.optim.seeding import SeededMixin
 from fgsam.typing import Closure
@@ -27,6 +21,8 @@ MASK = "ssam_mask"
 
 class _SparseSAM(SeededMixin, SharpnessAwareOptimizer):
     """The shared SSAM step: :math:`\\epsilon = \\rho (m \\odot g) / \\lVert g \\rVert`."""
+
+    ascent_keeps_state = True
 
     def __init__(
         self,
@@ -59,33 +55,12 @@ class _SparseSAM(SeededMixin, SharpnessAwareOptimizer):
         self.global_state["mask_step"] = -1
 
     # ------------------------------------------------------------------- step
-    @torch.no_grad()
-    def step(  # type: ignore[override]
-        self, closure: Closure | None = None, scaler: torch.amp.GradScaler | None = None
-    ) -> Tensor:
-        """One SSAM step; returns the loss at the unperturbed weights."""
-        closure = self._require_closure(closure)
-        due = self.mask_due()
-        wrapped = self.wrap_closure(closure, due, self.grad_scale(scaler))
-        losses = {ASCENT: self.loss_and_grad(wrapped, ASCENT, sync=self.sync_ascent, scaler=scaler)}
-        if not self.ascend(losses, scaler, due):
-            self.skip_step(scaler)
-            return losses[ASCENT]
-        losses[DESCENT] = self.loss_and_grad(
-            wrapped, DESCENT, perturbed=True, scaler=scaler, unscale=False
-        )
-        if self.check_finite(losses, scaler):
-            self.descend(scaler)
-        else:
-            self.skip_step(scaler)
-        return losses[ASCENT]
-
-    @torch.no_grad()
-    def first_step(self, zero_grad: bool = False) -> None:
-        """Update the mask if due (from ``.grad``) and move to ``w + ε``."""
-        self.ascend(due=self.mask_due())
-        if zero_grad:
-            self.zero_grad(set_to_none=True)
+    def pass_closures(
+        self, closure: Closure, scaler: torch.amp.GradScaler | None
+    ) -> tuple[Closure, Closure]:
+        """Both passes call :meth:`wrap_closure`'s closure."""
+        wrapped = self.wrap_closure(closure, self.mask_due(), self.grad_scale(scaler))
+        return wrapped, wrapped
 
     def mask_due(self) -> bool:
         """Whether this step updates the mask (every ``update_interval`` steps)."""
@@ -97,34 +72,23 @@ class _SparseSAM(SeededMixin, SharpnessAwareOptimizer):
         return closure
 
     @torch.no_grad()
-    def ascend(
-        self,
-        losses: dict[str, Tensor] | None = None,
-        scaler: torch.amp.GradScaler | None = None,
-        due: bool = False,
-    ) -> bool:
-        """Update the mask if ``due`` and perturb; ``False`` (nothing changed) when the
-        gradient overflowed under ``scaler``."""
+    def ascend(self, check_overflow: bool = False) -> bool:
+        """Update the mask if due (:meth:`mask_due`) and perturb.
+
+        ``False`` (nothing changed) if ``check_overflow`` and the gradient is not finite;
+        :meth:`step` checks the loss and the gradient before the mask is built from it.
+        """
         groups = list(self.perturbed_groups())
         params = [p for _, ps in groups for p in ps]
         grads = [p.grad for p in params]
         norm = global_norm(grads)
-        # Checked before the mask is built from the gradient.
-        check = None if losses is None else {**losses, f"{ASCENT} gradient": norm}
-        if check is not None and not self.check_finite(check, scaler):
+        if check_overflow and not bool(torch.isfinite(norm)):
             return False
-        if params and (due or any(MASK not in self.state[p] for p in params)):
+        if params and (self.mask_due() or any(MASK not in self.state[p] for p in params)):
             self.update_mask(params)
             self.global_state["mask_step"] = self.global_state["step"]
-        coeff = 1.0 / (norm + EPS)
-        eps = []
-        start = 0
-        for group, ps in groups:
-            factor = coeff * group["rho"]
-            chunk = grads[start : start + len(ps)]
-            eps += [g * self.state[p][MASK] * factor.to(g.device) for p, g in zip(ps, chunk)]
-            start += len(ps)
-        self.perturb(params, eps)
+        masked = [g * self.state[p][MASK] for p, g in zip(params, grads)]
+        self.perturb(params, self.group_scaled(groups, masked, 1.0 / (norm + EPS)))
         return True
 
     # ------------------------------------------------------------------- masks
@@ -152,10 +116,6 @@ class _SparseSAM(SeededMixin, SharpnessAwareOptimizer):
         mask = torch.zeros(flat.numel(), dtype=torch.bool, device=flat.device)
         mask[torch.topk(flat, self.num_kept(flat.numel())).indices] = True
         self.store_mask(params, mask)
-
-    def draws(self, n: int, device: torch.device) -> Tensor:
-        """``n`` draws of U[0, 1) (float32) from :attr:`generator`, moved to ``device``."""
-        return torch.rand(n, generator=self.generator, device=self.generator.device).to(device)
 
     def density(self) -> float:
         """The fraction of masked-in entries over all parameters that have a mask."""
@@ -284,8 +244,7 @@ class SSAMF(_SparseSAM):
         if not params:
             return {}
         n = min(self.num_samples, losses.numel())
-        device = self.generator.device
-        order = torch.randperm(losses.numel(), generator=self.generator, device=device)[:n]
+        order = self.permutation(losses.numel())[:n]
         fisher: dict[Tensor, Tensor] = {}
         for i in order.tolist():
             sample = losses[i] if scale == 1.0 else losses[i] * scale
