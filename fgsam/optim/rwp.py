@@ -9,7 +9,8 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from fgsam.optim.base import ASCENT, DESCENT, SharpnessAwareOptimizer, check_range
+from fgsam.optim.base import ASCENT, SharpnessAwareOptimizer, check_range
+from fgsam.optim.functional import global_norm
 from fgsam.optim.seeding import SeededMixin
 from fgsam.typing import Closure
 
@@ -112,37 +113,34 @@ class RWP(SeededMixin, SharpnessAwareOptimizer):
     ) -> Tensor:
         """One m-RWP step; returns the loss at the unperturbed weights."""
         closure = self._require_closure(closure)
+        # Kept scaled, as the perturbed pass's gradient it is mixed with.
         losses = {ASCENT: self.loss_and_grad(closure, ASCENT, scaler=scaler, unscale=False)}
-        self.first_step()
-        losses[DESCENT] = self.loss_and_grad(
-            closure, DESCENT, perturbed=True, scaler=scaler, unscale=False
-        )
-        if not self.check_finite(losses, scaler):
-            self._clean = {}
-            self.skip_step(scaler)
-        else:
-            self.mix()
-            self.descend(scaler)
+        self.ascend()  # the noise does not depend on the gradient: nothing to check yet
+        self.descent_pass(closure, losses, scaler)
         return losses[ASCENT]
 
     @torch.no_grad()
-    def first_step(self, zero_grad: bool = False) -> None:
-        """Keep :math:`\\lambda \\nabla L(w)` from ``.grad`` and move to :math:`w + \\epsilon`."""
-        self._clean = {p: p.grad * self.lam for p in self.params_with_grad()}
+    def ascend(self, check_overflow: bool = False) -> bool:
+        """Keep :math:`\\lambda \\nabla L(w)` from ``.grad`` and move to :math:`w + \\epsilon`;
+        ``False`` (nothing changed) if ``check_overflow`` and the gradient is not finite."""
+        kept = self.params_with_grad()
+        if check_overflow and not bool(torch.isfinite(global_norm([p.grad for p in kept]))):
+            return False
+        self._clean = {p: p.grad * self.lam for p in kept}
         params, eps = [], []
         for group, ps in self.perturbed_groups():
             for p in ps:
                 params.append(p)
                 eps.append(self.normal(p) * filter_norms(p) * group["rho"])
         self.perturb(params, eps)
-        if zero_grad:
-            self.zero_grad(set_to_none=True)
+        return True
 
-    @torch.no_grad()
-    def second_step(self, zero_grad: bool = False) -> None:
-        """Mix the gradients at :math:`w + \\epsilon` in ``.grad`` with the kept ones; step."""
+    def before_descend(self, scaler: torch.amp.GradScaler | None) -> None:
         self.mix()
-        super().second_step(zero_grad)
+
+    def skip_step(self, scaler: torch.amp.GradScaler | None) -> None:
+        self._clean = {}
+        super().skip_step(scaler)
 
     def mix(self) -> None:
         """``.grad`` ← :math:`\\lambda g + (1 - \\lambda)` ``.grad``."""
