@@ -155,12 +155,10 @@ class F2M(SeededMixin, SharpnessAwareOptimizer):
         return mean
 
     def _clamped_step(self, closure: Closure, scaler: torch.amp.GradScaler | None) -> Tensor:
-        loss = self.loss_and_grad(closure, "fine-tuning", scaler=scaler, unscale=False)
-        if not self.check_finite({"fine-tuning": loss}, scaler):
-            self.skip_step(scaler)
-        elif self.descend(scaler):
+        losses: dict[str, Tensor] = {}
+        if self.descent_pass(closure, losses, scaler, "fine-tuning", perturbed=False):
             self.clamp_()
-        return loss
+        return losses["fine-tuning"]
 
     # -------------------------------------------------------------- sessions
     @torch.no_grad()

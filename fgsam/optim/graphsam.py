@@ -147,17 +147,12 @@ class GraphSAM(SharpnessAwareOptimizer):
                 self.skip_step(scaler)
                 return losses[ASCENT]
         groups = self._directed_groups()
-        params = [p for _, ps in groups for p in ps]
-        self.perturb(params, self._perturbation(groups))
-        losses[DESCENT] = self.loss_and_grad(
-            closure, DESCENT, perturbed=True, scaler=scaler, unscale=False
-        )
-        if not self.check_finite(losses, scaler):
-            self.skip_step(scaler)
-        else:
-            self._update_direction(params, scaler)
-            self.descend(scaler)
+        self.perturb([p for _, ps in groups for p in ps], self._perturbation(groups))
+        self.descent_pass(closure, losses, scaler)
         return losses.get(ASCENT, losses[DESCENT])
+
+    def before_descend(self, scaler: torch.amp.GradScaler | None) -> None:
+        self._update_direction([p for _, ps in self._directed_groups() for p in ps], scaler)
 
     # --------------------------------------------------------------- internals
     def _directed_groups(self) -> list[tuple[dict[str, Any], list[Tensor]]]:

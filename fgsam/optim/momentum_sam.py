@@ -130,13 +130,10 @@ class MomentumSAM(SharpnessAwareOptimizer):
                 for b, rho in zip(buffers, rhos, strict=True)
             ]
             self.perturb(params, eps)
+        losses: dict[str, Tensor] = {}
         # The only pass of the step: it is the one that tracks BatchNorm statistics.
-        loss = self.loss_and_grad(closure, DESCENT, sync=True, scaler=scaler, unscale=False)
-        if not self.check_finite({DESCENT: loss}, scaler):
-            self.skip_step(scaler)
-        else:
-            self.descend(scaler)
-        return loss
+        self.descent_pass(closure, losses, scaler, perturbed=False)
+        return losses[DESCENT]
 
 
 __all__ = ["MomentumSAM"]
