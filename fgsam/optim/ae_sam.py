@@ -10,8 +10,8 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from fgsam.optim.base import ASCENT, DESCENT, SharpnessAwareOptimizer, check_range
-from fgsam.optim.functional import EPS, global_norm, scaled
+from fgsam.optim.base import ASCENT, SharpnessAwareOptimizer, check_range
+from fgsam.optim.functional import EPS, global_norm
 from fgsam.typing import Closure
 
 
@@ -134,20 +134,8 @@ class AESAM(SharpnessAwareOptimizer):
             self.descend(scaler)
             return losses[ASCENT]
         self.global_state["sam_steps"] += 1
-        coeff = 1.0 / (norm + EPS)
-        eps: list[Tensor] = []
-        start = 0
-        for group, ps in groups:
-            eps += scaled(grads[start : start + len(ps)], coeff * group["rho"])
-            start += len(ps)
-        self.perturb(params, eps)
-        losses[DESCENT] = self.loss_and_grad(
-            closure, DESCENT, perturbed=True, scaler=scaler, unscale=False
-        )
-        if self.check_finite(losses, scaler):
-            self.descend(scaler)
-        else:
-            self.skip_step(scaler)
+        self.perturb(params, self.group_scaled(groups, grads, 1.0 / (norm + EPS)))
+        self.descent_pass(closure, losses, scaler)
         return losses[ASCENT]
 
     def wants_sam(self, grad_norm: float) -> bool:

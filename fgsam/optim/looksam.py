@@ -100,8 +100,15 @@ class LookSAM(SharpnessAwareOptimizer):
         closure = self._require_closure(closure)
         if self.global_state["step"] % self.k == 0:
             return self._sam_step(closure, scaler)
-        # The only pass of a cheap step is the descent: keep the gradients scaled.
-        loss = self.loss_and_grad(closure, DESCENT, scaler=scaler, unscale=False)
+        losses: dict[str, Tensor] = {}
+        # The only pass of a cheap step is the descent (kept scaled); before_descend adds g_v.
+        self.descent_pass(closure, losses, scaler, perturbed=False)
+        return losses[DESCENT]
+
+    def before_descend(self, scaler: torch.amp.GradScaler | None) -> None:
+        """On the cheap steps, add the stored component, rescaled, to ``.grad``."""
+        if self.global_state["step"] % self.k == 0:  # a SAM step descends with g_s itself
+            return
         params = [p for _, ps in self.perturbed_groups() for p in ps]
         grads = [p.grad for p in params]
         stored = [self.state[p].get("looksam_gv", torch.zeros_like(p)) for p in params]
@@ -109,11 +116,6 @@ class LookSAM(SharpnessAwareOptimizer):
         coeff = self.alpha * global_norm(grads) / (global_norm(stored) + EPS)
         if grads:
             torch._foreach_add_(grads, scaled(stored, coeff))
-        if self.check_finite({DESCENT: loss}, scaler):
-            self.descend(scaler)
-        else:
-            self.skip_step(scaler)
-        return loss
 
     def _sam_step(self, closure: Closure, scaler: torch.amp.GradScaler | None) -> Tensor:
         # The ascent direction is scale-invariant, so the gradients may stay scaled.
@@ -131,12 +133,7 @@ class LookSAM(SharpnessAwareOptimizer):
             return losses[ASCENT]
         coeff = 1.0 / (norm + EPS)
         unit = scaled(grads, coeff)
-        eps: list[Tensor] = []
-        start = 0
-        for group, ps in groups:
-            eps += scaled(grads[start : start + len(ps)], coeff * group["rho"])
-            start += len(ps)
-        self.perturb(params, eps)
+        self.perturb(params, self.group_scaled(groups, grads, coeff))
         losses[DESCENT] = self.loss_and_grad(
             closure, DESCENT, perturbed=True, scaler=scaler, unscale=False
         )
