@@ -1,4 +1,7 @@
-"""Datasets: the catalog, the data root, file fetching and the few-shot graph loaders."""
+"""Datasets: the catalog, the data root, file fetching, the few-shot graph loaders and the
+molecules (:class:`MoleculeDataset`, loaded on first use)."""
+
+from typing import Any
 
 from fgsam.data.catalog import CATALOG, dataset_info, list_datasets
 from fgsam.data.class_split import ClassSplit, class_sizes
@@ -8,6 +11,16 @@ from fgsam.data.load_graph import load_graph
 from fgsam.data.root import data_root
 from fgsam.data.synthetic import SHAPES, GraphShape, synthetic_graph
 
+
+def __getattr__(name: str) -> Any:
+    # fgsam.mol.molecule_dataset imports this package: import it only when asked for.
+    if name == "MoleculeDataset":
+        from fgsam.mol.molecule_dataset import MoleculeDataset
+
+        return MoleculeDataset
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "CATALOG",
     "SHAPES",
@@ -15,6 +28,7 @@ __all__ = [
     "DatasetInfo",
     "FileSpec",
     "GraphShape",
+    "MoleculeDataset",
     "class_sizes",
     "data_root",
     "dataset_info",

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ast
-import inspect
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,11 +17,10 @@ from fgsam.fewshot.features import FEATURE_NORMALIZATIONS, normalize_features
 from fgsam.fewshot.method_registry import METHODS, create_method, default_episodes, method_name
 from fgsam.fewshot.results import FSNCResult, write_json
 from fgsam.fewshot.trainer import EpisodicTrainer
-from fgsam.optim import create_optimizer, get_optimizer_class
-
-#: ρ when ``--rho`` is omitted (FGSAM code: FGSAM+ 0.1; ASAM needs about 10× SAM's).
-DEFAULT_RHO: dict[str, float] = {"fgsam+": 0.1, "asam": 0.5}
-FALLBACK_RHO = 0.05
+from fgsam.optim import create_optimizer
+from fgsam.optim.options import default_rho_text, parse_options, parse_pairs
+from fgsam.optim.registry import PROCEDURES, list_optimizers, optimizer_arguments
+from fgsam.optim.swad import WEIGHT_AVERAGES, check_swad_options
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -36,7 +33,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", default="cora", help="catalog name (see `fgsam datasets`)")
     p.add_argument("--method", default="gpn", help=f"one of {', '.join(METHODS)}")
     p.add_argument("--optimizer", default="adam",
-                   help="optimizer name or comma list, e.g. adam,sam,fgsam,fgsam+")
+                   help=f"optimizer name or comma list, e.g. adam,sam,fgsam,fgsam+: one of "
+                        f"{', '.join(list_optimizers())}; the training procedure "
+                        f"{', '.join(c.name for c in PROCEDURES)} (noise-averaged training, "
+                        f"--opt-arg rho=DELTA num_samples=M; with MetaGNN its inner loop is "
+                        f"clamped to DELTA; the other methods have no fine-tuning to clamp); "
+                        f"or a torch.optim name (adam, sgd, ...)")
     p.add_argument("--way", type=int, default=2, help="classes per task (N)")
     p.add_argument("--shot", type=int, default=3, help="support nodes per class (K)")
     p.add_argument("--query", type=int, default=10, help="query nodes per class (Q)")
@@ -59,14 +61,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--hidden", type=int, default=16, help="embedding size")
     p.add_argument("--dropout", type=float, default=0.2, help="dropout")
     p.add_argument("--rho", type=float, default=None,
-                   help="radius of sharpness-aware optimizers (default: FGSAM+ 0.1, "
-                        "ASAM 0.5, others 0.05)")
-    p.add_argument("--opt-arg", action="append", default=[], metavar="KEY=VALUE",
-                   help="further optimizer argument, e.g. k=2 (repeatable)")
+                   help=f"radius of sharpness-aware optimizers (rwp: noise scale, zo-tsam: "
+                        f"finite-difference step, f2m: noise bound); default: each one's own, "
+                        f"{default_rho_text()}")
+    p.add_argument("--opt-arg", action="append", default=[], metavar="[NAME.]KEY=VALUE",
+                   help="further optimizer argument, e.g. k=2 for every optimizer listed or "
+                        "fgsam+.k=2 for one (repeatable; wins over --rho)")
     p.add_argument("--method-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="further method argument, e.g. inner_steps=5 (repeatable)")
     p.add_argument("--test-last", action="store_true",
                    help="test the last model instead of the best validated one")
+    p.add_argument("--average", choices=WEIGHT_AVERAGES, default=None,
+                   help="test a weight average instead of the best validated model: swad "
+                        "(dense averaging over a window chosen from the validation loss, the "
+                        "mean query cross-entropy of the validation tasks)")
+    p.add_argument("--average-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="SWAD argument: n_converge (3), n_tolerance (6), tolerance_ratio (1.3) "
+                        "(repeatable)")
     p.add_argument("--root", default=None, help="data root (default: $FGSAM_DATA or ./datasets)")
     p.add_argument("--device", default=None,
                    help="torch device (default: cuda if available, else cpu)")
@@ -78,30 +89,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def parse_pairs(pairs: list[str], flag: str) -> dict[str, Any]:
-    """``["k=2", "base=sgd"]`` → ``{"k": 2, "base": "sgd"}`` (Python literals, else strings)."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"{flag} expects KEY=VALUE, got {pair!r}")
-        try:
-            out[key.strip()] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            out[key.strip()] = value
-    return out
-
-
 def optimizer_kwargs(name: str, rho: float | None, extra: dict[str, Any]) -> dict[str, Any]:
-    """The keyword arguments ``name`` gets: ``rho`` (given, or its default) if it takes
-    one, then ``extra``."""
-    cls = get_optimizer_class(name)
-    kwargs: dict[str, Any] = {}
-    takes_rho = any("rho" in inspect.signature(k.__init__).parameters for k in cls.__mro__
-                    if "__init__" in vars(k))
-    if takes_rho and "rho" not in extra:
-        kwargs["rho"] = rho if rho is not None else DEFAULT_RHO.get(name, FALLBACK_RHO)
-    return kwargs | extra
+    """The keyword arguments ``name`` gets from ``--rho`` and ``--opt-arg``
+    (:func:`fgsam.optim.optimizer_arguments`: ``rho`` given, or the optimizer's own
+    default, if it has one; ``extra`` wins)."""
+    return optimizer_arguments(name, extra, rho=rho)
+
+
+def method_arguments(method: str, optimizer: str, method_args: dict[str, Any],
+                     opt_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The method's arguments under ``optimizer``: F2M clamps MetaGNN's inner loop (its
+    fine-tuning) to F2M's noise bound δ, unless ``inner_clamp`` is given."""
+    if optimizer == "f2m" and method == "metagnn" and "inner_clamp" not in method_args:
+        return {**method_args, "inner_clamp": opt_kwargs["rho"]}
+    return dict(method_args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -117,9 +118,19 @@ def _run(args: argparse.Namespace) -> int:
     optimizers = [o.strip().lower() for o in args.optimizer.split(",") if o.strip()]
     if not optimizers:
         raise ValueError(f"--optimizer needs at least one name, got {args.optimizer!r}")
-    opt_args = parse_pairs(args.opt_arg, "--opt-arg")
-    method_args = parse_pairs(args.method_arg, "--method-arg")
-    kwargs = {o: optimizer_kwargs(o, args.rho, opt_args) for o in optimizers}
+    if len(set(optimizers)) != len(optimizers):
+        raise ValueError(f"--optimizer lists a name twice: {args.optimizer!r}")
+    opt_args = parse_options(args.opt_arg, optimizers, "--opt-arg")
+    shared_method_args = parse_pairs(args.method_arg, "--method-arg")
+    kwargs = {o: optimizer_kwargs(o, args.rho, opt_args[o]) for o in optimizers}
+    method_args = {o: method_arguments(method, o, shared_method_args, kwargs[o])
+                   for o in optimizers}
+    if args.average is None and args.average_option:
+        raise ValueError("--average-option needs --average swad")
+    if args.average is not None and args.test_last:
+        raise ValueError("--test-last and --average choose different models to test; give "
+                         "one of them")
+    average_options = check_swad_options(parse_pairs(args.average_option, "--average-option"))
     for name, flag in (("hidden", args.hidden), ("way", args.way), ("shot", args.shot)):
         if flag < 1:
             raise ValueError(f"--{name} must be >= 1, got {flag}")
@@ -129,25 +140,29 @@ def _run(args: argparse.Namespace) -> int:
     num_classes = int(data.y.max()) + 1
     episodes = args.episodes if args.episodes is not None else default_episodes(method)
 
-    def build() -> torch.nn.Module:
-        return create_method(method, data.num_features, num_classes, args.way, args.hidden,
-                             args.dropout, **method_args)
+    def builder(opt: str) -> Any:
+        def build() -> torch.nn.Module:
+            return create_method(method, data.num_features, num_classes, args.way,
+                                 args.hidden, args.dropout, **method_args[opt])
+        return build
 
-    check_arguments(build, optimizers, kwargs, args.lr, args.weight_decay)
+    for opt in optimizers:
+        check_arguments(builder(opt), [opt], kwargs, args.lr, args.weight_decay)
     results: dict[str, FSNCResult] = {}
     for opt in optimizers:
         trainer = EpisodicTrainer(
-            build, data, split, n_way=args.way, k_shot=args.shot, q_query=args.query,
+            builder(opt), data, split, n_way=args.way, k_shot=args.shot, q_query=args.query,
             optimizer=opt, lr=args.lr, weight_decay=args.weight_decay, opt_kwargs=kwargs[opt],
             episodes=episodes, val_every=args.val_every, val_tasks=args.val_tasks,
             patience=args.patience, test_tasks=args.test_tasks, repeats=args.repeats,
-            seed=args.seed, test_last=args.test_last, progress=not args.quiet)
+            seed=args.seed, test_last=args.test_last, average=args.average,
+            average_options=average_options, progress=not args.quiet)
         if opt == optimizers[0] and any(trainer.dropped.values()):
             lost = {k: v for k, v in trainer.dropped.items() if v}
             print(f"dropped classes with fewer than {args.shot + args.query} nodes: {lost}",
                   file=sys.stderr)
         result = trainer.run()
-        result.config.update(_settings(args, method, method_args, episodes))
+        result.config.update(_settings(args, method, method_args[opt], episodes))
         results[opt] = result
         print(f"{opt}: {result.summary()}" if len(optimizers) > 1 else result.summary())
         if args.save_checkpoint:
@@ -212,5 +227,5 @@ def _safe(name: str) -> str:
     return name.replace("+", "plus").replace("/", "_")
 
 
-__all__ = ["DEFAULT_RHO", "add_parser", "check_arguments", "comparison_table", "optimizer_kwargs",
-           "parse_pairs", "run"]
+__all__ = ["add_parser", "check_arguments", "comparison_table", "method_arguments",
+           "optimizer_kwargs", "run"]

@@ -30,7 +30,13 @@ class MetaGNN(FewShotMethod):
         \mathrm{logits} = f_{\theta_T}(x)_{Q} .
 
     The outer optimizer differentiates through the inner loop (second order) unless
-    ``first_order`` (then :math:`\partial\theta_T/\partial\theta = I`, FOMAML). The inner
+    ``first_order`` (then :math:`\partial\theta_T/\partial\theta = I`, FOMAML). With
+    ``inner_clamp`` :math:`\delta`, every adapted weight is clamped into
+    :math:`[\theta - \delta, \theta + \delta]` after each inner step: the clamped
+    fine-tuning of F2M (`Shi et al., NeurIPS 2021 <https://arxiv.org/abs/2111.01549>`_),
+    which keeps adaptation inside the flat region that F2M's noise-averaged training of
+    :math:`\theta` seeks (``fgsam fsnc --optimizer f2m`` sets it to F2M's :math:`\delta`);
+    it applies in meta-training and meta-testing alike. The inner
     loop runs with :func:`torch.func.functional_call`, so the module's own weights are
     never modified; it runs (without a graph for the outer gradient) also under
     :func:`torch.no_grad`, for evaluation.
@@ -47,6 +53,8 @@ class MetaGNN(FewShotMethod):
         inner_steps (int, optional): SGD steps on the support set. (default: ``10``)
         inner_lr (float, optional): their step size :math:`\alpha`. (default: ``0.1``)
         first_order (bool, optional): FOMAML, no second derivatives. (default: ``False``)
+        inner_clamp (float, optional): the clamp half-width :math:`\delta` of adapted
+            weights around :math:`\theta`; ``None`` clamps nothing. (default: ``None``)
         num_layers (int, optional): GCN layers. (default: ``2``)
 
     Example:
@@ -56,7 +64,8 @@ class MetaGNN(FewShotMethod):
 
     def __init__(self, in_channels: int, n_way: int, hidden_channels: int = 16,
                  dropout: float = 0.2, inner_steps: int = 10, inner_lr: float = 0.1,
-                 first_order: bool = False, num_layers: int = 2) -> None:
+                 first_order: bool = False, num_layers: int = 2,
+                 inner_clamp: float | None = None) -> None:
         super().__init__()
         if isinstance(n_way, bool) or not isinstance(n_way, int) or n_way < 2:
             raise ValueError(f"n_way must be an integer >= 2, got {n_way!r}")
@@ -64,10 +73,15 @@ class MetaGNN(FewShotMethod):
             raise ValueError(f"inner_steps must be an integer >= 0, got {inner_steps!r}")
         if isinstance(inner_lr, bool) or not isinstance(inner_lr, (int, float)) or inner_lr < 0:
             raise ValueError(f"inner_lr must be a number >= 0, got {inner_lr!r}")
+        if inner_clamp is not None and (isinstance(inner_clamp, bool) or not isinstance(
+                inner_clamp, (int, float)) or not 0 <= inner_clamp < float("inf")):
+            raise ValueError(f"inner_clamp must be None or a finite number >= 0, got "
+                             f"{inner_clamp!r}")
         self.n_way = n_way
         self.inner_steps = inner_steps
         self.inner_lr = float(inner_lr)
         self.first_order = bool(first_order)
+        self.inner_clamp = None if inner_clamp is None else float(inner_clamp)
         self.encoder = GCNEncoder(in_channels, hidden_channels, hidden_channels,
                                   num_layers=num_layers, dropout=dropout, act_last=True)
         self.classifier = nn.Linear(hidden_channels, n_way)
@@ -87,7 +101,7 @@ class MetaGNN(FewShotMethod):
         """The weights after ``inner_steps`` SGD steps on the support set (a dict of
         tensors named as in :meth:`named_parameters`)."""
         second_order = torch.is_grad_enabled() and not self.first_order
-        params = dict(self.named_parameters())
+        params = theta = dict(self.named_parameters())
         with torch.enable_grad():
             for _ in range(self.inner_steps):
                 loss = F.cross_entropy(self.logits(params, data, episode.support, peer),
@@ -98,6 +112,9 @@ class MetaGNN(FewShotMethod):
                     name: p - self.inner_lr * (g if second_order else g.detach())
                     for (name, p), g in zip(params.items(), grads)
                 }
+                if self.inner_clamp is not None:
+                    c = self.inner_clamp
+                    params = {n: theta[n] + (p - theta[n]).clamp(-c, c) for n, p in params.items()}
         return params
 
     def logits(self, params: dict[str, Tensor], data: Data, index: Tensor, peer: bool) -> Tensor:
@@ -115,8 +132,9 @@ class MetaGNN(FewShotMethod):
         return functional_call(self.classifier, cls, (z,))
 
     def extra_repr(self) -> str:
+        clamp = "" if self.inner_clamp is None else f", inner_clamp={self.inner_clamp}"
         return (f"n_way={self.n_way}, inner_steps={self.inner_steps}, "
-                f"inner_lr={self.inner_lr}, first_order={self.first_order}")
+                f"inner_lr={self.inner_lr}, first_order={self.first_order}{clamp}")
 
 
 __all__ = ["MetaGNN"]

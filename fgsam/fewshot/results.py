@@ -37,7 +37,11 @@ class RepeatResult:
         best_episode (int): episodes trained when it was reached.
         episodes (int): episodes trained (fewer than asked after early stopping).
         train_seconds (float): time in forward + backward + optimizer step only.
-        tested (str): ``"best"`` (best validation checkpoint) or ``"last"`` model.
+        tested (str): ``"best"`` (best validation checkpoint), ``"last"`` model or
+            ``"swad"`` (the SWAD average).
+        averaging (dict, optional): with SWAD, its settings, validation losses and window
+            (:meth:`fgsam.optim.SWAD.as_dict`, plus ``first_episode`` / ``last_episode``,
+            the averaged episodes). (default: ``None``)
     """
 
     repeat: int
@@ -49,6 +53,7 @@ class RepeatResult:
     episodes: int
     train_seconds: float
     tested: str = "best"
+    averaging: dict[str, Any] | None = None
 
     @property
     def mean(self) -> float:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch.optim import Optimizer
 from torch_geometric.data import Data
@@ -18,7 +19,9 @@ from fgsam.fewshot.episode import Episode
 from fgsam.fewshot.method import FewShotMethod
 from fgsam.fewshot.results import FSNCResult, RepeatResult
 from fgsam.fewshot.sampler import EpisodeSampler, derive_seed, task_pool
-from fgsam.optim import SharpnessAwareOptimizer, create_optimizer, training_step
+from fgsam.optim import SWAD, SharpnessAwareOptimizer, create_optimizer, training_step
+from fgsam.optim.registry import optimizer_arguments
+from fgsam.optim.swad import ENDED, WEIGHT_AVERAGES, check_swad_options, has_batchnorm
 
 #: The independent random streams of one repeat (seeded by ``derive_seed(seed, f"{stream}/{r}")``).
 STREAMS = ("model", "train", "val", "test")
@@ -37,14 +40,28 @@ class EpisodicTrainer:
     tests on a fixed pool of ``test_tasks`` tasks. The result is the mean accuracy
     :math:`\pm\, 1.96\,\sigma/\sqrt{n}` over all :math:`n = R \cdot T` test tasks.
 
-    Any optimizer of :func:`fgsam.optim.create_optimizer` works, through
-    :func:`fgsam.optim.training_step`: single-closure ones get the GNN loss, FGSAM-style
-    ones (``num_closures == 2``) also the PeerMLP loss (``method.loss(..., peer=True)``),
-    and ``per_sample_loss`` ones one loss per query node. Sharpness-aware optimizers get
+    Any optimizer of :func:`fgsam.optim.create_optimizer` works (and the training
+    procedure ``"f2m"``), through :func:`fgsam.optim.training_step`: single-closure ones
+    get the GNN loss, FGSAM-style ones (``num_closures == 2``) also the PeerMLP loss
+    (``method.loss(..., peer=True)``), and ``per_sample_loss`` ones one loss per query
+    node. The optimizer is built with :func:`fgsam.optim.optimizer_arguments`: its own
+    default ``rho`` unless ``opt_kwargs`` sets one, and ``total_steps=episodes`` where it
+    has a schedule. Sharpness-aware optimizers get
     :meth:`~fgsam.optim.SharpnessAwareOptimizer.start_epoch` at the start of every
-    validation interval (an "epoch" is ``val_every`` episodes). Training time counts the
-    forward, backward and optimizer step only (``time.perf_counter``, synchronising CUDA),
-    the same clock for every optimizer. Everything runs on ``data``'s device.
+    validation interval (an "epoch" is ``val_every`` episodes).
+
+    With ``average="swad"`` the tested model is the :class:`fgsam.optim.SWAD` average
+    instead of the best checkpoint: the weights after every episode enter it, every
+    validation reports the mean cross-entropy of the validation queries (lower is
+    better, the paper's validation loss) to choose the window, and training also stops
+    once the window has ended (later episodes would not be averaged). BatchNorm
+    statistics, if the method has any, are recomputed for the averaged weights on
+    ``val_tasks`` training tasks. The window is recorded in
+    :attr:`RepeatResult.averaging`.
+
+    Training time counts the forward, backward and optimizer step (and SWAD's
+    accumulation) only (``time.perf_counter``, synchronising CUDA), the same clock for
+    every optimizer. Everything runs on ``data``'s device.
 
     Args:
         build_method (callable): returns a new :class:`FewShotMethod` (its weights are
@@ -70,6 +87,10 @@ class EpisodicTrainer:
         seed (int, optional): seed of every random stream. (default: ``0``)
         test_last (bool, optional): test the last model instead of the best validated
             one. (default: ``False``)
+        average (str, optional): ``"swad"`` to test the SWAD weight average.
+            (default: ``None``)
+        average_options (dict, optional): :class:`~fgsam.optim.SWAD`'s arguments
+            (``n_converge``, ``n_tolerance``, ``tolerance_ratio``). (default: ``None``)
         progress (bool, optional): show tqdm progress bars. (default: ``False``)
 
     Example:
@@ -100,6 +121,8 @@ class EpisodicTrainer:
         repeats: int = 5,
         seed: int = 0,
         test_last: bool = False,
+        average: str | None = None,
+        average_options: dict[str, Any] | None = None,
         progress: bool = False,
     ) -> None:
         for name, value in (("n_way", n_way), ("k_shot", k_shot), ("q_query", q_query),
@@ -123,9 +146,19 @@ class EpisodicTrainer:
                 raise ValueError(f"n_way={n_way} is larger than the {have} usable {part} "
                                  f"classes of the split {self.split}{why}; use n_way <= {have}")
         self.n_way, self.k_shot, self.q_query = n_way, k_shot, q_query
+        if average is not None and average not in WEIGHT_AVERAGES:
+            raise ValueError(f"average must be None or one of {', '.join(WEIGHT_AVERAGES)}, got "
+                             f"{average!r}")
+        if average is not None and test_last:
+            raise ValueError(f"test_last=True and average={average!r} choose different models "
+                             f"to test; give one of them")
+        self.average = average
+        self.average_options = check_swad_options(average_options) if average else {}
         self.optimizer = optimizer
         self.lr, self.weight_decay = lr, weight_decay
-        self.opt_kwargs = dict(opt_kwargs or {})
+        #: The optimizer's arguments: those given, its default rho, total_steps if it has a
+        #: schedule.
+        self.opt_kwargs = optimizer_arguments(optimizer, opt_kwargs, total_steps=episodes)
         self.episodes, self.val_every, self.val_tasks = episodes, val_every, val_tasks
         self.patience, self.test_tasks, self.repeats = patience, test_tasks, repeats
         self.seed, self.test_last, self.progress = int(seed), bool(test_last), bool(progress)
@@ -144,7 +177,8 @@ class EpisodicTrainer:
             "opt_kwargs": dict(self.opt_kwargs), "episodes": self.episodes,
             "val_every": self.val_every, "val_tasks": self.val_tasks,
             "patience": self.patience, "test_tasks": self.test_tasks, "repeats": self.repeats,
-            "seed": self.seed, "test_last": self.test_last, "device": str(self.device),
+            "seed": self.seed, "test_last": self.test_last, "average": self.average,
+            "average_options": dict(self.average_options), "device": str(self.device),
             "split": self.split.as_dict(),
             "dropped_classes": {k: {str(c): n for c, n in v.items()}
                                 for k, v in self.dropped.items()},
@@ -195,25 +229,55 @@ class EpisodicTrainer:
         opt = self.new_optimizer(method)
         train = self.sampler("train", seeds["train"])
         val_pool = self.task_pool("val", repeat, self.val_tasks)
-        record = self.train(method, opt, train, val_pool, desc=f"repeat {repeat + 1}")
-        if not self.test_last and record["best_state"] is not None:
+        swad = SWAD(method, **self.average_options) if self.average == "swad" else None
+        record = self.train(method, opt, train, val_pool, desc=f"repeat {repeat + 1}",
+                            swad=swad)
+        averaging = None
+        if swad is not None:
+            method, averaging = self.finalize_swad(swad, repeat), self.window(swad)
+        elif not self.test_last and record["best_state"] is not None:
             method.load_state_dict(record["best_state"])
         test_pool = self.task_pool("test", repeat, self.test_tasks)
         self.last_method = method
+        tested = self.average or ("last" if self.test_last else "best")
         return RepeatResult(
             repeat=repeat, seeds=seeds, test_accs=self.evaluate(method, test_pool),
             val_history=record["history"], best_val_acc=record["best_acc"],
             best_episode=record["best_episode"], episodes=record["episodes"],
-            train_seconds=record["seconds"], tested="last" if self.test_last else "best",
+            train_seconds=record["seconds"], tested=tested, averaging=averaging,
         )
 
+    def finalize_swad(self, swad: SWAD, repeat: int) -> FewShotMethod:
+        """The SWAD average, its BatchNorm statistics (if any) recomputed on training
+        tasks."""
+        forward = None
+        if has_batchnorm(swad.averaged_model.module):
+            tasks = self.task_pool("train", repeat, self.val_tasks)
+
+            def forward(module: torch.nn.Module) -> None:
+                for task in tasks:
+                    module(self.data, task)
+
+        return swad.finalize(forward=forward).module
+
+    def window(self, swad: SWAD) -> dict[str, Any]:
+        """SWAD's record with the averaged episodes (segment :math:`i` holds the episodes
+        after validation :math:`i - 1`, up to validation :math:`i`)."""
+        out = swad.as_dict()
+        window = swad.window
+        out["first_episode"] = None if window is None else window[0] * self.val_every + 1
+        out["last_episode"] = None if window is None else (window[1] + 1) * self.val_every
+        return out
+
     def train(self, method: FewShotMethod, opt: Optimizer, sampler: EpisodeSampler,
-              val_pool: list[Episode], desc: str = "train") -> dict[str, Any]:
-        """The training loop with validation and early stopping.
+              val_pool: list[Episode], desc: str = "train",
+              swad: SWAD | None = None) -> dict[str, Any]:
+        """The training loop with validation and early stopping (and, with ``swad``, its
+        updates, validation losses and stop at the end of its window).
 
         Returns a dict with ``best_state`` (a copy of the best validated weights, or
-        ``None`` if never validated), ``best_acc``, ``best_episode``, ``episodes``,
-        ``seconds`` (fwd + bwd + step time) and ``history``.
+        ``None`` if never validated or with ``swad``), ``best_acc``, ``best_episode``,
+        ``episodes``, ``seconds`` (fwd + bwd + step time) and ``history``.
         """
         sharpness_aware = isinstance(opt, SharpnessAwareOptimizer)
         two = sharpness_aware and opt.num_closures == 2
@@ -226,20 +290,24 @@ class EpisodicTrainer:
                 opt.start_epoch()
             task = sampler.sample().to(self.device)
             method.train()
-            seconds += self._timed_step(method, opt, task, two, reduction)
+            seconds += self._timed_step(method, opt, task, two, reduction, swad)
             done = episode + 1
             bar.update(1)
             if done % self.val_every:
                 continue
-            acc = _mean(self.evaluate(method, val_pool))
+            accs, losses = self.scores(method, val_pool)
+            acc = _mean(accs)
             history.append([done, acc])
             if acc > best_acc:
                 best_acc, best_episode, bad = acc, done, 0
-                best_state = {k: v.detach().clone() for k, v in method.state_dict().items()}
+                if swad is None:
+                    best_state = {k: v.detach().clone() for k, v in method.state_dict().items()}
             else:
                 bad += 1
             bar.set_postfix(val=f"{100 * acc:.1f}", best=f"{100 * best_acc:.1f}")
-            if bad >= self.patience:
+            if swad is not None:
+                swad.report_validation(_mean(losses))
+            if bad >= self.patience or (swad is not None and swad.phase == ENDED):
                 break
         bar.close()
         return {"best_state": best_state, "best_acc": max(best_acc, 0.0),
@@ -247,7 +315,7 @@ class EpisodicTrainer:
                 "history": history}
 
     def _timed_step(self, method: FewShotMethod, opt: Optimizer, task: Episode, two: bool,
-                    reduction: str) -> float:
+                    reduction: str, swad: SWAD | None = None) -> float:
         data = self.data
 
         def closure() -> Tensor:
@@ -259,6 +327,8 @@ class EpisodicTrainer:
         synchronize(self.device)
         start = time.perf_counter()
         training_step(opt, closure, peer_closure if two else None)
+        if swad is not None:
+            swad.update_parameters(method)
         synchronize(self.device)
         return time.perf_counter() - start
 
@@ -269,9 +339,21 @@ class EpisodicTrainer:
         accs = [(method(self.data, t).argmax(-1) == t.query_y).float().mean() for t in tasks]
         return torch.stack(accs).tolist()
 
+    @torch.no_grad()
+    def scores(self, method: FewShotMethod, tasks: list[Episode]
+               ) -> tuple[list[float], list[float]]:
+        """Query accuracy and mean query cross-entropy of each task (one forward pass
+        each), in evaluation mode."""
+        method.eval()
+        logits = [method(self.data, t) for t in tasks]
+        accs = [(z.argmax(-1) == t.query_y).float().mean() for z, t in zip(logits, tasks)]
+        losses = [F.cross_entropy(z, t.query_y) for z, t in zip(logits, tasks)]
+        return torch.stack(accs).tolist(), torch.stack(losses).tolist()
+
     def __repr__(self) -> str:
         return (f"EpisodicTrainer({self.n_way}-way {self.k_shot}-shot {self.q_query}-query, "
                 f"optimizer={self.optimizer!r}, episodes={self.episodes}, "
+                f"{f'average={self.average!r}, ' if self.average else ''}"
                 f"repeats={self.repeats}, seed={self.seed}, device={self.device})")
 
 

@@ -1,4 +1,4 @@
-"""The optimizer ``fgsam mol`` trains with: any registry or ``torch.optim`` name."""
+"""The optimizer ``fgsam mol`` trains with: any registry or ``torch.optim`` name, or F2M."""
 
 from __future__ import annotations
 
@@ -7,43 +7,64 @@ from typing import Any
 import torch
 
 from fgsam.optim.base import SharpnessAwareOptimizer
-from fgsam.optim.registry import create_optimizer, get_optimizer_class, list_optimizers
+from fgsam.optim.registry import (
+    create_optimizer,
+    get_optimizer_class,
+    list_optimizers,
+    optimizer_arguments,
+)
 
 
 def molecule_optimizers() -> list[str]:
-    """Registry names usable for molecules (all but the two-closure, node-level ones)."""
-    names = list_optimizers()
+    """Registry names (and training procedures, ``f2m``) usable for molecules: all but the
+    two-closure, node-level ones."""
+    names = list_optimizers(include_procedures=True)
     return [n for n in names if get_optimizer_class(n).num_closures == 1]
 
 
-def build_optimizer(model: torch.nn.Module, name: str, lr: float, weight_decay: float = 0.0,
-                    rho: float | None = None, base: str = "adam", sync_ascent: bool = False,
-                    **options: Any) -> torch.optim.Optimizer:
-    """``create_optimizer(model, name, ...)`` with the settings of a molecule run.
-
-    ``rho``, ``base`` and ``sync_ascent`` apply to sharpness-aware optimizers only
-    (``rho=None`` keeps the method's default); ``options`` are the method's (or the
-    plain optimizer's) further hyper-parameters. Under DDP pass the wrapped model: it
-    becomes the optimizer's ``model=`` (local or synchronised ascent). FGSAM-style
-    optimizers, which need a PeerMLP view of a node-level GNN, are refused.
-
-    Example:
-        >>> opt = build_optimizer(model, "graphsam", lr=1e-3, rho=0.05)
-    """
+def check_molecule_optimizer(name: str) -> None:
+    """Refuse FGSAM-style optimizers, which need a PeerMLP view of a node-level GNN."""
     cls = get_optimizer_class(name)
-    if not issubclass(cls, SharpnessAwareOptimizer):
-        return create_optimizer(model, name, lr=lr, weight_decay=weight_decay, **options)
-    if cls.num_closures == 2:
+    if issubclass(cls, SharpnessAwareOptimizer) and cls.num_closures == 2:
         raise ValueError(
             f"optimizer {name!r} is FGSAM-style: its descent runs the PeerMLP view of a "
             f"node-level GNN (two closures), which molecule-level prediction does not have; "
             f"use it with 'fgsam fsnc'. For molecules choose one of "
             f"{', '.join(molecule_optimizers())} or a torch.optim name such as 'adam'")
-    if rho is not None:
-        options["rho"] = rho
-    if sync_ascent:
-        options["sync_ascent"] = True
-    return create_optimizer(model, name, base=base, lr=lr, weight_decay=weight_decay, **options)
 
 
-__all__ = ["build_optimizer", "molecule_optimizers"]
+def molecule_optimizer_arguments(name: str, options: dict[str, Any] | None = None, *,
+                                 rho: float | None = None, sync_ascent: bool = False,
+                                 total_steps: int | None = None) -> dict[str, Any]:
+    """The arguments :func:`build_optimizer` builds ``name`` with
+    (:func:`fgsam.optim.optimizer_arguments`; ``options`` win over the settings), after
+    refusing FGSAM-style names."""
+    check_molecule_optimizer(name)
+    return optimizer_arguments(name, options, rho=rho, total_steps=total_steps,
+                               sync_ascent=sync_ascent)
+
+
+def build_optimizer(model: torch.nn.Module, name: str, lr: float, weight_decay: float = 0.0,
+                    rho: float | None = None, base: str = "adam", sync_ascent: bool = False,
+                    total_steps: int | None = None, **options: Any) -> torch.optim.Optimizer:
+    """``create_optimizer(model, name, ...)`` with the settings of a molecule run.
+
+    ``rho``, ``base`` and ``sync_ascent`` apply to sharpness-aware optimizers only
+    (``rho=None`` keeps the method's default); ``total_steps`` (epochs × batches) reaches
+    the optimizers with a schedule over training (``ae-sam``, ``ssam-d``); ``options``
+    are the method's (or the plain optimizer's) further hyper-parameters. ``"f2m"`` is
+    F2M's noise-averaged training (molecule runs have no incremental sessions to
+    clamp). Under DDP pass the wrapped model: it becomes the optimizer's ``model=``
+    (local or synchronised ascent). FGSAM-style optimizers, which need a PeerMLP view of
+    a node-level GNN, are refused.
+
+    Example:
+        >>> opt = build_optimizer(model, "graphsam", lr=1e-3, rho=0.05)
+    """
+    kwargs = molecule_optimizer_arguments(name, options, rho=rho, sync_ascent=sync_ascent,
+                                          total_steps=total_steps)
+    return create_optimizer(model, name, base=base, lr=lr, weight_decay=weight_decay, **kwargs)
+
+
+__all__ = ["build_optimizer", "check_molecule_optimizer", "molecule_optimizer_arguments",
+           "molecule_optimizers"]

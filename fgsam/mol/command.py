@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
@@ -11,12 +10,18 @@ import torch
 
 from fgsam.data.root import ENV_VAR
 from fgsam.mol.build_model import MODELS
+from fgsam.mol.build_optimizer import molecule_optimizers
 from fgsam.mol.cache_dir import CACHE_ENV_VAR
 from fgsam.mol.distributed import init_distributed, shutdown_distributed
 from fgsam.mol.experiment import run_experiment
 from fgsam.mol.mol_config import MolConfig
 from fgsam.mol.molecule_dataset import SPLITS, molecule_names
+from fgsam.optim.options import default_rho_text, parse_options, parse_pairs
+from fgsam.optim.registry import OPTIMIZERS
+from fgsam.optim.swad import WEIGHT_AVERAGES
 
+#: Registry names refused here: two closures, a PeerMLP view of a node-level GNN.
+FGSAM_STYLE = [cls.name for cls in OPTIMIZERS if cls.num_closures == 2]
 EXAMPLE = ("example: fgsam mol --dataset ogbg-molbbbp --model transformer "
            "--optimizer adam,sam,graphsam --epochs 50 --seeds 5 --out results.json; "
            "several processes: torchrun --nproc_per_node=N -m fgsam mol ...")
@@ -34,8 +39,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    metavar="NAME", help=f"one of {', '.join(molecule_names())}")
     p.add_argument("--model", default="transformer", choices=list(MODELS))
     p.add_argument("--optimizer", default="graphsam",
-                   help="comma-separated optimizer names (registry or torch.optim, e.g. "
-                        "adam,sam,graphsam)")
+                   help=f"comma-separated optimizer names, e.g. adam,sam,graphsam: "
+                        f"{', '.join(molecule_optimizers())} (f2m: the training procedure, "
+                        f"noise-averaged training, --opt-arg rho=DELTA num_samples=M; molecule "
+                        f"runs have no fine-tuning sessions to clamp) or a torch.optim name; "
+                        f"FGSAM-style ones ({', '.join(FGSAM_STYLE)}) need node-level GNNs: "
+                        f"see fgsam fsnc")
     p.add_argument("--epochs", type=_positive, default=50)
     p.add_argument("--seeds", type=_positive, default=5, help="number of seeds")
     p.add_argument("--first-seed", type=int, default=0)
@@ -45,13 +54,22 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--rho", type=float, default=None,
-                   help="radius of sharpness-aware optimizers (default: each one's own)")
+                   help=f"radius of sharpness-aware optimizers (rwp: noise scale, zo-tsam: "
+                        f"finite-difference step, f2m: noise bound); default: each one's own, "
+                        f"{default_rho_text(molecule_optimizers())}")
     p.add_argument("--base", default="adam", help="base optimizer of sharpness-aware ones")
     p.add_argument("--sync-ascent", action="store_true",
                    help="under several processes, all-reduce the ascent gradient too")
     p.add_argument("--opt-arg", action="append", default=[], metavar="[NAME.]KEY=VALUE",
-                   help="a further optimizer hyper-parameter, e.g. graphsam.beta=0.9 "
-                        "(repeatable; NAME needed when comparing several optimizers)")
+                   help="a further optimizer hyper-parameter, e.g. beta=0.9 for every "
+                        "optimizer listed or graphsam.beta=0.9 for one (repeatable; wins over "
+                        "--rho)")
+    p.add_argument("--average", choices=WEIGHT_AVERAGES, default=None,
+                   help="report a weight average instead of the best validation epoch: swad "
+                        "(dense averaging over a window chosen from the validation loss)")
+    p.add_argument("--average-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="SWAD argument: n_converge (3), n_tolerance (6), tolerance_ratio (1.3) "
+                        "(repeatable)")
     p.add_argument("--hidden", type=_positive, default=None)
     p.add_argument("--layers", type=_positive, default=None)
     p.add_argument("--heads", type=_positive, default=None)
@@ -92,37 +110,14 @@ def config_from_args(args: argparse.Namespace) -> MolConfig:
         seeds=list(range(args.first_seed, args.first_seed + args.seeds)), epochs=args.epochs,
         batch_size=args.batch_size, eval_batch_size=args.eval_batch_size, lr=args.lr,
         weight_decay=args.weight_decay, rho=args.rho, base=args.base,
-        sync_ascent=args.sync_ascent, options=parse_opt_args(args.opt_arg, optimizers),
+        sync_ascent=args.sync_ascent, options=parse_options(args.opt_arg, optimizers),
         hidden=args.hidden, layers=args.layers, heads=args.heads, dropout=args.dropout,
         full_attention=args.full_attention, standardize=not args.no_standardize,
         split=args.split, split_seed=args.split_seed,
         max_molecules=args.max_molecules, root=args.root, cache_dir=args.cache_dir,
+        average=args.average,
+        average_options=parse_pairs(args.average_option, "--average-option"),
     )
-
-
-def parse_opt_args(items: list[str], optimizers: list[str]) -> dict[str, dict[str, Any]]:
-    """``["graphsam.beta=0.9", ...]`` → ``{"graphsam": {"beta": 0.9}}``; values are read as
-    JSON (numbers, true/false) when they parse, else kept as strings."""
-    options: dict[str, dict[str, Any]] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--opt-arg must look like [NAME.]KEY=VALUE, got {item!r}")
-        name, dot, key = key.rpartition(".")
-        if not dot:
-            if len(optimizers) > 1:
-                raise ValueError(f"--opt-arg {item!r} needs an optimizer name (NAME.KEY=VALUE) "
-                                 f"when comparing {', '.join(optimizers)}")
-            name = optimizers[0]
-        if name not in optimizers:
-            raise ValueError(f"--opt-arg {item!r} names {name!r}, which is not among "
-                             f"--optimizer {', '.join(optimizers)}")
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError:
-            value = text
-        options.setdefault(name, {})[key] = value
-    return options
 
 
 def run(args: argparse.Namespace) -> int:
@@ -153,4 +148,4 @@ def _positive(text: str) -> int:
     return value
 
 
-__all__ = ["add_parser", "config_from_args", "parse_opt_args", "run"]
+__all__ = ["add_parser", "config_from_args", "run"]

@@ -13,25 +13,37 @@ import torch
 
 import fgsam
 from fgsam.mol.atomic import write_json
-from fgsam.mol.build_optimizer import build_optimizer
+from fgsam.mol.build_optimizer import molecule_optimizer_arguments
 from fgsam.mol.checkpoint import save_mol_checkpoint
 from fgsam.mol.distributed import DistributedContext
 from fgsam.mol.mol_config import MolConfig
 from fgsam.mol.molecule_dataset import MoleculeDataset
 from fgsam.mol.molecule_split import MoleculeSplit
 from fgsam.mol.train_molecules import MolRun, train_molecules
+from fgsam.optim.registry import create_optimizer
+from fgsam.optim.swad import WEIGHT_AVERAGES, check_swad_options
 
 
 def check_optimizers(config: MolConfig) -> None:
-    """Refuse, before any data is loaded, optimizer names that cannot train molecules."""
+    """Refuse, before any data is loaded, optimizer names that cannot train molecules
+    and averaging settings SWAD does not take."""
     probe = torch.nn.Linear(1, 1)
     for name in config.optimizers:
         options = config.options.get(name, {})
+        arguments = molecule_optimizer_arguments(name, options, rho=config.rho,
+                                                 sync_ascent=config.sync_ascent, total_steps=1)
         try:
-            build_optimizer(probe, name, config.lr, config.weight_decay, config.rho,
-                            config.base, False, **options)
+            create_optimizer(probe, name, base=config.base, lr=config.lr,
+                             weight_decay=config.weight_decay, **arguments)
         except TypeError as err:  # an option the optimizer does not take
             raise ValueError(f"optimizer {name!r} with options {options}: {err}") from err
+    if config.average is not None and config.average not in WEIGHT_AVERAGES:
+        raise ValueError(f"average must be None or one of {', '.join(WEIGHT_AVERAGES)}, got "
+                         f"{config.average!r}")
+    if config.average is None and config.average_options:
+        raise ValueError(f"average_options {config.average_options} need average='swad'")
+    if config.average is not None:
+        check_swad_options(config.average_options)
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -97,7 +109,9 @@ def run_experiment(config: MolConfig, device: torch.device | str = "cpu",
                     **config.to_dict(), "optimizer": name, "seed": seed,
                     "split_seed": split_seed, "num_tasks": dataset.num_tasks,
                     "metric": dataset.eval_metric, "best_epoch": run.best_epoch,
-                    "valid": run.valid, "test": run.test, "sizes": data.sizes})
+                    "valid": run.valid, "test": run.test, "sizes": data.sizes,
+                    "optimizer_arguments": run.optimizer_arguments,
+                    "averaging": run.averaging})
             run.model = run.best_state = None  # free memory between runs
     results = {
         "config": config.to_dict(),

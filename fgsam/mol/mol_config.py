@@ -13,7 +13,9 @@ class MolConfig:
     Model sizes left ``None`` keep the model's defaults. ``options`` holds further
     hyper-parameters per optimizer name (``{"graphsam": {"beta": 0.9}}``). ``standardize``
     puts regression outputs on the scale of the training labels
-    (:class:`~fgsam.mol.target_scaling.TargetScaling`).
+    (:class:`~fgsam.mol.target_scaling.TargetScaling`). ``average="swad"`` tests the
+    :class:`~fgsam.optim.SWAD` weight average (``average_options`` are its arguments)
+    instead of the weights of the best validation epoch.
 
     Example:
         >>> config = MolConfig("ogbg-molbbbp", optimizers=["adam", "sam", "graphsam"])
@@ -43,6 +45,8 @@ class MolConfig:
     max_molecules: int | None = None
     root: str | None = None
     cache_dir: str | None = None
+    average: str | None = None
+    average_options: dict[str, Any] = field(default_factory=dict)
 
     def model_kwargs(self) -> dict[str, Any]:
         """The model's size arguments (``None`` keeps a default)."""

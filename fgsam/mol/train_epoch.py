@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 from torch import Tensor
 from torch_geometric.loader import DataLoader
@@ -14,7 +17,8 @@ from fgsam.optim.training_step import training_step
 
 def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loader: DataLoader,
                 task_type: str, device: torch.device | str, epoch: int = 0,
-                ctx: DistributedContext | None = None, max_steps: int | None = None) -> Tensor:
+                ctx: DistributedContext | None = None, max_steps: int | None = None,
+                on_step: Callable[[], Any] | None = None) -> Tensor:
     """Train one epoch; returns each step's loss, averaged over the processes (CPU).
 
     Calls ``optimizer.start_epoch()`` first for sharpness-aware optimizers (GraphSAM's
@@ -32,6 +36,8 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loader
         epoch (int, optional): the epoch number, which seeds the shuffle. (default: ``0``)
         ctx (DistributedContext, optional): the processes. (default: one process)
         max_steps (int, optional): stop after this many steps. (default: ``None``)
+        on_step (callable, optional): called after every optimizer step, e.g. SWAD's
+            ``lambda: swad.update_parameters(model)``. (default: ``None``)
 
     Example:
         >>> loader = data.loader("train", 32, shuffle=True, seed=0)
@@ -55,6 +61,8 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loader
             return masked_loss(model(batch), batch.y, task_type, per_sample)
 
         losses.append(training_step(optimizer, closure).detach().float().mean())
+        if on_step is not None:
+            on_step()
     if not losses:
         return torch.zeros(0, dtype=torch.float64)
     return ctx.mean(torch.stack(losses)).double().cpu()

@@ -12,14 +12,16 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from fgsam.mol.build_model import build_model
-from fgsam.mol.build_optimizer import build_optimizer
+from fgsam.mol.build_optimizer import molecule_optimizer_arguments
 from fgsam.mol.distributed import DistributedContext
-from fgsam.mol.evaluate import evaluate
-from fgsam.mol.masked_loss import REGRESSION
+from fgsam.mol.evaluate import evaluate, predict, score
+from fgsam.mol.masked_loss import REGRESSION, masked_loss
 from fgsam.mol.mol_config import MolConfig
 from fgsam.mol.molecule_split import MoleculeSplit
 from fgsam.mol.target_scaling import TargetScaling
 from fgsam.mol.train_epoch import train_epoch
+from fgsam.optim.registry import create_optimizer
+from fgsam.optim.swad import ENDED, SWAD, has_batchnorm
 
 #: Metrics for which lower is better (the others: higher is better).
 LOWER_IS_BETTER = ("rmse", "mae")
@@ -33,12 +35,18 @@ class MolRun:
         optimizer (str): the optimizer's name.
         seed (int): the seed of model initialisation, shuffling and dropout.
         best_epoch (int): the epoch (1-based) of the best validation metric.
-        valid (float): the best validation metric.
-        test (float): the test metric at that epoch.
+        valid (float): the best validation metric (with SWAD: the averaged model's).
+        test (float): the test metric at that epoch (with SWAD: the averaged model's).
         seconds_per_epoch (float): mean training time per epoch (evaluation excluded).
-        history (list of dict): per epoch ``train_loss``, ``valid``, ``test``, ``seconds``.
-        model (torch.nn.Module): the trained model (final weights).
-        best_state (dict, optional): the weights at the best epoch (CPU), if kept.
+        history (list of dict): per epoch ``train_loss``, ``valid``, ``test``, ``seconds``
+            (and ``valid_loss`` with SWAD).
+        model (torch.nn.Module): the trained model (final weights; with SWAD the average).
+        best_state (dict, optional): the tested weights (CPU), if kept.
+        optimizer_arguments (dict): the optimizer's arguments (``rho``, ``total_steps``,
+            options), as :func:`fgsam.optim.optimizer_arguments` resolved them.
+        averaging (dict, optional): with SWAD, its settings, validation losses and window
+            (:meth:`fgsam.optim.SWAD.as_dict`, plus ``first_epoch`` / ``last_epoch``, the
+            averaged epochs, 1-based).
     """
 
     optimizer: str
@@ -50,11 +58,17 @@ class MolRun:
     history: list[dict[str, float]] = field(default_factory=list)
     model: torch.nn.Module | None = None
     best_state: dict[str, torch.Tensor] | None = None
+    optimizer_arguments: dict[str, Any] = field(default_factory=dict)
+    averaging: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"optimizer": self.optimizer, "seed": self.seed, "best_epoch": self.best_epoch,
-                "valid": self.valid, "test": self.test,
-                "seconds_per_epoch": self.seconds_per_epoch, "history": self.history}
+        out = {"optimizer": self.optimizer, "seed": self.seed, "best_epoch": self.best_epoch,
+               "valid": self.valid, "test": self.test,
+               "seconds_per_epoch": self.seconds_per_epoch,
+               "optimizer_arguments": self.optimizer_arguments, "history": self.history}
+        if self.averaging is not None:
+            out["averaging"] = self.averaging
+        return out
 
     def __repr__(self) -> str:
         return (f"MolRun({self.optimizer}, seed {self.seed}: best epoch {self.best_epoch}, "
@@ -87,7 +101,15 @@ def train_molecules(config: MolConfig, data: MoleculeSplit, optimizer: str, seed
     for every optimizer. Validation and test metrics come from
     :class:`ogb.graphproppred.Evaluator` after every epoch; the test value reported is
     the one at the best validation epoch. Under several processes the model is wrapped in
-    ``DistributedDataParallel`` and the optimizer gets it as ``model=``.
+    ``DistributedDataParallel`` and the optimizer gets it as ``model=``. The optimizer
+    gets ``total_steps`` = epochs × batches where it has a schedule.
+
+    With ``config.average == "swad"`` the reported model is the :class:`fgsam.optim.SWAD`
+    average instead: the weights after every step enter it, every epoch reports the
+    validation loss (the training loss on the validation molecules, lower is better) to
+    choose the window, training stops once the window has ended, and BatchNorm
+    statistics are recomputed for the averaged weights on the training molecules (the
+    same batches on every process).
 
     Example:
         >>> data = MoleculeSplit.make(MoleculeDataset("ogbg-molbbbp"))
@@ -110,36 +132,76 @@ def train_molecules(config: MolConfig, data: MoleculeSplit, optimizer: str, seed
         trained: torch.nn.Module = model
         if ctx.enabled:
             trained = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
-        opt = build_optimizer(trained, optimizer, config.lr, config.weight_decay, config.rho,
-                              config.base, config.sync_ascent,
-                              **config.options.get(optimizer, {}))
         train = data.loader("train", config.batch_size, shuffle=True, seed=seed, ctx=ctx)
         valid = data.loader("valid", config.eval_batch_size, ctx=ctx)
         test = data.loader("test", config.eval_batch_size, ctx=ctx)
-        run = MolRun(optimizer, seed, 0, math.nan, math.nan, math.nan, model=model)
+        arguments = molecule_optimizer_arguments(
+            optimizer, config.options.get(optimizer), rho=config.rho,
+            sync_ascent=config.sync_ascent, total_steps=config.epochs * len(train))
+        opt = create_optimizer(trained, optimizer, base=config.base, lr=config.lr,
+                               weight_decay=config.weight_decay, **arguments)
+        swad = SWAD(model, **config.average_options) if config.average == "swad" else None
+        run = MolRun(optimizer, seed, 0, math.nan, math.nan, math.nan, model=model,
+                     optimizer_arguments=arguments)
         bar = tqdm(range(config.epochs), desc=f"{optimizer} seed {seed}", leave=False,
                    disable=not (progress and ctx.is_main), dynamic_ncols=True)
         for epoch in bar:
             start = time.perf_counter()
-            losses = train_epoch(trained, opt, train, data.dataset.task_type, device, epoch, ctx)
+            losses = train_epoch(trained, opt, train, data.dataset.task_type, device, epoch, ctx,
+                                 on_step=None if swad is None else
+                                 lambda: swad.update_parameters(model))
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             seconds = time.perf_counter() - start
+            y_true, y_pred = predict(model, valid, device, ctx)
             row = {"epoch": epoch + 1, "train_loss": float(losses.mean()),
-                   "valid": evaluate(model, valid, evaluator, device, ctx),
+                   "valid": score(evaluator, y_true, y_pred),
                    "test": evaluate(model, test, evaluator, device, ctx), "seconds": seconds}
             run.history.append(row)
             if run.best_epoch == 0 or better(metric, row["valid"], run.valid):
                 run.best_epoch, run.valid, run.test = epoch + 1, row["valid"], row["test"]
-                if keep_best_state:
+                if keep_best_state and swad is None:
                     run.best_state = {k: v.detach().cpu().clone()
                                       for k, v in model.state_dict().items()}
             bar.set_postfix(loss=f"{row['train_loss']:.4f}", valid=f"{row['valid']:.4f}",
                             test=f"{row['test']:.4f}")
+            if swad is not None:
+                row["valid_loss"] = float(masked_loss(y_pred, y_true, data.dataset.task_type))
+                swad.report_validation(row["valid_loss"])
+                if swad.phase == ENDED:
+                    break
+        if swad is not None:
+            run.model = finalize_swad(swad, data, config, seed, device)
+            run.valid = evaluate(run.model, valid, evaluator, device, ctx)
+            run.test = evaluate(run.model, test, evaluator, device, ctx)
+            run.averaging = swad_window(swad)
+            if keep_best_state:
+                run.best_state = {k: v.detach().cpu().clone()
+                                  for k, v in run.model.state_dict().items()}
     run.seconds_per_epoch = sum(r["seconds"] for r in run.history) / max(len(run.history), 1)
     if keep_best_state and run.best_state is None:
         run.best_state = copy.deepcopy({k: v.cpu() for k, v in model.state_dict().items()})
     return run
 
 
-__all__ = ["LOWER_IS_BETTER", "MolRun", "better", "train_molecules"]
+def finalize_swad(swad: SWAD, data: MoleculeSplit, config: MolConfig, seed: int,
+                  device: torch.device) -> torch.nn.Module:
+    """The SWAD average, BatchNorm statistics (if any) recomputed on all training molecules
+    in training-size batches (one process's loader: the same on every process)."""
+    loader = None
+    if has_batchnorm(swad.averaged_model.module):
+        loader = data.loader("train", config.batch_size, shuffle=True, seed=seed)
+    return swad.finalize(loader=loader, device=device).module
+
+
+def swad_window(swad: SWAD) -> dict[str, Any]:
+    """SWAD's record with the averaged epochs (1-based; one evaluation per epoch)."""
+    out = swad.as_dict()
+    window = swad.window
+    out["first_epoch"] = None if window is None else window[0] + 1
+    out["last_epoch"] = None if window is None else window[1] + 1
+    return out
+
+
+__all__ = ["LOWER_IS_BETTER", "MolRun", "better", "finalize_swad", "swad_window",
+           "train_molecules"]

@@ -14,9 +14,12 @@ from fgsam.optim.looksam import LookSAM
 from fgsam.optim.momentum_sam import MomentumSAM
 from fgsam.optim.registry import (
     OPTIMIZERS,
+    PROCEDURES,
     create_optimizer,
+    default_rho,
     get_optimizer_class,
     list_optimizers,
+    optimizer_arguments,
 )
 from fgsam.optim.rwp import RWP
 from fgsam.optim.sam import SAM
@@ -35,6 +38,7 @@ __all__ = [
     "FGSAM",
     "GSAM",
     "OPTIMIZERS",
+    "PROCEDURES",
     "RWP",
     "SAM",
     "SSAMD",
@@ -50,8 +54,10 @@ __all__ = [
     "VaSSO",
     "ZerothOrderTiltedSAM",
     "create_optimizer",
+    "default_rho",
     "frozen_batchnorm_stats",
     "get_optimizer_class",
     "list_optimizers",
+    "optimizer_arguments",
     "training_step",
 ]

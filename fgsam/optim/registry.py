@@ -15,6 +15,7 @@ from fgsam.optim.ae_sam import AESAM
 from fgsam.optim.asam import ASAM
 from fgsam.optim.base import SharpnessAwareOptimizer, check_non_negative
 from fgsam.optim.esam import ESAM
+from fgsam.optim.f2m import F2M
 from fgsam.optim.fgsam import FGSAM
 from fgsam.optim.fgsam_plus import FGSAMPlus
 from fgsam.optim.friendly_sam import FriendlySAM
@@ -51,33 +52,100 @@ OPTIMIZERS: list[type[SharpnessAwareOptimizer]] = [
     ZerothOrderTiltedSAM,
 ]
 
+#: Training procedures built like optimizers (by name, in :func:`create_optimizer` and the
+#: training commands) but not optimizers of the registry: F2M's noise-averaged training.
+PROCEDURES: list[type[SharpnessAwareOptimizer]] = [F2M]
 
-def _table() -> dict[str, type[SharpnessAwareOptimizer]]:
-    return {cls.name: cls for cls in OPTIMIZERS}
+
+def _table(procedures: bool = True) -> dict[str, type[SharpnessAwareOptimizer]]:
+    return {cls.name: cls for cls in OPTIMIZERS + (PROCEDURES if procedures else [])}
 
 
-def list_optimizers(pattern: str = "*", include_base: bool = False) -> list[str]:
+def list_optimizers(pattern: str = "*", include_base: bool = False,
+                    include_procedures: bool = False) -> list[str]:
     """Registered optimizer names matching the shell-style ``pattern``, sorted.
 
     ``include_base=True`` adds the plain ``torch.optim`` names (``"adam"``, ``"sgd"``, ...)
-    that :func:`create_optimizer` also accepts.
+    and ``include_procedures=True`` the training procedures (``"f2m"``) that
+    :func:`create_optimizer` also accepts.
     """
-    names = list(_table()) + (base_optimizer_names() if include_base else [])
+    names = list(_table(include_procedures)) + (base_optimizer_names() if include_base else [])
     return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern.lower()))
 
 
 def get_optimizer_class(name: str) -> type[Optimizer]:
-    """The class registered as ``name`` (or the plain ``torch.optim`` class of that name)."""
-    key = name.lower()
+    """The class registered as ``name``, the training procedure of that name (``"f2m"``),
+    or the plain ``torch.optim`` class of that name."""
+    key = str(name).lower()
     table = _table()
     if key in table:
         return table[key]
     if key in base_optimizer_names():
         return resolve_base_optimizer(key)
     raise ValueError(
-        f"unknown optimizer {name!r}; sharpness-aware: {', '.join(sorted(table))}; "
+        f"unknown optimizer {name!r}; sharpness-aware: {', '.join(list_optimizers())}; "
+        f"training procedures: {', '.join(c.name for c in PROCEDURES)}; "
         f"plain: {', '.join(base_optimizer_names())}"
     )
+
+
+def default_rho(name: str) -> float | None:
+    """The radius ``rho`` that the optimizer ``name`` has by default (its own meaning:
+    a perturbation radius, m-RWP's noise scale σ, ZO-TSAM's step μ, F2M's bound δ), or
+    ``None`` for plain ``torch.optim`` optimizers, which have none."""
+    cls = get_optimizer_class(name)
+    if not issubclass(cls, SharpnessAwareOptimizer):
+        return None
+    for klass in cls.__mro__:
+        if "__init__" in vars(klass):
+            param = inspect.signature(klass.__init__).parameters.get("rho")
+            if param is not None and param.default is not param.empty:
+                return float(param.default)
+    raise AssertionError(f"{cls.__name__} has no default rho")  # the base class has one
+
+
+def optimizer_arguments(
+    name: str,
+    options: dict[str, Any] | None = None,
+    *,
+    rho: float | None = None,
+    total_steps: int | None = None,
+    sync_ascent: bool = False,
+) -> dict[str, Any]:
+    """The keyword arguments the optimizer ``name`` is built with from a training run's
+    settings (what :func:`create_optimizer` passes on, and what the training commands
+    record); the base optimizer's ``lr``, ``weight_decay`` ... are not among them.
+
+    Args:
+        name (str): a registry, training-procedure or ``torch.optim`` name.
+        options (dict, optional): the method's own hyper-parameters, passed as given;
+            they win over the settings below (``{"rho": 0.2}`` beats ``rho=``).
+        rho (float, optional): the radius of sharpness-aware optimizers; ``None`` gives
+            each one its own default (:func:`default_rho`, stated explicitly). Plain
+            ``torch.optim`` optimizers have no radius and get none. (default: ``None``)
+        total_steps (int, optional): how many steps the run takes at most, for the
+            optimizers with a schedule over training (``ae-sam``, ``ssam-d``); the others
+            do not take it. (default: ``None``)
+        sync_ascent (bool, optional): all-reduce the ascent gradient under DDP
+            (sharpness-aware optimizers only; plain ones have no ascent).
+            (default: ``False``)
+
+    Example:
+        >>> optimizer_arguments("msam")
+        {'rho': 0.3}
+        >>> optimizer_arguments("ae-sam", {"delta": 0.8}, rho=0.1, total_steps=1000)
+        {'rho': 0.1, 'total_steps': 1000, 'delta': 0.8}
+    """
+    cls = get_optimizer_class(name)
+    accepted = _arguments(cls)
+    out: dict[str, Any] = {}
+    if issubclass(cls, SharpnessAwareOptimizer):
+        out["rho"] = default_rho(name) if rho is None else rho
+    if total_steps is not None and "total_steps" in accepted:
+        out["total_steps"] = total_steps
+    if sync_ascent and "sync_ascent" in accepted:
+        out["sync_ascent"] = True
+    return out | dict(options or {})
 
 
 def param_groups(
@@ -106,21 +174,29 @@ def create_optimizer(
     base: type[Optimizer] | str = "adam",
     *,
     no_decay_1d: bool = False,
+    rho: float | None = None,
+    total_steps: int | None = None,
     **kwargs: Any,
 ) -> Optimizer:
     """Build the optimizer registered as ``name`` around the base optimizer ``base``.
 
     ``kwargs`` mix the method's hyper-parameters and the base optimizer's (``lr``,
-    ``weight_decay``, ...). Given a model, sharpness-aware optimizers receive it as
-    ``model=`` (BatchNorm and DDP handling). A plain ``torch.optim`` name (``"adam"``)
-    returns that optimizer itself, ignoring ``base``.
+    ``weight_decay``, ...). ``rho=None`` gives a sharpness-aware optimizer its own default
+    radius; ``total_steps`` (the run's length) reaches the optimizers with a schedule over
+    training and no others (see :func:`optimizer_arguments`). Given a model,
+    sharpness-aware optimizers receive it as ``model=`` (BatchNorm and DDP handling). A
+    plain ``torch.optim`` name (``"adam"``) returns that optimizer itself, ignoring
+    ``base`` and ``rho``. The training procedure ``"f2m"`` (:class:`~fgsam.optim.F2M`) is
+    built by name too.
 
     Example:
         >>> opt = create_optimizer(model, "sam", base="sgd", rho=0.05, lr=0.1)
+        >>> opt = create_optimizer(model, "ae-sam", total_steps=1000, lr=1e-3)
     """
     cls = get_optimizer_class(name)
     if "lr" in kwargs:
         check_non_negative("lr", kwargs["lr"])
+    kwargs = optimizer_arguments(name, kwargs, rho=rho, total_steps=total_steps)
     params = param_groups(model_or_params, no_decay_1d)
     if not issubclass(cls, SharpnessAwareOptimizer):
         return cls(params, **kwargs)
@@ -143,8 +219,11 @@ def _arguments(cls: type) -> set[str]:
 
 __all__ = [
     "OPTIMIZERS",
+    "PROCEDURES",
     "create_optimizer",
+    "default_rho",
     "get_optimizer_class",
     "list_optimizers",
+    "optimizer_arguments",
     "param_groups",
 ]

@@ -16,6 +16,8 @@ from torch.optim.swa_utils import AveragedModel
 from fgsam.optim.base import check_positive_int
 
 SEARCHING, AVERAGING, ENDED = "searching", "averaging", "ended"
+#: The weight-averaging procedures the training commands offer (``--average``).
+WEIGHT_AVERAGES = ("swad",)
 
 
 @dataclass
@@ -107,6 +109,7 @@ class SWAD:
         self.phase = SEARCHING
         self.start: int | None = None
         self.end: int | None = None
+        self.last: int | None = None
         self.threshold: float | None = None
         self.pending: deque[Segment] = deque()
         self.current = Segment(index=0)
@@ -117,6 +120,15 @@ class SWAD:
     def n_averaged(self) -> int:
         """Number of steps in the average so far."""
         return int(self.averaged_model.n_averaged)
+
+    @property
+    def window(self) -> tuple[int, int] | None:
+        """``(first, last)`` evaluations (0-based) whose segments are in the average so far
+        (segment :math:`i` holds the steps just before evaluation :math:`i`), or ``None``
+        while none is."""
+        if self.start is None or self.last is None:
+            return None
+        return self.start, self.last
 
     @torch.no_grad()
     def update_parameters(self, model: torch.nn.Module) -> None:
@@ -162,7 +174,7 @@ class SWAD:
                         f"SWAD: the validation loss was still improving at the end "
                         f"(fewer than n_converge={self.n_converge} evaluations after its "
                         f"minimum); averaging from evaluation {first + 1}",
-                        stacklevel=3,
+                        stacklevel=4,
                     )
                 self.phase, self.start = AVERAGING, first
                 self.threshold = self.tolerance_ratio * self.losses[first]
@@ -184,6 +196,7 @@ class SWAD:
 
     @torch.no_grad()
     def _accept(self, segment: Segment) -> None:
+        self.last = segment.index
         if segment.count == 0:
             return
         n = self.n_averaged
@@ -244,6 +257,23 @@ class SWAD:
             )
         return self.averaged_model
 
+    def as_dict(self) -> dict[str, Any]:
+        """The settings, the validation losses reported and the window (evaluation
+        indices, 0-based; ``end`` is the first segment left out, ``None`` if none was),
+        JSON-ready."""
+        window = self.window
+        return {
+            "n_converge": self.n_converge,
+            "n_tolerance": self.n_tolerance,
+            "tolerance_ratio": self.tolerance_ratio,
+            "phase": self.phase,
+            "start": self.start,
+            "last": None if window is None else window[1],
+            "end": self.end,
+            "n_averaged": self.n_averaged,
+            "validation_losses": list(self.losses),
+        }
+
     # ------------------------------------------------------------- persistence
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue: the average, the pending segments, the losses."""
@@ -253,6 +283,7 @@ class SWAD:
             "phase": self.phase,
             "start": self.start,
             "end": self.end,
+            "last": self.last,
             "threshold": self.threshold,
             "segments": [
                 {"index": s.index, "count": s.count, "sums": [t.clone() for t in s.sums],
@@ -265,6 +296,7 @@ class SWAD:
         self.averaged_model.load_state_dict(state["averaged_model"])
         self.losses = list(state["losses"])
         self.phase, self.start, self.end = state["phase"], state["start"], state["end"]
+        self.last = state.get("last")
         self.threshold = state["threshold"]
         segments = [Segment(**s) for s in state["segments"]]
         self.pending, self.current = deque(segments[:-1]), segments[-1]
@@ -278,6 +310,19 @@ class SWAD:
             f"tolerance_ratio={self.tolerance_ratio}, phase={self.phase!r}, {window}, "
             f"evaluations={len(self.losses)}, n_averaged={self.n_averaged})"
         )
+
+
+def check_swad_options(options: dict[str, Any] | None) -> dict[str, Any]:
+    """``options`` for :class:`SWAD` (``n_converge``, ``n_tolerance``, ``tolerance_ratio``),
+    checked: an unknown name or a bad value raises ``ValueError`` naming it."""
+    options = dict(options or {})
+    valid = ("n_converge", "n_tolerance", "tolerance_ratio")
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ValueError(f"SWAD has no option {', '.join(map(repr, unknown))}; valid options: "
+                         f"{', '.join(valid)}")
+    SWAD(torch.nn.Module(), **options)  # validates the values
+    return options
 
 
 def has_batchnorm(module: torch.nn.Module) -> bool:
@@ -313,4 +358,4 @@ def update_batchnorm(module: torch.nn.Module, forward: Callable[[torch.nn.Module
         module.train(was_training)
 
 
-__all__ = ["SWAD", "has_batchnorm", "update_batchnorm"]
+__all__ = ["SWAD", "WEIGHT_AVERAGES", "check_swad_options", "has_batchnorm", "update_batchnorm"]

@@ -98,6 +98,40 @@ def test_peer_view_touches_only_episode_rows(graph_factory, episode_factory):
     assert not torch.allclose(model(changed, episode), model(data, episode))
 
 
+@pytest.mark.parametrize("first_order", [False, True])
+def test_clamped_inner_loop_matches_hand_written_clamped_sgd(graph_factory, episode_factory,
+                                                             first_order):
+    data = graph_factory(dtype=torch.float64)
+    episode = episode_factory(data, [1, 3], k=2, q=3)
+    delta, lr = 0.02, 0.5
+    model = MetaGNN(data.num_features, n_way=2, hidden_channels=4, dropout=0.0, inner_steps=3,
+                    inner_lr=lr, first_order=first_order, inner_clamp=delta).double()
+    model.reset_parameters(7)
+    a = dense_gcn(data.edge_index, data.num_nodes)
+    theta0 = [dict(model.named_parameters())[n].detach().clone().requires_grad_() for n in NAMES]
+    theta, moved = theta0, False
+    for _ in range(3):  # SGD, then each weight back into [theta0 - delta, theta0 + delta]
+        loss = F.cross_entropy(hand_logits(theta, a, data.x)[episode.support], episode.support_y)
+        grads = torch.autograd.grad(loss, theta, create_graph=not first_order)
+        stepped = [t - lr * (g.detach() if first_order else g) for t, g in zip(theta, grads)]
+        moved |= any(bool(((s - t0).abs() > delta).any()) for s, t0 in zip(stepped, theta0))
+        theta = [torch.minimum(torch.maximum(s, t0 - delta), t0 + delta)
+                 for s, t0 in zip(stepped, theta0)]
+    assert moved  # the clamp is active in this example
+    expected = hand_logits(theta, a, data.x)[episode.query]
+    logits = model(data, episode)
+    torch.testing.assert_close(logits, expected, rtol=1e-10, atol=1e-12)
+    F.cross_entropy(logits, episode.query_y).backward()
+    hand_grads = torch.autograd.grad(F.cross_entropy(expected, episode.query_y), theta0)
+    params = dict(model.named_parameters())
+    for name, g in zip(NAMES, hand_grads):
+        torch.testing.assert_close(params[name].grad, g, rtol=1e-9, atol=1e-12)
+    adapted = model.adapt(data, episode)
+    for name in NAMES:
+        assert (adapted[name] - params[name]).abs().max() <= delta + 1e-15
+    assert "inner_clamp=0.02" in repr(model)
+
+
 def test_adaptation_improves_the_support_fit(graph_factory, episode_factory):
     data = graph_factory()
     episode = episode_factory(data, [0, 4], k=3, q=5)
@@ -115,6 +149,9 @@ def test_bad_arguments_are_refused(graph_factory, episode_factory):
         MetaGNN(4, 2, inner_steps=-1)
     with pytest.raises(ValueError, match="n_way"):
         MetaGNN(4, 1)
+    with pytest.raises(ValueError, match="inner_clamp must be None or a finite number >= 0, "
+                                         "got -0.1"):
+        MetaGNN(4, 2, inner_clamp=-0.1)
     data = graph_factory()
     model = MetaGNN(data.num_features, 3)
     with pytest.raises(ValueError, match="n_way=3"):

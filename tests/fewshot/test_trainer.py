@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
 from fgsam.data.class_split import ClassSplit
+from fgsam.fewshot.method import FewShotMethod, squared_distances
 from fgsam.fewshot.protonet import ProtoNet
 from fgsam.fewshot.trainer import EpisodicTrainer
 
@@ -142,3 +145,95 @@ def test_gpn_with_fgsam_plus_beats_chance_on_cora(data_root):
     assert result.num_tasks == 300
     assert result.mean >= 0.56, result.summary()
     assert result.mean - result.ci95 > 0.5, result.summary()  # the whole CI is above chance
+
+
+def trained_weights(t: EpisodicTrainer) -> list[torch.Tensor]:
+    t.run()
+    return [p.detach().clone() for p in t.last_method.parameters()]
+
+
+@pytest.mark.parametrize(("name", "one", "other"), [
+    ("esam", {"gamma": 0.5}, {"gamma": 1.0}),
+    ("ssam-f", {"num_samples": 1, "update_interval": 1},
+     {"num_samples": 8, "update_interval": 1}),
+])
+def test_per_sample_optimizers_get_one_loss_per_query_node(toy, toy_split, name, one, other):
+    # With a scalar loss these settings cannot matter (no data selection, Fisher = g^2);
+    # with per-query-node losses they do.
+    kw = dict(optimizer=name, episodes=6, repeats=1, test_last=True, test_tasks=1)
+    first = trained_weights(trainer(toy, toy_split, opt_kwargs={"generator": 0, **one}, **kw))
+    second = trained_weights(trainer(toy, toy_split, opt_kwargs={"generator": 0, **other}, **kw))
+    again = trained_weights(trainer(toy, toy_split, opt_kwargs={"generator": 0, **one}, **kw))
+    assert all(torch.equal(p, q) for p, q in zip(first, again))
+    assert not all(torch.equal(p, q) for p, q in zip(first, second))
+
+
+@pytest.mark.parametrize("name", ["ae-sam", "ssam-d"])
+def test_scheduled_optimizers_get_the_episode_count_and_others_their_own_rho(toy, toy_split,
+                                                                             name):
+    t = trainer(toy, toy_split, optimizer=name, episodes=37)
+    assert t.opt_kwargs == {"rho": 0.05, "total_steps": 37}
+    assert t.new_optimizer(t.new_method(0)).total_steps == 37
+    assert trainer(toy, toy_split, optimizer="msam").opt_kwargs == {"rho": 0.3}
+    assert trainer(toy, toy_split, optimizer="adam").opt_kwargs == {}
+    given = trainer(toy, toy_split, optimizer=name, opt_kwargs={"total_steps": 5, "rho": 0.2})
+    assert given.opt_kwargs == {"rho": 0.2, "total_steps": 5}
+
+
+def test_swad_tests_the_average_over_its_window(toy, toy_split):
+    t = trainer(toy, toy_split, optimizer="sam", episodes=90, val_every=3, patience=100,
+                repeats=1, seed=2, average="swad",
+                average_options={"n_converge": 2, "n_tolerance": 3, "tolerance_ratio": 1.05})
+    result = t.run()
+    run = result.repeats[0]
+    window = run.averaging
+    assert run.tested == "swad" and result.config["average"] == "swad"
+    assert result.config["average_options"]["tolerance_ratio"] == 1.05
+    assert len(window["validation_losses"]) == len(run.val_history) == run.episodes // 3
+    assert window["first_episode"] == 3 * window["start"] + 1
+    assert window["last_episode"] == 3 * (window["last"] + 1)
+    # every episode of the window entered the average
+    assert window["n_averaged"] == window["last_episode"] - window["first_episode"] + 1 > 0
+    # here the window starts late and ends early: training stops once that is decided,
+    # n_tolerance validations after the first segment left out
+    assert window["phase"] == "ended" and 0 < window["start"] < window["last"] < window["end"]
+    assert run.episodes == 3 * (window["end"] + 3) < 90
+    test = t.task_pool("test", 0, 6)
+    assert run.test_accs == t.evaluate(t.last_method, test)
+    assert all(torch.isfinite(torch.tensor(window["validation_losses"])))
+    json.dumps(result.as_dict())  # the record is JSON-ready
+
+
+def test_swad_settings_are_checked(toy, toy_split):
+    with pytest.raises(ValueError, match="SWAD has no option 'n_start'"):
+        trainer(toy, toy_split, average="swad", average_options={"n_start": 1})
+    with pytest.raises(ValueError, match="average must be None or one of swad, got 'swa'"):
+        trainer(toy, toy_split, average="swa")
+    with pytest.raises(ValueError, match="test_last=True and average='swad'"):
+        trainer(toy, toy_split, average="swad", test_last=True)
+
+
+class NormedProtoNet(FewShotMethod):
+    """Prototypes of a linear map followed by BatchNorm over all nodes."""
+
+    def __init__(self, in_channels: int) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(in_channels, 8)
+        self.norm = torch.nn.BatchNorm1d(8)
+
+    def forward(self, data, episode, peer=False):
+        z = self.norm(self.lin(data.x))
+        protos = z[episode.support].view(episode.n_way, episode.k_shot, -1).mean(1)
+        return -squared_distances(z[episode.query], protos)
+
+
+def test_swad_recomputes_batchnorm_statistics_for_the_averaged_weights(toy, toy_split):
+    t = EpisodicTrainer(lambda: NormedProtoNet(toy.num_features), toy, toy_split, n_way=2,
+                        k_shot=2, q_query=4, episodes=12, val_every=3, val_tasks=2,
+                        test_tasks=2, repeats=1, lr=0.05, average="swad",
+                        average_options={"n_converge": 1, "n_tolerance": 1})
+    t.run()
+    averaged = t.last_method
+    hidden = averaged.lin(toy.x).detach()  # every task normalises all nodes: one batch
+    torch.testing.assert_close(averaged.norm.running_mean, hidden.mean(0))
+    torch.testing.assert_close(averaged.norm.running_var, hidden.var(0))

@@ -7,7 +7,11 @@ import torch
 
 from fgsam.mol import MoleculeDataset
 from fgsam.mol.build_model import build_model
-from fgsam.mol.build_optimizer import build_optimizer, molecule_optimizers
+from fgsam.mol.build_optimizer import (
+    build_optimizer,
+    molecule_optimizer_arguments,
+    molecule_optimizers,
+)
 from fgsam.mol.molecule_split import MoleculeSplit
 from fgsam.mol.train_epoch import train_epoch
 from fgsam.optim import OPTIMIZERS
@@ -46,3 +50,17 @@ def test_rho_and_options_reach_sharpness_aware_optimizers_only():
     assert opt.param_groups[0]["rho"] == 0.2 and opt.beta == 0.5 and opt.model is model
     adam = build_optimizer(model, "adam", lr=1e-3, rho=0.2)
     assert isinstance(adam, torch.optim.Adam)
+
+
+def test_schedules_get_the_run_length_and_f2m_trains_molecules():
+    model = torch.nn.Linear(2, 1)
+    assert "f2m" in molecule_optimizers() and "fgsam+" not in molecule_optimizers()
+    for name in ("ae-sam", "ssam-d"):
+        opt = build_optimizer(model, name, lr=1e-3, total_steps=12, sync_ascent=True)
+        assert opt.total_steps == 12 and opt.sync_ascent
+    sam = build_optimizer(model, "sam", lr=1e-3, total_steps=12)
+    assert not hasattr(sam, "total_steps") and sam.param_groups[0]["rho"] == 0.05
+    assert build_optimizer(model, "msam", lr=1e-3).param_groups[0]["rho"] == 0.3
+    adam = build_optimizer(model, "adam", lr=1e-3, total_steps=12, sync_ascent=True)
+    assert isinstance(adam, torch.optim.Adam)
+    assert molecule_optimizer_arguments("vasso", {"rho": 0.3}, rho=0.1) == {"rho": 0.3}

@@ -109,3 +109,18 @@ def test_unknown_split_kind_is_refused(mol_root, mol_cache):
 
 def _must_not_run(*args, **kwargs):
     raise AssertionError("the cache should have been used")
+
+
+def test_molecules_are_exported_from_fgsam_data_without_an_import_cycle():
+    import subprocess
+    import sys
+
+    import fgsam.data
+
+    assert fgsam.data.MoleculeDataset is MoleculeDataset and "MoleculeDataset" in fgsam.data.__all__
+    # a fresh interpreter that imports fgsam.data first (the order that could cycle)
+    code = ("from fgsam.data import MoleculeDataset; import fgsam.mol; "
+            "assert MoleculeDataset is fgsam.mol.MoleculeDataset")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    with pytest.raises(AttributeError, match="has no attribute 'Molecules'"):
+        fgsam.data.Molecules  # noqa: B018

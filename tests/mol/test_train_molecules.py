@@ -59,3 +59,24 @@ def test_better_knows_which_metrics_fall():
     assert better("rocauc", 0.9, 0.8) and not better("rocauc", 0.7, 0.8)
     assert better("rmse", 0.7, 0.8) and not better("rmse", 0.9, 0.8)
     assert better("rmse", 1.0, math.nan) and not better("rocauc", math.nan, 0.5)
+
+
+@pytest.mark.parametrize(("name", "one", "other"), [
+    ("esam", {"gamma": 0.5}, {"gamma": 1.0}),
+    ("ssam-f", {"num_samples": 1, "update_interval": 1},
+     {"num_samples": 8, "update_interval": 1}),
+])
+def test_per_sample_optimizers_get_one_loss_per_molecule(bbbp_dataset, name, one, other):
+    # With a scalar loss these settings cannot matter (no data selection, Fisher = g^2);
+    # with per-molecule losses they do.
+    data = MoleculeSplit.make(bbbp_dataset, "random", seed=0, max_molecules=80)
+
+    def weights(options):
+        config = MolConfig("ogbg-molbbbp", epochs=1, batch_size=16, hidden=8, layers=1,
+                           heads=1, dropout=0.0, options={name: {"generator": 0, **options}})
+        run = train_molecules(config, data, name, seed=0)
+        return [p.detach().clone() for p in run.model.parameters()]
+
+    first, second, again = weights(one), weights(other), weights(one)
+    assert all(torch.equal(p, q) for p, q in zip(first, again))
+    assert not all(torch.equal(p, q) for p, q in zip(first, second))

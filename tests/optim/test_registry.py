@@ -12,10 +12,14 @@ from torch_geometric.nn import GCN
 
 from fgsam.nn import peer_forward
 from fgsam.optim import (
+    F2M,
     OPTIMIZERS,
+    PROCEDURES,
     create_optimizer,
+    default_rho,
     get_optimizer_class,
     list_optimizers,
+    optimizer_arguments,
     training_step,
 )
 from fgsam.optim.base import SharpnessAwareOptimizer
@@ -168,3 +172,58 @@ def test_class_is_documented_and_repr_names_it(cls):
     assert "http" in doc and "Args:" in doc and "Example" in doc
     _, opt = make(cls.name)
     assert repr(opt).startswith(f"{cls.__name__}(")
+
+
+@pytest.mark.parametrize(("name", "rho"), [
+    ("sam", 0.05), ("asam", 0.5), ("fgsam+", 0.1), ("msam", 0.3), ("rwp", 0.01),
+    ("zo-tsam", 1e-3), ("f2m", 0.01), ("adam", None), ("sgd", None),
+])
+def test_default_rho_is_the_class_default(name, rho):
+    assert default_rho(name) == rho
+    if rho is not None:
+        assert create_optimizer(torch.nn.Linear(2, 1), name, lr=0.1).param_groups[0]["rho"] == rho
+
+
+@pytest.mark.parametrize("cls", OPTIMIZERS + PROCEDURES, ids=[*NAMES, "f2m"])
+def test_omitted_rho_gives_every_optimizer_its_own_default(cls):
+    declared = next(inspect.signature(k.__init__).parameters["rho"].default for k in cls.__mro__
+                    if "rho" in inspect.signature(k.__init__).parameters)
+    assert optimizer_arguments(cls.name) == {"rho": declared}
+    _, opt = make(cls.name, rho=None)
+    assert [g["rho"] for g in opt.param_groups] == [declared]
+
+
+def test_total_steps_reaches_only_the_optimizers_with_a_schedule():
+    scheduled = [n for n in list_optimizers(include_procedures=True)
+                 if "total_steps" in optimizer_arguments(n, total_steps=40)]
+    assert scheduled == ["ae-sam", "ssam-d"]
+    for name in scheduled:
+        _, opt = make(name, total_steps=40)
+        assert opt.total_steps == 40
+    _, sam = make("sam", total_steps=40)  # taken, not passed on: SAM has no schedule
+    assert not hasattr(sam, "total_steps")
+    assert optimizer_arguments("ae-sam", {"total_steps": 5}, total_steps=40)["total_steps"] == 5
+
+
+def test_plain_optimizers_get_no_radius_and_options_win():
+    assert optimizer_arguments("adam", {"betas": (0.8, 0.9)}, rho=0.2, total_steps=9,
+                               sync_ascent=True) == {"betas": (0.8, 0.9)}
+    assert isinstance(create_optimizer(torch.nn.Linear(2, 1), "adadelta", rho=0.5, lr=1.0),
+                      torch.optim.Adadelta)  # Adadelta's own rho is not the radius
+    assert create_optimizer(torch.nn.Linear(2, 1), "adadelta", lr=1.0).defaults["rho"] == 0.9
+    assert optimizer_arguments("sam", {"rho": 0.3}, rho=0.2) == {"rho": 0.3}
+    assert optimizer_arguments("sam", rho=0.2, sync_ascent=True) == {"rho": 0.2,
+                                                                     "sync_ascent": True}
+
+
+def test_f2m_is_a_procedure_built_by_name_but_not_a_registry_optimizer():
+    assert "f2m" not in list_optimizers() and "f2m" in list_optimizers(include_procedures=True)
+    assert F2M not in OPTIMIZERS and get_optimizer_class("F2M") is F2M
+    problem, opt = make("f2m", generator=0)
+    assert isinstance(opt, F2M) and opt.model is problem.model
+    start = problem.loss()
+    for _ in range(60):
+        problem.step(opt)
+    assert problem.loss() < 0.8 * start
+    with pytest.raises(ValueError, match="training procedures: f2m"):
+        get_optimizer_class("f3m")

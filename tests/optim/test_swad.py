@@ -10,6 +10,7 @@ from torch.optim.swa_utils import AveragedModel
 from torch.testing import assert_close
 
 from fgsam.optim import SWAD
+from fgsam.optim.swad import check_swad_options
 
 # Validation losses at evaluations 0..11, two steps between evaluations.
 LOSSES = [5.0, 4.0, 3.0, 3.5, 3.2, 3.6, 3.1, 4.5, 5.0, 5.0, 5.0, 5.0]
@@ -47,6 +48,33 @@ def test_window_by_hand():
     assert swad.n_averaged == 10
     assert_close(averaged.module.w, torch.tensor([8.5], dtype=torch.float64), rtol=1e-14,
                  atol=0)
+
+
+def test_window_and_record_name_the_averaged_evaluations():
+    model = Scalar()
+    swad = SWAD(model, n_converge=3, n_tolerance=3, tolerance_ratio=1.3)
+    drive(swad, model, LOSSES[:4])
+    assert swad.window is None  # the start is known, no segment decided yet
+    drive(swad, model, LOSSES[4:], first_step=8)
+    assert swad.window == (2, 6)  # segments 2..6; segment 7 ended the window
+    record = swad.as_dict()
+    assert record == {"n_converge": 3, "n_tolerance": 3, "tolerance_ratio": 1.3,
+                      "phase": "ended", "start": 2, "last": 6, "end": 7, "n_averaged": 10,
+                      "validation_losses": LOSSES}
+    twin = SWAD(Scalar(), n_converge=3, n_tolerance=3)
+    twin.load_state_dict(copy.deepcopy(swad.state_dict()))
+    assert twin.window == (2, 6) and twin.as_dict() == record
+
+
+def test_options_are_checked_by_name_and_value():
+    assert check_swad_options(None) == {}
+    assert check_swad_options({"n_converge": 2, "tolerance_ratio": 1.1}) == {
+        "n_converge": 2, "tolerance_ratio": 1.1}
+    with pytest.raises(ValueError, match="SWAD has no option 'patience'; valid options: "
+                                         "n_converge, n_tolerance, tolerance_ratio"):
+        check_swad_options({"patience": 3})
+    with pytest.raises(ValueError, match="tolerance_ratio must be a finite number >= 1"):
+        check_swad_options({"tolerance_ratio": 0.5})
 
 
 def test_steps_after_the_end_cost_nothing():
