@@ -181,6 +181,73 @@ def test_abstract_base_has_no_manual_steps():
         opt.first_step()
 
 
+# ------------------------------------------------------------------ the step template
+class SignSAM(SharpnessAwareOptimizer):
+    """SAM over the max-norm ball, ε = ρ sign(g): a method defined by its ascent only."""
+
+    def __init__(self, params, base_optimizer, rho=0.05, halve=False, **kwargs):
+        super().__init__(params, base_optimizer, rho, **kwargs)
+        self.halve = halve
+        self.ascents = 0
+
+    @torch.no_grad()
+    def ascend(self, check_overflow=False):
+        pairs = [(p, group["rho"]) for group, ps in self.perturbed_groups() for p in ps]
+        if check_overflow and not bool(torch.isfinite(global_norm([p.grad for p, _ in pairs]))):
+            return False
+        self.ascents += 1
+        self.perturb([p for p, _ in pairs], [p.grad.sign() * rho for p, rho in pairs])
+        return True
+
+    def before_descend(self, scaler):
+        if self.halve:
+            for p in self.params_with_grad():
+                p.grad.mul_(0.5)
+
+
+Q = torch.tensor([[2.0, 0.5], [0.5, 1.0]], dtype=torch.float64)
+V0 = torch.tensor([1.0, -3.0], dtype=torch.float64)
+
+
+@pytest.mark.parametrize("halve", [False, True])
+def test_a_method_defining_its_ascent_gets_step_and_manual_steps(halve):
+    w = torch.nn.Parameter(V0.clone())
+    opt = SignSAM([w], "sgd", rho=0.1, halve=halve, lr=0.1)
+    loss = opt.step(lambda: 0.5 * w @ Q @ w)
+    g = Q @ V0
+    g_s = Q @ (V0 + 0.1 * torch.sign(g))
+    expected = V0 - 0.1 * (0.5 if halve else 1.0) * g_s
+    torch.testing.assert_close(w.detach(), expected, rtol=1e-13, atol=1e-15)
+    torch.testing.assert_close(loss, 0.5 * V0 @ Q @ V0, rtol=1e-13, atol=1e-15)
+    manual_w = torch.nn.Parameter(V0.clone())
+    manual = SignSAM([manual_w], "sgd", rho=0.1, halve=halve, lr=0.1)
+    (0.5 * manual_w @ Q @ manual_w).backward()
+    manual.first_step(zero_grad=True)
+    (0.5 * manual_w @ Q @ manual_w).backward()
+    manual.second_step(zero_grad=True)
+    assert torch.equal(manual_w.detach(), w.detach())
+
+
+class KeepsState(SignSAM):
+    ascent_keeps_state = True
+
+
+@pytest.mark.parametrize("cls", [SignSAM, KeepsState])
+def test_a_non_finite_first_pass_never_reaches_an_ascent_that_keeps_state(cls):
+    w = torch.nn.Parameter(V0.clone())
+    opt = cls([w], "sgd", lr=0.1)
+    with pytest.raises(FloatingPointError, match="the loss of the ascent pass is nan"):
+        opt.step(lambda: 0.5 * w @ Q @ w * float("nan"))
+    assert opt.ascents == (0 if cls is KeepsState else 1)
+    assert torch.equal(w.detach(), V0)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+    calls = []
+    opt.step(lambda: (calls.append(1), 0.5 * w @ Q @ w * float("inf"))[1], scaler=scaler)
+    scaler.update()
+    assert opt.ascents == (0 if cls is KeepsState else 1) and len(calls) == 1
+    assert scaler.get_scale() == 2.0**9 and torch.equal(w.detach(), V0)
+
+
 # ---------------------------------------------------------------------------- DDP
 def _ddp_worker(rank: int, world: int, init_file: str, out: str, sync_ascent: bool) -> None:
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fgsam.optim import RWP
+from fgsam.optim import ESAM, RWP
 from fgsam.optim.seeding import make_generator
 
 
@@ -42,3 +42,11 @@ def test_state_dict_without_generator_state_is_refused():
     del state["global_state"]["generator"]
     with pytest.raises(ValueError, match="generator"):
         opt.load_state_dict(state)
+
+
+def test_draws_and_permutations_come_from_the_optimizer_generator():
+    opt = ESAM([torch.nn.Parameter(torch.ones(3))], "sgd", generator=4, lr=0.1)
+    twin = torch.Generator().manual_seed(4)
+    assert torch.equal(opt.draws(5), torch.rand(5, generator=twin))
+    assert torch.equal(opt.permutation(6), torch.randperm(6, generator=twin))
+    assert opt.draws(2, torch.device("meta")).device.type == "meta"
