@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 
 import pytest
@@ -10,18 +9,22 @@ import torch
 from torch.testing import assert_close
 
 from fgsam.optim import AESAM, SAM
+from tests.optim.helpers import (
+    EPS,
+    LR,
+    RHO,
+    TIGHT,
+    W0,
+    A,
+    assert_grad_scaler_matches_unscaled,
+    assert_same_runs,
+    norm,
+    weights,
+)
 
 # L_t(w) = ½ wᵀAw + b_tᵀw over w = [w1; w2]: b_t plays the part of minibatch noise, so
 # that the squared gradient norm goes up and down and both kinds of step happen.
-A = torch.tensor([[3.0, 1.0, 0.5], [1.0, 2.0, 0.0], [0.5, 0.0, 1.5]], dtype=torch.float64)
-W0 = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
 NOISE = torch.randn(12, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-LR, RHO, EPS = 0.1, 0.05, 1e-12
-TIGHT = {"rtol": 1e-12, "atol": 1e-14}
-
-
-def norm(v: torch.Tensor) -> torch.Tensor:
-    return torch.sqrt((v * v).sum())
 
 
 def setup(cls=AESAM, base=torch.optim.SGD, **kwargs):
@@ -41,8 +44,8 @@ def setup(cls=AESAM, base=torch.optim.SGD, **kwargs):
     return (w1, w2), opt, closure_at, calls
 
 
-def weights(ws) -> torch.Tensor:
-    return torch.cat([w.detach() for w in ws])
+def at_step(closure_at, t: int):
+    return closure_at(t)
 
 
 def by_hand(steps: int, delta: float, c_of_t) -> tuple[torch.Tensor, list[bool]]:
@@ -96,11 +99,8 @@ def test_threshold_schedule():
 
 
 def test_minus_infinite_threshold_is_sam_bitwise():
-    ws, opt, closure_at, _ = setup(rho=RHO, c_start=-math.inf, c_end=-math.inf)
-    ws_sam, sam, closure_sam, _ = setup(SAM, rho=RHO)
-    for t in range(6):
-        assert torch.equal(opt.step(closure_at(t)), sam.step(closure_sam(t)))
-    assert torch.equal(weights(ws), weights(ws_sam))
+    ae_sam = setup(rho=RHO, c_start=-math.inf, c_end=-math.inf)[:3]
+    assert_same_runs(ae_sam, setup(SAM, rho=RHO)[:3], steps=6, closure_at=at_step)
 
 
 def test_plus_infinite_threshold_is_the_base_optimizer_bitwise():
@@ -146,32 +146,6 @@ def test_repr_shows_the_threshold():
     assert repr(opt).startswith("AESAM(base=SGD") and "total_steps=50" in repr(opt)
 
 
-def same_state(a: dict, b: dict) -> bool:
-    """Whether two optimizer state dicts hold the same values."""
-    flat_a = [(k, v) for s in a["state"].values() for k, v in sorted(s.items())]
-    flat_b = [(k, v) for s in b["state"].values() for k, v in sorted(s.items())]
-    tensors = all(
-        ka == kb and (torch.equal(va, vb) if torch.is_tensor(va) else va == vb)
-        for (ka, va), (kb, vb) in zip(flat_a, flat_b)
-    )
-    glob = all(
-        torch.equal(v, b["global_state"][k]) if torch.is_tensor(v) else v == b["global_state"][k]
-        for k, v in a["global_state"].items()
-    )
-    return len(flat_a) == len(flat_b) and tensors and glob
-
-
 def test_grad_scaler_matches_the_unscaled_steps_and_an_overflow_changes_nothing():
-    ws, opt, closure, _ = setup(rho=RHO, delta=0.5, total_steps=8)
-    ws_plain, plain, closure_plain, _ = setup(rho=RHO, delta=0.5, total_steps=8)
-    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
-    for t in range(4):
-        opt.step(closure(t), scaler=scaler)
-        scaler.update()
-        plain.step(closure_plain(t))
-    assert_close(weights(ws), weights(ws_plain), **TIGHT)
-    state, before = copy.deepcopy(opt.state_dict()), weights(ws)
-    opt.step(lambda: closure(4)() * float("inf"), scaler=scaler)
-    scaler.update()
-    assert torch.equal(weights(ws), before) and scaler.get_scale() == 2.0**9
-    assert same_state(opt.state_dict(), state)
+    assert_grad_scaler_matches_unscaled(lambda: setup(rho=RHO, delta=0.5, total_steps=8)[:3],
+                                        closure_at=at_step)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 
 import pytest
@@ -10,19 +9,24 @@ import torch
 from torch.testing import assert_close
 
 from fgsam.optim import ESAM, SAM
+from tests.optim.helpers import (
+    EPS,
+    LR,
+    RHO,
+    TIGHT,
+    W0,
+    assert_global_generator_untouched,
+    assert_grad_scaler_matches_unscaled,
+    assert_same_runs,
+    norm,
+    weights,
+)
 
 # ℓ_i(w) = ½ (x_iᵀw − y_i)² with w = [w1; w2] (two tensors: the perturbation picks tensors).
 _g = torch.Generator().manual_seed(0)
 X = torch.randn(6, 3, generator=_g, dtype=torch.float64)
 Y = torch.randn(6, generator=_g, dtype=torch.float64)
-W0 = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
-LR, RHO, EPS = 0.1, 0.05, 1e-12
-TIGHT = {"rtol": 1e-12, "atol": 1e-14}
 SEED = 1  # its first two pairs of draws are (0.76, 0.28) and (0.40, 0.73): mixed choices
-
-
-def norm(v: torch.Tensor) -> torch.Tensor:
-    return torch.sqrt((v * v).sum())
 
 
 def setup(cls=ESAM, per_sample: bool = True, **kwargs):
@@ -35,10 +39,6 @@ def setup(cls=ESAM, per_sample: bool = True, **kwargs):
         return losses if per_sample else losses.mean()
 
     return (w1, w2), opt, closure
-
-
-def weights(ws) -> torch.Tensor:
-    return torch.cat([w.detach() for w in ws])
 
 
 def by_hand(steps: int, beta: float, gamma: float, select: bool = True) -> torch.Tensor:
@@ -82,11 +82,8 @@ def test_scalar_closure_runs_without_data_selection():
 
 
 def test_beta_and_gamma_one_are_sam_bitwise():
-    ws, opt, closure = setup(rho=RHO, beta=1.0, gamma=1.0)
-    ws_sam, sam, closure_sam = setup(SAM, per_sample=False, rho=RHO)
-    for _ in range(4):
-        assert torch.equal(opt.step(closure), sam.step(closure_sam))
-    assert torch.equal(weights(ws), weights(ws_sam))
+    esam = setup(rho=RHO, beta=1.0, gamma=1.0)
+    assert_same_runs(esam, setup(SAM, per_sample=False, rho=RHO), steps=4)
 
 
 def test_same_seed_same_run_and_generator_object_accepted():
@@ -141,40 +138,10 @@ def test_repr_shows_beta_and_gamma():
     assert repr(opt).startswith("ESAM(base=SGD") and "gamma=0.5" in repr(opt)
 
 
-def same_state(a: dict, b: dict) -> bool:
-    """Whether two optimizer state dicts hold the same values."""
-    flat_a = [(k, v) for s in a["state"].values() for k, v in sorted(s.items())]
-    flat_b = [(k, v) for s in b["state"].values() for k, v in sorted(s.items())]
-    tensors = all(
-        ka == kb and (torch.equal(va, vb) if torch.is_tensor(va) else va == vb)
-        for (ka, va), (kb, vb) in zip(flat_a, flat_b)
-    )
-    glob = all(
-        torch.equal(v, b["global_state"][k]) if torch.is_tensor(v) else v == b["global_state"][k]
-        for k, v in a["global_state"].items()
-    )
-    return len(flat_a) == len(flat_b) and tensors and glob
-
-
 def test_grad_scaler_matches_the_unscaled_steps_and_an_overflow_changes_nothing():
-    ws, opt, closure = setup(rho=RHO, generator=SEED)
-    ws_plain, plain, closure_plain = setup(rho=RHO, generator=SEED)
-    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
-    for _ in range(4):
-        opt.step(closure, scaler=scaler)
-        scaler.update()
-        plain.step(closure_plain)
-    assert_close(weights(ws), weights(ws_plain), **TIGHT)
-    state, before = copy.deepcopy(opt.state_dict()), weights(ws)
-    opt.step(lambda: closure() * float("inf"), scaler=scaler)
-    scaler.update()
-    assert torch.equal(weights(ws), before) and scaler.get_scale() == 2.0**9
-    assert same_state(opt.state_dict(), state)
+    assert_grad_scaler_matches_unscaled(lambda: setup(rho=RHO, generator=SEED))
 
 
 def test_steps_never_draw_from_the_global_generator():
     _, opt, closure = setup()
-    state = torch.get_rng_state()
-    for _ in range(3):
-        opt.step(closure)
-    assert torch.equal(torch.get_rng_state(), state)
+    assert_global_generator_untouched(opt, closure)

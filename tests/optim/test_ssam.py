@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 
 import pytest
@@ -10,6 +9,21 @@ import torch
 from torch.testing import assert_close
 
 from fgsam.optim import SAM, SSAMD, SSAMF
+from tests.optim.helpers import (
+    EPS,
+    LR,
+    RHO,
+    TIGHT,
+    assert_global_generator_untouched,
+    assert_grad_scaler_matches_unscaled,
+    assert_manual_steps_match,
+    assert_same_runs,
+    assert_settles_on_the_quadratic,
+    assert_state_round_trip,
+    norm,
+    split_problem,
+    weights,
+)
 
 _g = torch.Generator().manual_seed(0)
 _M = torch.randn(10, 10, generator=_g, dtype=torch.float64)
@@ -19,32 +33,17 @@ W0 = torch.randn(10, generator=_g, dtype=torch.float64)
 # Least squares ℓ_i(w) = ½ (x_iᵀw − y_i)² for the single-sample gradients of SSAM-F.
 X = torch.randn(8, 10, generator=_g, dtype=torch.float64)
 Y = torch.randn(8, generator=_g, dtype=torch.float64)
-LR, RHO, EPS = 0.1, 0.05, 1e-12
-TIGHT = {"rtol": 1e-12, "atol": 1e-14}
 SEED = 7
 
 
-def norm(v: torch.Tensor) -> torch.Tensor:
-    return torch.sqrt((v * v).sum())
-
-
 def setup(cls, problem: str = "quadratic", **kwargs):
-    w1 = torch.nn.Parameter(W0[:6].clone())
-    w2 = torch.nn.Parameter(W0[6:].clone())
-    opt = cls([w1, w2], torch.optim.SGD, lr=LR, **kwargs)
-
-    def closure():
-        w = torch.cat([w1, w2])
+    def loss(w):
         if problem == "quadratic":
             return 0.5 * w @ A @ w
         losses = 0.5 * (X @ w - Y) ** 2
         return losses if problem == "per-sample" else losses.mean()
 
-    return (w1, w2), opt, closure
-
-
-def weights(ws) -> torch.Tensor:
-    return torch.cat([w.detach() for w in ws])
+    return split_problem(cls, loss, W0, at=6, **kwargs)
 
 
 def top(scores: torch.Tensor, k: int) -> torch.Tensor:
@@ -183,29 +182,17 @@ def test_ssam_d_drop_rate_schedule():
 
 
 def test_ssam_d_state_dict_round_trip_continues_the_draws():
-    ws, opt, closure = setup(SSAMD, rho=RHO, update_interval=1, total_steps=20, generator=SEED)
-    for _ in range(3):
-        opt.step(closure)
-    ws_twin, twin, closure_twin = setup(SSAMD, rho=RHO, update_interval=1, total_steps=20,
-                                        generator=123)
-    with torch.no_grad():
-        for w, v in zip(ws_twin, ws):
-            w.copy_(v)
-    twin.load_state_dict(copy.deepcopy(opt.state_dict()))
-    for _ in range(4):
-        opt.step(closure)
-        twin.step(closure_twin)
-    assert torch.equal(weights(ws), weights(ws_twin))
+    assert_state_round_trip(
+        lambda seed: setup(SSAMD, rho=RHO, update_interval=1, total_steps=20, generator=seed),
+        seeds=(SEED, 123), before=3, after=4,
+    )
 
 
 # ---------------------------------------------------------------- both masks
 @pytest.mark.parametrize("cls", [SSAMF, SSAMD])
 def test_sparsity_zero_is_sam_bitwise(cls):
-    ws, opt, closure = setup(cls, rho=RHO, sparsity=0.0, update_interval=1)
-    ws_sam, sam, closure_sam = setup(SAM, rho=RHO)
-    for _ in range(4):
-        assert torch.equal(opt.step(closure), sam.step(closure_sam))
-    assert torch.equal(weights(ws), weights(ws_sam))
+    sparse = setup(cls, rho=RHO, sparsity=0.0, update_interval=1)
+    assert_same_runs(sparse, setup(SAM, rho=RHO), steps=4)
 
 
 @pytest.mark.parametrize("cls", [SSAMF, SSAMD])
@@ -220,24 +207,14 @@ def test_sparsity_one_is_the_base_optimizer(cls):
 
 @pytest.mark.parametrize("cls", [SSAMF, SSAMD])
 def test_manual_steps_equal_the_closure_step(cls):
-    ws, opt, closure = setup(cls, rho=RHO, update_interval=2, generator=SEED)
-    ws_manual, manual, closure_manual = setup(cls, rho=RHO, update_interval=2, generator=SEED)
-    for _ in range(5):
-        opt.step(closure)
-        closure_manual().backward()
-        manual.first_step(zero_grad=True)
-        closure_manual().backward()
-        manual.second_step(zero_grad=True)
-    assert torch.equal(weights(ws), weights(ws_manual))
+    assert_manual_steps_match(lambda: setup(cls, rho=RHO, update_interval=2, generator=SEED),
+                              steps=5)
 
 
 @pytest.mark.parametrize("cls", [SSAMF, SSAMD])
 def test_converges_on_a_quadratic(cls):
-    ws, opt, closure = setup(cls, rho=RHO, update_interval=10, total_steps=200, generator=0) \
-        if cls is SSAMD else setup(cls, rho=RHO, update_interval=10)
-    losses = [float(opt.step(closure)) for _ in range(200)]
-    assert losses[-1] < 1e-3 * losses[0]
-    assert norm(weights(ws)) < 2 * RHO
+    extra = {"total_steps": 200, "generator": 0} if cls is SSAMD else {}
+    assert_settles_on_the_quadratic(setup(cls, rho=RHO, update_interval=10, **extra))
 
 
 @pytest.mark.parametrize(
@@ -257,42 +234,13 @@ def test_repr_shows_the_mask_settings():
     assert text.startswith("SSAMD(base=SGD") and "sparsity=0.5" in text and "total_steps=10" in text
 
 
-def same_state(a: dict, b: dict) -> bool:
-    """Whether two optimizer state dicts hold the same values."""
-    flat_a = [(k, v) for s in a["state"].values() for k, v in sorted(s.items())]
-    flat_b = [(k, v) for s in b["state"].values() for k, v in sorted(s.items())]
-    tensors = all(
-        ka == kb and (torch.equal(va, vb) if torch.is_tensor(va) else va == vb)
-        for (ka, va), (kb, vb) in zip(flat_a, flat_b)
-    )
-    glob = all(
-        torch.equal(v, b["global_state"][k]) if torch.is_tensor(v) else v == b["global_state"][k]
-        for k, v in a["global_state"].items()
-    )
-    return len(flat_a) == len(flat_b) and tensors and glob
-
-
 def test_grad_scaler_matches_the_unscaled_steps_and_an_overflow_changes_nothing():
-    ws, opt, closure = setup(SSAMD, rho=RHO, update_interval=1, total_steps=4, generator=SEED)
-    ws_plain, plain, closure_plain = setup(SSAMD, rho=RHO, update_interval=1, total_steps=4,
-                                           generator=SEED)
-    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
-    for _ in range(4):
-        opt.step(closure, scaler=scaler)
-        scaler.update()
-        plain.step(closure_plain)
-    assert_close(weights(ws), weights(ws_plain), **TIGHT)
-    state, before = copy.deepcopy(opt.state_dict()), weights(ws)
-    opt.step(lambda: closure() * float("inf"), scaler=scaler)
-    scaler.update()
-    assert torch.equal(weights(ws), before) and scaler.get_scale() == 2.0**9
-    assert same_state(opt.state_dict(), state)
+    assert_grad_scaler_matches_unscaled(
+        lambda: setup(SSAMD, rho=RHO, update_interval=1, total_steps=4, generator=SEED)
+    )
 
 
 @pytest.mark.parametrize(("cls", "problem"), [(SSAMF, "per-sample"), (SSAMD, "quadratic")])
 def test_steps_never_draw_from_the_global_generator(cls, problem):
     _, opt, closure = setup(cls, problem, update_interval=1)
-    state = torch.get_rng_state()
-    for _ in range(3):
-        opt.step(closure)
-    assert torch.equal(torch.get_rng_state(), state)
+    assert_global_generator_untouched(opt, closure)
