@@ -9,6 +9,7 @@ import torch
 from torch.testing import assert_close
 
 from fgsam.optim import MomentumSAM, create_optimizer
+from tests.optim.helpers import least_squares_reduction
 
 # ½ wᵀAw over w = (a, b): two tensors, so the momentum norm must be global.
 A = torch.tensor([[3.0, 1.0, 0.5], [1.0, 2.0, 0.0], [0.5, 0.0, 1.0]], dtype=torch.float64)
@@ -115,18 +116,7 @@ def test_single_pass_updates_batchnorm_statistics():
 
 
 def test_converges_on_least_squares():
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(64, 5, generator=g, dtype=torch.float64)
-    y = x @ torch.randn(5, generator=g, dtype=torch.float64)
-    w = torch.nn.Parameter(torch.zeros(5, dtype=torch.float64))
-    opt = MomentumSAM([w], "sgd", rho=0.05, lr=0.05, momentum=0.9)
-
-    def closure():
-        return 0.5 * ((x @ w - y) ** 2).mean()
-
-    with torch.no_grad():
-        start = float(closure())
-    for _ in range(300):
-        opt.step(closure)
-    with torch.no_grad():
-        assert float(closure()) < 1e-3 * start
+    reduction = least_squares_reduction(
+        lambda params: MomentumSAM(params, "sgd", rho=0.05, lr=0.05, momentum=0.9), steps=300
+    )
+    assert reduction < 1e-3

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
 from torch.testing import assert_close
 
 from fgsam.optim import RWP
 from fgsam.optim.rwp import filter_norms
+from tests.optim.helpers import assert_state_round_trip
 
 TIGHT = {"rtol": 1e-12, "atol": 1e-14}
 LR = 0.1
@@ -91,19 +90,12 @@ def test_same_seed_same_numbers_and_state_dict_continues_bit_identically():
     w3, _, _, _ = run(steps=2, seed=4, rho=0.1)
     assert torch.equal(w1, w2) and not torch.equal(w1, w3)
 
-    w, b = torch.nn.Parameter(W0.clone()), torch.nn.Parameter(B0.clone())
-    opt = RWP([w, b], "sgd", rho=0.1, generator=5, lr=LR, momentum=0.9)
-    closure = lambda: loss_and_grads(w, b)[0]  # noqa: E731
-    for _ in range(3):
-        opt.step(closure)
-    saved = copy.deepcopy(opt.state_dict())
-    tw, tb = torch.nn.Parameter(w.detach().clone()), torch.nn.Parameter(b.detach().clone())
-    twin = RWP([tw, tb], "sgd", rho=0.1, generator=99, lr=LR, momentum=0.9)
-    twin.load_state_dict(saved)
-    for _ in range(3):
-        opt.step(closure)
-        twin.step(lambda: loss_and_grads(tw, tb)[0])
-    assert torch.equal(w, tw) and torch.equal(b, tb)
+    def make(seed):
+        w, b = torch.nn.Parameter(W0.clone()), torch.nn.Parameter(B0.clone())
+        opt = RWP([w, b], "sgd", rho=0.1, generator=seed, lr=LR, momentum=0.9)
+        return (w, b), opt, lambda: loss_and_grads(w, b)[0]
+
+    assert_state_round_trip(make, seeds=(5, 99), before=3, after=3)
 
 
 def test_invalid_hyper_parameters_are_refused():

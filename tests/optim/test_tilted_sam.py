@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 
 import pytest
@@ -11,6 +10,7 @@ from torch.testing import assert_close
 
 from fgsam.optim import TiltedSAM, create_optimizer
 from fgsam.optim.tilted_sam import TiltedSum, tilted_loss
+from tests.optim.helpers import assert_state_round_trip, least_squares_reduction
 
 A = torch.tensor([[3.0, 1.0, 0.5], [1.0, 2.0, 0.0], [0.5, 0.0, 1.0]], dtype=torch.float64)
 W0 = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
@@ -126,17 +126,11 @@ def test_only_the_first_pass_updates_batchnorm_and_unused_parameters_stay():
 
 
 def test_state_dict_continues_bit_identically():
-    a = torch.nn.Parameter(W0.clone())
-    opt = TiltedSAM([a], "sgd", generator=1, lr=LR, momentum=0.9)
-    for _ in range(2):
-        opt.step(lambda: loss(a))
-    saved = copy.deepcopy(opt.state_dict())
-    b = torch.nn.Parameter(a.detach().clone())
-    twin = TiltedSAM([b], "sgd", generator=7, lr=LR, momentum=0.9)
-    twin.load_state_dict(saved)
-    for _ in range(3):
-        assert torch.equal(opt.step(lambda: loss(a)), twin.step(lambda: loss(b)))
-    assert torch.equal(a, b)
+    def make(seed):
+        a = torch.nn.Parameter(W0.clone())
+        return (a,), TiltedSAM([a], "sgd", generator=seed, lr=LR, momentum=0.9), lambda: loss(a)
+
+    assert_state_round_trip(make, seeds=(1, 7), before=2, after=3)
 
 
 @pytest.mark.parametrize(
@@ -149,18 +143,7 @@ def test_invalid_hyper_parameters_are_refused(arg, value):
 
 
 def test_converges_on_least_squares():
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(64, 5, generator=g, dtype=torch.float64)
-    y = x @ torch.randn(5, generator=g, dtype=torch.float64)
-    w = torch.nn.Parameter(torch.zeros(5, dtype=torch.float64))
-    opt = TiltedSAM([w], "sgd", noise_radius=0.01, generator=0, lr=0.1)
-
-    def closure():
-        return 0.5 * ((x @ w - y) ** 2).mean()
-
-    with torch.no_grad():
-        start = float(closure())
-    for _ in range(150):
-        opt.step(closure)
-    with torch.no_grad():
-        assert float(closure()) < 1e-3 * start
+    reduction = least_squares_reduction(
+        lambda params: TiltedSAM(params, "sgd", noise_radius=0.01, generator=0, lr=0.1), steps=150
+    )
+    assert reduction < 1e-3

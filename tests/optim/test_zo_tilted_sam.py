@@ -10,6 +10,7 @@ from torch.testing import assert_close
 
 from fgsam.optim import ZerothOrderTiltedSAM, create_optimizer
 from fgsam.optim.zo_tilted_sam import UsedParameters
+from tests.optim.helpers import assert_state_round_trip, least_squares_reduction
 
 A = torch.tensor([[3.0, 1.0, 0.5], [1.0, 2.0, 0.0], [0.5, 0.0, 1.0]], dtype=torch.float64)
 W0 = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
@@ -121,19 +122,11 @@ def test_perturbed_passes_do_not_update_batchnorm():
 
 
 def test_state_dict_continues_bit_identically():
-    a, b, _, opt = setup(generator=2)
-    for _ in range(2):
-        opt.step(lambda: loss(torch.cat([a, b])))
-    saved = copy.deepcopy(opt.state_dict())
-    ta, tb, _, twin = setup(generator=9)
-    with torch.no_grad():
-        ta.copy_(a)
-        tb.copy_(b)
-    twin.load_state_dict(saved)
-    for _ in range(3):
-        opt.step(lambda: loss(torch.cat([a, b])))
-        twin.step(lambda: loss(torch.cat([ta, tb])))
-    assert torch.equal(a, ta) and torch.equal(b, tb)
+    def make(seed):
+        a, b, _, opt = setup(generator=seed)
+        return (a, b), opt, lambda: loss(torch.cat([a, b]))
+
+    assert_state_round_trip(make, seeds=(2, 9), before=2, after=3)
 
 
 @pytest.mark.parametrize(("arg", "value"), [("tilt", -1.0), ("num_samples", 0), ("rho", -1e-3)])
@@ -143,18 +136,8 @@ def test_invalid_hyper_parameters_are_refused(arg, value):
 
 
 def test_converges_on_least_squares_from_forward_passes_only():
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(64, 5, generator=g, dtype=torch.float64)
-    y = x @ torch.randn(5, generator=g, dtype=torch.float64)
-    w = torch.nn.Parameter(torch.zeros(5, dtype=torch.float64))
-    opt = ZerothOrderTiltedSAM([w], "sgd", num_samples=4, generator=0, lr=0.05)
-
-    def closure():
-        return 0.5 * ((x @ w - y) ** 2).mean()
-
-    with torch.no_grad():
-        start = float(closure())
-    for _ in range(400):
-        opt.step(closure)
-    with torch.no_grad():
-        assert float(closure()) < 1e-3 * start
+    reduction = least_squares_reduction(
+        lambda params: ZerothOrderTiltedSAM(params, "sgd", num_samples=4, generator=0, lr=0.05),
+        steps=400,
+    )
+    assert reduction < 1e-3
