@@ -219,13 +219,7 @@ class SharpnessAwareOptimizer(Optimizer):
         """
         self.zero_grad(set_to_none=True)
         with torch.enable_grad(), self._pass_context(perturbed, sync):
-            loss = closure()
-            if not isinstance(loss, Tensor) or loss.numel() != 1:
-                raise TypeError(
-                    f"the {pass_name} closure must return the loss as a one-element tensor, "
-                    f"got {type(loss).__name__}"
-                    + (f" of shape {tuple(loss.shape)}" if isinstance(loss, Tensor) else "")
-                )
+            loss = check_loss(closure(), pass_name)
             (loss if scaler is None else scaler.scale(loss)).backward()
         if unscale and scaler is not None:
             grads = [p.grad for p in self.params_with_grad()]
@@ -507,6 +501,17 @@ def frozen_batchnorm_stats(model: torch.nn.Module) -> Iterator[None]:
             m.track_running_stats = True
 
 
+def check_loss(loss: Any, pass_name: str) -> Tensor:
+    """``loss`` if it is a one-element tensor; otherwise a ``TypeError`` naming the pass."""
+    if not isinstance(loss, Tensor) or loss.numel() != 1:
+        raise TypeError(
+            f"the {pass_name} closure must return the loss as a one-element tensor, "
+            f"got {type(loss).__name__}"
+            + (f" of shape {tuple(loss.shape)}" if isinstance(loss, Tensor) else "")
+        )
+    return loss
+
+
 def check_non_negative(name: str, value: Any) -> None:
     """Raise ``ValueError`` naming ``name`` unless ``value`` is a finite number ≥ 0."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
@@ -539,6 +544,7 @@ __all__ = [
     "DESCENT",
     "EPS",
     "SharpnessAwareOptimizer",
+    "check_loss",
     "check_non_negative",
     "check_positive_int",
     "check_range",

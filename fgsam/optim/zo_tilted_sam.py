@@ -14,6 +14,7 @@ from torch.utils._pytree import tree_flatten
 from fgsam.optim.base import (
     ASCENT,
     SharpnessAwareOptimizer,
+    check_loss,
     check_non_negative,
     check_positive_int,
 )
@@ -169,13 +170,7 @@ class ZerothOrderTiltedSAM(SeededMixin, SharpnessAwareOptimizer):
         """The closure's loss, with no autograd graph (BatchNorm frozen if ``perturbed``)."""
         with torch.no_grad(), self._pass_context(perturbed, sync=True):
             loss = closure()
-        if not isinstance(loss, Tensor) or loss.numel() != 1:
-            raise TypeError(
-                f"the {name} closure must return the loss as a one-element tensor, got "
-                f"{type(loss).__name__}"
-                + (f" of shape {tuple(loss.shape)}" if isinstance(loss, Tensor) else "")
-            )
-        return loss.detach().reshape(())
+        return check_loss(loss, name).detach().reshape(())
 
     @torch.no_grad()
     def step(  # type: ignore[override]
