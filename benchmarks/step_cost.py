@@ -14,6 +14,9 @@ CoraFull and ogbn-arxiv (made undirected), for two tasks:
 "PeerMLP step / GNN step" ratio of the cost model (ALGORITHMS.md §2).
 
     python benchmarks/step_cost.py [--quick] [--root DATA_ROOT] [--device cuda]
+
+On a CPU shared with other work, ``--threads 1 --clock cpu`` times each block by the CPU
+time of this process instead of the wall clock, so time spent descheduled does not count.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ import argparse
 import ctypes
 import itertools
 import shutil
+import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -54,9 +59,13 @@ parser.add_argument("--steps", type=int, default=10, help="steps per round (a mu
 parser.add_argument("--quick", action="store_true", help="3 rounds: a smoke run")
 parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
 parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="cpu: process CPU time (CPU device only; use with --threads 1)")
 args = parser.parse_args()
 if args.threads:
     torch.set_num_threads(args.threads)
+if args.clock == "cpu" and args.device != "cpu":
+    sys.exit("--clock cpu measures the CPU time of this process: use it with --device cpu")
 rounds = 3 if args.quick else args.rounds
 device = torch.device(args.device)
 
@@ -128,6 +137,22 @@ def contender(name: str, data, task: str, train: torch.Tensor, pool):
     return step
 
 
+def cpu_time_medians(steps, rounds: int, steps_per_round: int, warmup: int) -> dict[str, float]:
+    """Like ``interleaved_medians`` (same rotation of the order), timed by process CPU time."""
+    names = list(steps)
+    for name in names:
+        for _ in range(warmup):
+            steps[name]()
+    per_step: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            start = time.process_time()
+            for _ in range(steps_per_round):
+                steps[name]()
+            per_step[name].append((time.process_time() - start) / steps_per_round)
+    return {name: statistics.median(v) for name, v in per_step.items()}
+
+
 def peak_memory_mib(step, n: int) -> float:
     """Peak memory above the level before ``n`` steps (CUDA allocator, or process RSS)."""
     if device.type == "cuda":
@@ -159,9 +184,13 @@ for graph in args.graphs.split(","):
     pool = episodes(data.y.cpu())
     for task in args.tasks.split(","):
         steps = {name: contender(name, data, task, train, pool) for name in OPTIMIZERS}
-        timings = interleaved_medians(steps, rounds=rounds, steps_per_round=args.steps,
-                                      warmup=args.steps, device=device)
-        ms = {name: t.median * 1e3 for name, t in timings.items()}
+        if args.clock == "cpu":
+            seconds = cpu_time_medians(steps, rounds, args.steps, warmup=args.steps)
+        else:
+            timings = interleaved_medians(steps, rounds=rounds, steps_per_round=args.steps,
+                                          warmup=args.steps, device=device)
+            seconds = {name: t.median for name, t in timings.items()}
+        ms = {name: value * 1e3 for name, value in seconds.items()}
         memory = {name: peak_memory_mib(step, args.steps) for name, step in steps.items()}
         loss_rows = 65 if task == "episode" else train.numel()
         for name in OPTIMIZERS:
@@ -182,7 +211,8 @@ for graph in args.graphs.split(","):
 
 print(f"command: python benchmarks/step_cost.py {' '.join(sys.argv[1:])}".rstrip())
 print(f"machine: {machine_description(device)}")
-print(f"rounds: {rounds} x {args.steps} steps per contender, interleaved; medians\n")
+print(f"rounds: {rounds} x {args.steps} steps per contender, interleaved; medians of "
+      f"{'process CPU' if args.clock == 'cpu' else 'wall-clock'} time per step\n")
 print("| graph | task | optimizer | ms / step | ratio to adam | peak memory (MiB) |")
 print("|---|---|---|---|---|---|")
 print("\n".join(rows))
