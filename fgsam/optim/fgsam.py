@@ -40,10 +40,11 @@ class FGSAM(SharpnessAwareOptimizer):
     ``lam`` as their :math:`\lambda'` with
     :math:`d = (1 - \lambda') g_{\mathrm{gnn}} + \lambda' g_s` (their runs use
     :math:`\lambda' = 0.5`, the paper's :math:`\lambda = 1` up to a factor
-    :math:`\tfrac12`). Their code perturbs only the encoder: give the other parameters a
-    group with ``perturb=False`` (``[{"params": enc}, {"params": head, "perturb":
-    False}]``); such groups are updated with :math:`d` but never perturbed. Their FGSAM
-    normalises :math:`\epsilon` globally, as here.
+    :math:`\tfrac12`). To perturb only some parameters (their FGSAM+ runs perturb only
+    the encoder), give the others a group with ``perturb=False``
+    (``[{"params": enc}, {"params": head, "perturb": False}]``); such groups are updated
+    with :math:`d` but never perturbed. Their FGSAM normalises :math:`\epsilon`
+    globally, as here.
 
     Practicalities: the PeerMLP pass at :math:`w + \epsilon` is the perturbed pass, so
     with ``model`` given it does not update BatchNorm running statistics. Under
