@@ -149,6 +149,9 @@ class EpisodicTrainer:
         if average is not None and average not in WEIGHT_AVERAGES:
             raise ValueError(f"average must be None or one of {', '.join(WEIGHT_AVERAGES)}, got "
                              f"{average!r}")
+        if average is not None and episodes < val_every:
+            raise ValueError(f"average={average!r} chooses its window from validations: "
+                             f"episodes={episodes} must be >= val_every={val_every}")
         if average is not None and test_last:
             raise ValueError(f"test_last=True and average={average!r} choose different models "
                              f"to test; give one of them")

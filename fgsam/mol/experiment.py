@@ -128,7 +128,8 @@ def run_experiment(config: MolConfig, device: torch.device | str = "cpu",
     }
     if ctx.is_main:
         for name in config.optimizers:
-            print(summary_line(dataset.name, config.model, name, dataset.eval_metric,
+            label = name if config.average is None else f"{name} + {config.average}"
+            print(summary_line(dataset.name, config.model, label, dataset.eval_metric,
                                results["results"][name]))
         if out is not None:
             write_json(out, results)

@@ -117,15 +117,16 @@ def test_rho_and_scoped_options_reach_the_named_optimizers(data_root, tmp_path):
     assert results["sam"]["config"]["opt_kwargs"] == {"rho": 0.1}
 
 
-def test_swad_end_to_end_tests_and_saves_the_average(data_root, tmp_path):
+@pytest.mark.parametrize("name", ["sam", "fgsam+", "f2m"])
+def test_swad_end_to_end_tests_and_saves_the_average(name, data_root, tmp_path):
     out, ckpt = tmp_path / "r.json", tmp_path / "ckpt"
-    assert main(["fsnc", "--optimizer", "sam", "--root", str(data_root), "--out", str(out),
+    assert main(["fsnc", "--optimizer", name, "--root", str(data_root), "--out", str(out),
                  "--average", "swad", "--average-option", "n_converge=1",
                  "--average-option", "n_tolerance=2", "--save-checkpoint", str(ckpt),
                  *TINIEST]) == 0
     saved = json.loads(out.read_text())
     assert saved["arguments"]["average"] == "swad"
-    result = saved["results"]["sam"]
+    result = saved["results"][name]
     run = result["repeats"][0]
     assert run["tested"] == "swad" and result["config"]["average_options"] == {
         "n_converge": 1, "n_tolerance": 2}

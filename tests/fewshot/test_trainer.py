@@ -211,6 +211,8 @@ def test_swad_settings_are_checked(toy, toy_split):
         trainer(toy, toy_split, average="swa")
     with pytest.raises(ValueError, match="test_last=True and average='swad'"):
         trainer(toy, toy_split, average="swad", test_last=True)
+    with pytest.raises(ValueError, match="episodes=4 must be >= val_every=5"):
+        trainer(toy, toy_split, average="swad", episodes=4)
 
 
 class NormedProtoNet(FewShotMethod):

@@ -122,13 +122,14 @@ def test_shared_and_scoped_options_reach_each_optimizer(data_root, mol_cache, tm
     assert results["adam"]["seeds"][0]["optimizer_arguments"] == {"amsgrad": True}
 
 
-def test_swad_end_to_end_reports_and_saves_the_average(data_root, mol_cache, tmp_path):
+def test_swad_end_to_end_reports_and_saves_the_average(data_root, mol_cache, tmp_path, capsys):
     out, ckpt = tmp_path / "r.json", tmp_path / "ckpt"
     args = [*TINIEST[:TINIEST.index("--epochs")], "--no-progress"]
     assert main(["mol", "--model", "gin", "--optimizer", "sam", "--epochs", "3", "--average",
                  "swad", "--average-option", "n_converge=1", "--average-option",
                  "n_tolerance=1", "--root", str(data_root), "--cache-dir", str(mol_cache),
                  "--out", str(out), "--save-checkpoint", str(ckpt), *args]) == 0
+    assert capsys.readouterr().out.startswith("ogbg-molbbbp gin sam + swad: test rocauc")
     results = json.loads(out.read_text())
     assert results["config"]["average"] == "swad"
     assert results["config"]["average_options"] == {"n_converge": 1, "n_tolerance": 1}
