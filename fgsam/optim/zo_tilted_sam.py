@@ -198,6 +198,8 @@ class ZerothOrderTiltedSAM(SeededMixin, SharpnessAwareOptimizer):
             if s + 1 < self.num_samples:
                 self.save_weights(params)
         values = worker_mean(torch.stack(list(losses.values())), self.model)
+        if scaler is not None:  # no backward ran scaler.scale(), which sets up its state
+            scaler.scale(losses[ASCENT])
         if not self.check_finite(losses, scaler):
             self.skip_step(scaler)
             return losses[ASCENT]

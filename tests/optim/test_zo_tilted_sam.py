@@ -141,3 +141,15 @@ def test_converges_on_least_squares_from_forward_passes_only():
         steps=400,
     )
     assert reduction < 1e-3
+
+
+def test_grad_scaler_is_accepted_and_the_step_matches_the_unscaled_one():
+    a, b, _, opt = setup(generator=0)
+    a2, b2, _, plain = setup(generator=0)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+    for _ in range(2):
+        opt.step(lambda: loss(torch.cat([a, b])), scaler=scaler)
+        scaler.update()
+        plain.step(lambda: loss(torch.cat([a2, b2])))
+    assert_close(torch.cat([a, b]), torch.cat([a2, b2]), **TIGHT)
+    assert scaler.get_scale() == 2.0**10
