@@ -239,3 +239,62 @@ def test_swad_recomputes_batchnorm_statistics_for_the_averaged_weights(toy, toy_
     hidden = averaged.lin(toy.x).detach()  # every task normalises all nodes: one batch
     torch.testing.assert_close(averaged.norm.running_mean, hidden.mean(0))
     torch.testing.assert_close(averaged.norm.running_var, hidden.var(0))
+
+
+def test_fgsam_step_of_the_trainer_on_gpn_matches_hand_computation(graph_factory, toy_split):
+    """One trainer episode of GPN with FGSAM (SGD base, float64): the ascent comes from the
+    GNN loss over the dense normalised adjacency, the descent gradient from the PeerMLP loss
+    (every GCN layer xW + b, on the episode's rows) at w + eps, and d = lam g_gnn + g_s."""
+    from fgsam.fewshot.gpn import GPN
+
+    data = graph_factory(dtype=torch.float64)
+    lr, rho, lam = 0.1, 0.05, 0.7
+    t = EpisodicTrainer(lambda: GPN(data.num_features, hidden_channels=4, dropout=0.0).double(),
+                        data, toy_split, n_way=2, k_shot=2, q_query=3, optimizer="fgsam",
+                        lr=lr, weight_decay=0.0, opt_kwargs={"base": "sgd", "rho": rho,
+                                                             "lam": lam},
+                        episodes=1, val_every=1, val_tasks=1, test_tasks=1, repeats=1,
+                        test_last=True)
+    seeds = t.seeds(0)
+    start = dict(t.new_method(seeds["model"]).named_parameters())
+    task = t.sampler("train", seeds["train"]).sample()
+    n = data.num_nodes
+    a = torch.eye(n, dtype=torch.float64)
+    a[data.edge_index[0], data.edge_index[1]] = 1.0
+    a = a.sum(1).rsqrt()[:, None] * a * a.sum(1).rsqrt()[None, :]
+    deg = torch.zeros(n, dtype=torch.float64).index_add_(
+        0, data.edge_index[1], torch.ones(data.edge_index.size(1), dtype=torch.float64))
+    log_deg = deg.clamp(min=1.0).log()[task.support]
+
+    def loss(w: dict[str, torch.Tensor], peer: bool) -> torch.Tensor:
+        nodes = torch.cat([task.support, task.query])
+        x, prop = (data.x[nodes], lambda h: h) if peer else (data.x, lambda h: a @ h)
+
+        def gcn(prefix: str, h: torch.Tensor, i: int) -> torch.Tensor:
+            return prop(h @ w[f"{prefix}.convs.{i}.lin.weight"].T) + w[f"{prefix}.convs.{i}.bias"]
+
+        z = gcn("encoder", torch.relu(gcn("encoder", x, 0)), 1)
+        h = torch.relu(gcn("valuator.gnn", torch.relu(gcn("valuator.gnn", x, 0)), 1))
+        score = h @ w["valuator.score.weight"][0] + w["valuator.score.bias"][0]
+        if not peer:
+            z, score = z[nodes], score[nodes]
+        k = task.support.numel()
+        beta = torch.sigmoid(log_deg * score[:k]).view(2, 2)
+        protos = ((beta / beta.sum(1, keepdim=True))[..., None] * z[:k].view(2, 2, -1)).sum(1)
+        logits = -((z[k:, None, :] - protos[None]) ** 2).sum(-1)
+        return torch.nn.functional.cross_entropy(logits, task.query_y)
+
+    names = list(start)
+    w0 = [start[k].detach().clone().requires_grad_() for k in names]
+    g_gnn = torch.autograd.grad(loss(dict(zip(names, w0)), peer=False), w0)
+    norm = torch.sqrt(sum((g * g).sum() for g in g_gnn)) + 1e-12  # eps of ALGORITHMS.md
+    w_eps = [(w + rho * g / norm).detach().requires_grad_() for w, g in zip(w0, g_gnn)]
+    g_s = torch.autograd.grad(loss(dict(zip(names, w_eps)), peer=True), w_eps)
+    expected = {k: w - lr * (lam * g + s) for k, w, g, s in zip(names, w0, g_gnn, g_s)}
+
+    t.run()
+    trained = dict(t.last_method.named_parameters())
+    assert all(not torch.equal(trained[k], start[k]) for k in names if "convs.1.bias" not in k)
+    for k in names:
+        torch.testing.assert_close(trained[k], expected[k].detach(), rtol=1e-12, atol=1e-14,
+                                   msg=k)
