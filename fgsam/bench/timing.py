@@ -39,6 +39,7 @@ def interleaved_medians(
     steps_per_round: int = 10,
     warmup: int = 3,
     device: torch.device | str | None = None,
+    clock: str = "wall",
 ) -> dict[str, Timing]:
     """Time every contender's step function in interleaved rounds.
 
@@ -47,18 +48,32 @@ def interleaved_medians(
     the per-step time of a round is its block time divided by ``steps_per_round``, and
     contenders are compared by the median over rounds.
 
+    ``clock="cpu"`` times each block by the CPU time of this process
+    (:func:`time.process_time`) instead of the wall clock, so time spent descheduled on a
+    CPU shared with other work does not count. It is meant for a shared CPU with one torch
+    thread (``--threads 1`` in the benchmarks): with several threads the CPU time of all
+    of them adds up, and spinning idle threads count too. It cannot see GPU work, so it is
+    refused with a CUDA ``device``.
+
     Args:
         steps (dict): name → a function running one training step.
         rounds (int, optional): number of rounds. (default: ``15``)
         steps_per_round (int, optional): steps per contender per round. (default: ``10``)
         warmup (int, optional): untimed steps of each contender first. (default: ``3``)
         device (torch.device, optional): synchronised around each block on CUDA.
+        clock (str, optional): ``"wall"`` (:func:`time.perf_counter`) or ``"cpu"``
+            (process CPU time, CPU devices only). (default: ``"wall"``)
+
+    Example:
+        >>> timings = interleaved_medians({"adam": adam_step, "sam": sam_step}, rounds=9)
+        >>> timings["sam"].median / timings["adam"].median  # SAM's cost in Adam steps
     """
     if rounds < 1 or steps_per_round < 1 or warmup < 0:
         raise ValueError(
             f"rounds and steps_per_round must be >= 1 and warmup >= 0, got "
             f"{rounds}, {steps_per_round}, {warmup}"
         )
+    now = _clock(clock, device)
     names = list(steps)
     for name in names:
         for _ in range(warmup):
@@ -68,12 +83,25 @@ def interleaved_medians(
         order = names[r % len(names):] + names[: r % len(names)]
         for name in order:
             synchronize(device)
-            start = time.perf_counter()
+            start = now()
             for _ in range(steps_per_round):
                 steps[name]()
             synchronize(device)
-            out[name].per_step.append((time.perf_counter() - start) / steps_per_round)
+            out[name].per_step.append((now() - start) / steps_per_round)
     return out
+
+
+#: The clocks of :func:`interleaved_medians`.
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def _clock(clock: str, device: torch.device | str | None) -> Callable[[], float]:
+    if clock not in CLOCKS:
+        raise ValueError(f"clock must be one of {', '.join(CLOCKS)}, got {clock!r}")
+    if clock == "cpu" and device is not None and torch.device(device).type != "cpu":
+        raise ValueError(f"clock='cpu' measures the CPU time of this process and cannot see "
+                         f"work on device {str(device)!r}: use clock='wall' there")
+    return CLOCKS[clock]
 
 
 def machine_description(device: torch.device | str | None = None) -> str:
@@ -86,4 +114,4 @@ def machine_description(device: torch.device | str | None = None) -> str:
     return f"{hw}; torch {torch.__version__}; Python {platform.python_version()}"
 
 
-__all__ = ["Timing", "interleaved_medians", "machine_description", "synchronize"]
+__all__ = ["CLOCKS", "Timing", "interleaved_medians", "machine_description", "synchronize"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from fgsam.bench import interleaved_medians, machine_description
@@ -27,3 +29,35 @@ def test_bad_round_counts_are_refused():
 
 def test_machine_description_names_torch():
     assert "torch" in machine_description()
+
+
+def _sleeper(seconds: float):
+    return lambda: time.sleep(seconds)
+
+
+def _busy(seconds: float):
+    def step():
+        end = time.process_time() + seconds
+        while time.process_time() < end:
+            pass
+
+    return step
+
+
+def test_cpu_clock_ignores_time_spent_descheduled():
+    steps = {"sleep": _sleeper(0.01), "busy": _busy(0.005)}
+    wall = interleaved_medians(steps, rounds=3, steps_per_round=2, warmup=0, clock="wall")
+    cpu = interleaved_medians(steps, rounds=3, steps_per_round=2, warmup=0, clock="cpu")
+    assert wall["sleep"].median >= 0.01
+    assert cpu["sleep"].median < 0.005  # sleeping burns (almost) no CPU time
+    assert cpu["busy"].median >= 0.005  # a busy loop is counted in full
+
+
+def test_cpu_clock_is_refused_on_an_accelerator():
+    with pytest.raises(ValueError, match="clock='cpu'.*'cuda:0'"):
+        interleaved_medians({"a": lambda: None}, rounds=1, device="cuda:0", clock="cpu")
+
+
+def test_unknown_clock_is_refused_naming_the_valid_ones():
+    with pytest.raises(ValueError, match="clock must be one of wall, cpu, got 'gpu'"):
+        interleaved_medians({"a": lambda: None}, rounds=1, clock="gpu")
