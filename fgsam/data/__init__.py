@@ -8,6 +8,7 @@ from fgsam.data.class_split import ClassSplit, class_sizes
 from fgsam.data.dataset_info import DatasetInfo
 from fgsam.data.files import FileSpec, fetch, file_status, sha256sum
 from fgsam.data.load_graph import load_graph
+from fgsam.data.neighbor_sampler import NeighborSampler
 from fgsam.data.root import data_root
 from fgsam.data.synthetic import SHAPES, GraphShape, synthetic_graph
 
@@ -29,6 +30,7 @@ __all__ = [
     "FileSpec",
     "GraphShape",
     "MoleculeDataset",
+    "NeighborSampler",
     "class_sizes",
     "data_root",
     "dataset_info",
