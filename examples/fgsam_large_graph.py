@@ -1,95 +1,115 @@
-"""FGSAM on a graph trained in mini-batches with PyG's NeighborLoader.
+"""FGSAM on a graph trained in mini-batches of sampled neighbourhoods.
 
 Each mini-batch is a sampled subgraph around ``batch_size`` seed nodes, the first rows of
-``batch.x``. FGSAM's GNN closure runs the model on the subgraph and takes the loss on the
-seeds; its PeerMLP closure runs the same weights, message passing removed, on the seed
-rows only (``batch.x[:batch.batch_size]``), so the second pass never touches the sampled
-neighbourhood.
+``batch.x`` (fgsam.data.NeighborSampler: pure PyTorch, nothing to compile). FGSAM's GNN
+closure runs the model on the subgraph and takes the loss on the seeds; its PeerMLP
+closure runs the same weights, message passing removed, on the seed rows only
+(``batch.x[:batch.batch_size]``), so the second pass never touches the sampled
+neighbourhood. Validation and test accuracy are measured the same way, on sampled
+neighbourhoods of the validation and test nodes, so the full graph never goes through
+the model at once.
 
     python examples/fgsam_large_graph.py                   # synthetic ogbn-arxiv-shaped graph
     python examples/fgsam_large_graph.py --dataset cora    # Cora from $FGSAM_DATA or --root
+    python examples/fgsam_large_graph.py --loader pyg      # PyG's NeighborLoader instead
 
-NeighborLoader needs ``pyg-lib`` or ``torch-sparse`` installed.
+For each optimizer it prints one line per epoch: mean training loss, seconds (sampling
+included), validation and test accuracy. ``--loader pyg`` needs ``pyg-lib`` or
+``torch-sparse``.
 """
 
 import argparse
-import shutil
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch_geometric.loader import NeighborLoader
+import torch_geometric.typing
 from torch_geometric.nn import GraphSAGE
 from torch_geometric.utils import to_undirected
 
-from fgsam.data import data_root, synthetic_graph
+from fgsam.data import NeighborSampler, load_graph, synthetic_graph
 from fgsam.nn import peer_forward
 from fgsam.optim import create_optimizer, training_step
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--dataset", choices=["arxiv-synthetic", "cora"], default="arxiv-synthetic")
 parser.add_argument("--root", default=None, help="data root for Cora (default: $FGSAM_DATA)")
+parser.add_argument("--loader", choices=["fgsam", "pyg"], default="fgsam",
+                    help="fgsam: fgsam.data.NeighborSampler; pyg: torch_geometric's "
+                         "NeighborLoader (needs pyg-lib or torch-sparse)")
 parser.add_argument("--optimizers", default="adam,fgsam", help="registry names, comma-separated")
-parser.add_argument("--epochs", type=int, default=1)
+parser.add_argument("--epochs", type=int, default=2)
 parser.add_argument("--batch-size", type=int, default=1024)
 parser.add_argument("--num-neighbors", default="5,5", help="neighbours sampled per layer")
 parser.add_argument("--hidden", type=int, default=32)
 parser.add_argument("--lr", type=float, default=0.005)
 parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
 parser.add_argument("--signal", type=float, default=0.15,
                     help="class signal of the synthetic features (lower is harder)")
 args = parser.parse_args()
+if args.threads:
+    torch.set_num_threads(args.threads)
+if args.loader == "pyg" and not (torch_geometric.typing.WITH_PYG_LIB
+                                 or torch_geometric.typing.WITH_TORCH_SPARSE):
+    sys.exit("--loader pyg: PyG's NeighborLoader needs pyg-lib or torch-sparse; "
+             "the default --loader fgsam needs neither")
 device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+fan_outs = [int(k) for k in args.num_neighbors.split(",")]
 
-# ---------------------------------------------------------------- the data
+# ---------------------------------------------------------------- the data (stays on the CPU)
 if args.dataset == "cora":
-    from torch_geometric.datasets import Planetoid
-
-    raw = data_root(args.root) / "planetoid" / "Cora"
-    if not (raw / "raw").is_dir():
-        sys.exit(f"Cora's Planetoid files are expected in {raw / 'raw'}; pass --root")
-    with tempfile.TemporaryDirectory() as tmp:  # PyG writes processed/ beside raw/
-        shutil.copytree(raw, Path(tmp) / "Cora")
-        data = Planetoid(tmp, "Cora")[0]
+    data, _ = load_graph("cora", args.root)
+    ids = torch.arange(data.num_nodes)  # Planetoid's standard split, in PyG's node order
+    splits = {"train": ids < 140, "val": (ids >= 140) & (ids < 640), "test": ids >= 1708}
 else:  # the shape of ogbn-arxiv (169,343 nodes, 2.3 M undirected edges, 128 features)
     data = synthetic_graph("ogbn-arxiv", seed=args.seed, signal=args.signal)
     data.edge_index = to_undirected(data.edge_index, num_nodes=data.num_nodes)
     perm = torch.randperm(data.num_nodes, generator=torch.Generator().manual_seed(args.seed))
     cut1, cut2 = int(0.54 * data.num_nodes), int(0.72 * data.num_nodes)  # OGB-like sizes
+    splits = {}
     for name, nodes in (("train", perm[:cut1]), ("val", perm[cut1:cut2]), ("test", perm[cut2:])):
-        mask = torch.zeros(data.num_nodes, dtype=torch.bool)
-        mask[nodes] = True
-        data[f"{name}_mask"] = mask
+        splits[name] = torch.zeros(data.num_nodes, dtype=torch.bool)
+        splits[name][nodes] = True
 num_classes = int(data.y.max()) + 1
 print(f"{args.dataset}: {data.num_nodes:,} nodes, {data.num_edges:,} edges, "
-      f"{int(data.train_mask.sum()):,} training nodes, device {device}")
+      f"{int(splits['train'].sum()):,} training nodes, fan-outs {fan_outs}, "
+      f"loader {args.loader}, device {device}")
+
+
+def loader(nodes: torch.Tensor, batch_size: int, shuffle: bool):
+    if args.loader == "pyg":
+        from torch_geometric.loader import NeighborLoader
+
+        return NeighborLoader(data, fan_outs, input_nodes=nodes, batch_size=batch_size,
+                              shuffle=shuffle,
+                              generator=torch.Generator().manual_seed(args.seed))
+    return NeighborSampler(data, fan_outs, input_nodes=nodes, batch_size=batch_size,
+                           shuffle=shuffle, generator=args.seed)
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module) -> tuple[float, float]:
-    """Full-graph inference (fits in memory here); accuracy on val and test nodes."""
+def evaluate(model: torch.nn.Module, mask: torch.Tensor) -> float:
+    """Accuracy on the nodes of ``mask``, each computed from its sampled neighbourhood."""
     model.eval()
-    pred = model(data.x.to(device), data.edge_index.to(device)).argmax(1).cpu()
-    return tuple(float((pred[m] == data.y[m]).float().mean()) for m in (data.val_mask,
-                                                                         data.test_mask))
+    correct = 0
+    for batch in loader(mask, 4 * args.batch_size, shuffle=False):
+        batch = batch.to(device)
+        pred = model(batch.x, batch.edge_index)[: batch.batch_size].argmax(1)
+        correct += int((pred == batch.y[: batch.batch_size]).sum())
+    return correct / int(mask.sum())
 
 
 def train(optimizer_name: str) -> None:
-    torch.manual_seed(args.seed)
-    loader = NeighborLoader(
-        data, input_nodes=data.train_mask, batch_size=args.batch_size, shuffle=True,
-        num_neighbors=[int(k) for k in args.num_neighbors.split(",")],
-        generator=torch.Generator().manual_seed(args.seed),
-    )
+    torch.manual_seed(args.seed)  # the model's initial weights (and pyg-lib's sampling)
+    batches = loader(splits["train"], args.batch_size, shuffle=True)
     model = GraphSAGE(data.num_features, args.hidden, 2, num_classes, dropout=0.2).to(device)
     opt = create_optimizer(model, optimizer_name, lr=args.lr, weight_decay=5e-4)
     for epoch in range(1, args.epochs + 1):
         model.train()
         start, total, count = time.perf_counter(), 0.0, 0
-        for batch in loader:
+        for batch in batches:
             batch = batch.to(device)
             seeds, y = batch.batch_size, batch.y[: batch.batch_size]
 
@@ -102,7 +122,7 @@ def train(optimizer_name: str) -> None:
             loss = training_step(opt, gnn_closure, mlp_closure)
             total, count = total + float(loss) * seeds, count + seeds
         seconds = time.perf_counter() - start
-        val, test = evaluate(model)
+        val, test = evaluate(model, splits["val"]), evaluate(model, splits["test"])
         print(f"{optimizer_name:>7} epoch {epoch}: loss {total / count:.4f}, "
               f"{seconds:.1f} s (sampling included), val {val:.4f}, test {test:.4f}")
 
