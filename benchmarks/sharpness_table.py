@@ -11,9 +11,8 @@ worst-case (gradient ascent, ``||δ|| <= ρ``) and average-case (``δ ~ N(0, ρ�
 ρ-sharpness, all with the same random vectors for every optimizer of a seed.
 
 Wiki has 5-way tasks only with K + Q <= 11, so 3-shot tasks have 8 queries per class. Its
-features are raw TF-IDF values (up to 1663.7), with which GPN's weights turn NaN within a few
-Adam steps; ``--features row-normalized`` (the default) divides each node's features by their
-sum, as GPN's own preprocessing does.
+features are raw TF-IDF values (up to 1663.7); ``--features`` rescales them as ``fgsam fsnc
+--features`` does (default ``l2``: unit-norm rows; see ``fgsam.fewshot.features``).
 
 One cell (optimizer, seed) is appended to a JSON file as soon as it is done, and cells
 already there are skipped, so an interrupted run resumes where it stopped.
@@ -38,10 +37,11 @@ import torch
 
 from fgsam.bench import machine_description
 from fgsam.data import load_graph
-from fgsam.fewshot.command import optimizer_kwargs
+from fgsam.fewshot.features import FEATURE_NORMALIZATIONS, normalize_features
 from fgsam.fewshot.method_registry import create_method
 from fgsam.fewshot.results import mean_and_ci95, write_json
 from fgsam.fewshot.trainer import EpisodicTrainer
+from fgsam.optim import optimizer_arguments
 from fgsam.sharpness import hessian_eigenvalues, hessian_trace, rho_sharpness
 from fgsam.sharpness.checkpoint_loss import episodic_loss
 
@@ -61,8 +61,8 @@ parser.add_argument("--method", default="gpn")
 parser.add_argument("--way", type=int, default=5)
 parser.add_argument("--shot", type=int, default=3)
 parser.add_argument("--query", type=int, default=8)
-parser.add_argument("--features", choices=("row-normalized", "as-loaded"),
-                    default="row-normalized")
+parser.add_argument("--features", choices=FEATURE_NORMALIZATIONS, default="l2",
+                    help="feature scaling, as fgsam fsnc --features (default: l2)")
 parser.add_argument("--optimizers", default=",".join(OPTIMIZERS))
 parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (one repeat each)")
 parser.add_argument("--episodes", type=int, default=1000)
@@ -105,9 +105,7 @@ def cell_key(optimizer: str, seed: int) -> str:
 
 def load_data():
     data, split = load_graph(args.dataset, args.root)
-    if args.features == "row-normalized":
-        data.x = data.x / data.x.sum(1, keepdim=True).clamp(min=1e-12)
-    return data.to(args.device), split
+    return normalize_features(data, args.features).to(args.device), split
 
 
 def run_cell(data, split, optimizer: str, seed: int) -> dict:
@@ -115,7 +113,8 @@ def run_cell(data, split, optimizer: str, seed: int) -> dict:
     trainer = EpisodicTrainer(
         lambda: create_method(args.method, data.num_features, classes, args.way), data, split,
         n_way=args.way, k_shot=args.shot, q_query=args.query, optimizer=optimizer,
-        opt_kwargs=optimizer_kwargs(optimizer, None, {}), episodes=args.episodes,
+        opt_kwargs=optimizer_arguments(optimizer, total_steps=args.episodes),
+        episodes=args.episodes,
         val_tasks=args.val_tasks, test_tasks=args.test_tasks, repeats=1, seed=seed,
         progress=args.progress)
     result = trainer.run()
