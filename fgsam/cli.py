@@ -15,7 +15,7 @@ from fgsam import __version__
 
 #: Modules that provide a subcommand (each defines ``add_parser``), in help order.
 SUBCOMMANDS: list[str] = ["fgsam.data.command", "fgsam.fewshot.command", "fgsam.mol.command",
-                          "fgsam.sharpness.command"]
+                          "fgsam.sharpness.command", "fgsam.bench.command"]
 
 
 def build_parser() -> argparse.ArgumentParser:

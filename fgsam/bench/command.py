@@ -1,0 +1,184 @@
+"""``fgsam bench``: median step time and peak memory of optimizers on a 2-layer GCN."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import torch
+
+from fgsam import __version__
+from fgsam.bench.step_cost import TASKS, Contender, StepCost
+
+#: The pseudo-optimizer ``peermlp``: an Adam step through the PeerMLP alone.
+PEERMLP = "peermlp"
+EXAMPLE = """example:
+  fgsam bench --dataset cora --task episode --optimizers adam,sam,fgsam,fgsam+ --out bench.json
+  fgsam bench --shape ogbn-arxiv --task full --optimizers adam,fgsam+,peermlp \\
+      --opt-arg fgsam+.k=5 --threads 1 --clock cpu
+"""
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``fgsam bench``."""
+    from fgsam.data import SHAPES
+
+    p = subparsers.add_parser(
+        "bench", help="median step time and peak memory of optimizers on a 2-layer GCN",
+        description="Time training steps of a 2-layer GCN (hidden 16) under each optimizer,\n"
+                    "runs interleaved in one process and compared by medians, and measure the\n"
+                    "peak memory of the steps. Task 'episode': N-way K-shot Q-query episodes\n"
+                    "with a prototypical loss, the PeerMLP on the episode's nodes; task\n"
+                    "'full': full-graph node classification, the PeerMLP on the training\n"
+                    "rows. 'peermlp' in --optimizers is an Adam step through the PeerMLP\n"
+                    "alone. Prints a markdown table (ms/step, ratio to the first optimizer).",
+        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    graph = p.add_mutually_exclusive_group()
+    graph.add_argument("--dataset", default=None,
+                       help="a catalog graph, loaded with fgsam.data.load_graph (default: cora)")
+    graph.add_argument("--shape", choices=sorted(SHAPES), default=None,
+                       help="a synthetic graph of this shape (fgsam.data.synthetic_graph)")
+    p.add_argument("--root", default=None, help="data root (default: $FGSAM_DATA or ./datasets)")
+    p.add_argument("--task", choices=TASKS, default="episode", help="(default: episode)")
+    p.add_argument("--optimizers", default="adam,sam,fgsam,fgsam+",
+                   help="comma list of registry names and 'peermlp'; ratios are to the first "
+                        "(default: adam,sam,fgsam,fgsam+)")
+    p.add_argument("--opt-arg", action="append", default=[], metavar="[NAME.]KEY=VALUE",
+                   help="an optimizer argument, for every optimizer or NAME only "
+                        "(repeatable; default rho: each optimizer's own)")
+    p.add_argument("--way", type=_positive_int, default=5, help="episode classes (default: 5)")
+    p.add_argument("--shot", type=_positive_int, default=3, help="support per class (default: 3)")
+    p.add_argument("--query", type=_positive_int, default=10,
+                   help="queries per class (default: 10)")
+    p.add_argument("--hidden", type=_positive_int, default=16, help="GCN width (default: 16)")
+    p.add_argument("--rounds", type=_positive_int, default=9,
+                   help="interleaved rounds (default: 9)")
+    p.add_argument("--steps", type=_positive_int, default=10,
+                   help="steps per optimizer per round, a multiple of FGSAM+'s k (default: 10)")
+    p.add_argument("--warmup", type=int, default=None,
+                   help="untimed steps of each optimizer first (default: --steps)")
+    p.add_argument("--threads", type=_positive_int, default=None,
+                   help="torch CPU threads (default: torch's)")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="wall clock, or process CPU time (CPU device, with --threads 1, for a "
+                        "shared CPU) (default: wall)")
+    p.add_argument("--device", default=None,
+                   help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="graph, initial weights and episodes (default: 0)")
+    p.add_argument("--out", default=None, help="write every number and the configuration here")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"fgsam bench: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from fgsam.bench.step_cost import bench_graph, make_steps, measure_step_cost
+    from fgsam.bench.timing import machine_description
+    from fgsam.fewshot.results import write_json
+
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if args.clock == "cpu" and device.type != "cpu":
+        raise ValueError(f"--clock cpu measures the CPU time of this process and cannot see "
+                         f"work on {device}: use --clock wall or --device cpu")
+    if args.warmup is not None and args.warmup < 0:
+        raise ValueError(f"--warmup must be >= 0, got {args.warmup}")
+    contenders = parse_contenders(args.optimizers, args.opt_arg)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    args.dataset = dataset = None if args.shape else (args.dataset or "cora")
+    name = args.shape or dataset
+    print(f"fgsam bench: loading {name} ...", file=sys.stderr, flush=True)
+    data, train = bench_graph(dataset, args.shape, args.root, seed=args.seed)
+    data = data.to(device)
+    steps = make_steps(data, train, contenders, args.task, hidden=args.hidden, n_way=args.way,
+                       k_shot=args.shot, q_query=args.query, seed=args.seed)
+    print(f"fgsam bench: {len(steps)} optimizers, {args.rounds} rounds x {args.steps} steps "
+          f"...", file=sys.stderr, flush=True)
+    costs = measure_step_cost(steps, rounds=args.rounds, steps_per_round=args.steps,
+                              warmup=args.warmup, clock=args.clock, device=device)
+    rows = args.way * (args.shot + args.query) if args.task == "episode" else train.numel()
+    machine = machine_description(device)
+    print(f"graph: {name} ({data.num_nodes:,} nodes, {data.num_edges:,} edges, "
+          f"{data.num_features:,} features); task: {args.task} ({rows} loss rows)")
+    print(f"machine: {machine}")
+    print(f"{args.rounds} rounds x {args.steps} steps per optimizer, interleaved; medians of "
+          f"{'process CPU' if args.clock == 'cpu' else 'wall-clock'} time per step\n")
+    print(table(costs))
+    summary = summary_line(name, args.task, costs)
+    if args.out:
+        arguments = {k: v for k, v in vars(args).items() if k != "func"}
+        write_json(args.out, {
+            "summary": summary, "configuration": arguments,
+            "graph": {"name": name, "source": "synthetic" if args.shape else "catalog",
+                      "num_nodes": data.num_nodes, "num_edges": data.num_edges,
+                      "num_features": data.num_features, "loss_rows": rows},
+            "optimizers": [{"label": c.label, "name": c.optimizer, "options": c.options,
+                            "peer_only": c.peer_only} for c in contenders],
+            "results": [cost.to_dict() for cost in costs.values()],
+            "clock": args.clock, "machine": machine, "version": __version__,
+        })
+    print(f"\n{summary}")
+    return 0
+
+
+def parse_contenders(optimizers: str, opt_args: list[str]) -> list[Contender]:
+    """``"adam,fgsam+,peermlp"`` and ``["fgsam+.k=5"]`` → the contenders, each optimizer
+    with its own default rho unless an option sets one."""
+    from fgsam.optim.options import parse_options
+    from fgsam.optim.registry import optimizer_arguments
+
+    names = [n.strip().lower() for n in optimizers.split(",") if n.strip()]
+    if not names:
+        raise ValueError(f"--optimizers needs at least one name, got {optimizers!r}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"--optimizers lists a name twice: {optimizers!r}")
+    options = parse_options(opt_args, names, "--opt-arg")
+    contenders = []
+    for name in names:
+        if name == PEERMLP:
+            contenders.append(Contender(PEERMLP, "adam", options[name], peer_only=True))
+            continue
+        try:
+            kwargs = optimizer_arguments(name, options[name])
+        except ValueError as err:
+            raise ValueError(f"--optimizers: {err}; and {PEERMLP} (an Adam step through the "
+                             f"PeerMLP alone)") from err
+        contenders.append(Contender(name, name, kwargs))
+    return contenders
+
+
+def table(costs: dict[str, StepCost]) -> str:
+    """The markdown table: ms per step, ratio to the first optimizer, peak memory."""
+    first = next(iter(costs))
+    lines = [f"| optimizer | ms / step | ratio to {first} | peak memory (MiB) |",
+             "|---|---|---|---|"]
+    lines += [f"| {c.label} | {c.ms:.2f} | {c.ratio:.3f} | {c.peak_mib:.1f} |"
+              for c in costs.values()]
+    return "\n".join(lines)
+
+
+def summary_line(name: str, task: str, costs: dict[str, StepCost]) -> str:
+    """``"cora episode: sam 1.95x adam, fgsam 0.98x adam (median step time)"``."""
+    first, *rest = costs.values()
+    ratios = ", ".join(f"{c.label} {c.ratio:.2f}x {first.label}" for c in rest)
+    return (f"{name} {task}: {first.label} {first.ms:.2f} ms/step"
+            f"{'; ' + ratios if ratios else ''} (median step time)")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+__all__ = ["PEERMLP", "add_parser", "parse_contenders", "run", "summary_line", "table"]
