@@ -71,6 +71,9 @@ parser.add_argument("--progress", action="store_true", help="tqdm bars for every
 parser.add_argument("--step-time", action="store_true",
                     help="only time training steps, interleaved, medians (no accuracy)")
 parser.add_argument("--rounds", type=int, default=9, help="--step-time rounds")
+parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="--step-time clock; cpu: process CPU time (CPU device only; use with "
+                         "--threads 1)")
 parser.add_argument("--threads", type=int, default=None,
                     help="torch CPU threads (1 is fastest for these small graphs on a busy box)")
 args = parser.parse_args()
@@ -165,6 +168,8 @@ def tables() -> str:
 def step_times() -> None:
     print(f"command: python benchmarks/fsnc_table.py {' '.join(sys.argv[1:])}")
     print(f"machine: {machine_description(args.device)}")
+    print(f"clock: {'process CPU' if args.clock == 'cpu' else 'wall-clock'} time, "
+          f"{args.rounds} interleaved rounds, medians")
     for dataset, n, k, q in settings:
         data, split = load_graph(dataset, args.root)
         data = normalize_features(data, args.features).to(args.device)
@@ -191,7 +196,7 @@ def step_times() -> None:
                 steps[opt_name] = step
             per = 2 if method == "metagnn" else 10
             timing = interleaved_medians(steps, rounds=args.rounds, steps_per_round=per,
-                                         device=args.device)
+                                         device=args.device, clock=args.clock)
             base = timing[optimizers[0]].median
             cells = [f"{t.median * 1e3:.1f} ({t.median / base:.2f}×)" for t in timing.values()]
             print(f"| {method} | " + " | ".join(cells) + " |", flush=True)

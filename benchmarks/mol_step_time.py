@@ -7,6 +7,7 @@ start_epoch() every epoch's worth of steps, so its per-epoch refresh pass is inc
 Runs are interleaved and compared by medians, in one process.
 
     python benchmarks/mol_step_time.py --root $FGSAM_DATA --dataset ogbg-molbbbp
+    python benchmarks/mol_step_time.py --root $FGSAM_DATA --threads 1 --clock cpu  # shared CPU
 """
 
 from __future__ import annotations
@@ -38,7 +39,12 @@ parser.add_argument("--rounds", type=int, default=21)
 parser.add_argument("--steps", type=int, default=10, help="steps per contender per round")
 parser.add_argument("--warmup", type=int, default=3)
 parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="cpu: process CPU time (CPU device only; use with --threads 1)")
 args = parser.parse_args()
+if args.threads:
+    torch.set_num_threads(args.threads)
 
 dataset = MoleculeDataset(args.dataset, args.root, args.cache_dir)
 data = MoleculeSplit.make(dataset)
@@ -65,12 +71,13 @@ def contender(name: str):
 
 timings = interleaved_medians({n: contender(n) for n in ("adam", "sam", "graphsam")},
                               rounds=args.rounds, steps_per_round=args.steps,
-                              warmup=args.warmup, device=args.device)
+                              warmup=args.warmup, device=args.device, clock=args.clock)
 ms = {n: t.median * 1e3 for n, t in timings.items()}
 print(f"command: python benchmarks/mol_step_time.py {' '.join(sys.argv[1:])}")
 print(f"machine: {machine_description(args.device)}")
 print(f"setting: {args.dataset}, {args.model}, batch {args.batch_size}, "
-      f"{steps_per_epoch} steps per epoch, {args.rounds} rounds x {args.steps} steps")
+      f"{steps_per_epoch} steps per epoch, {args.rounds} rounds x {args.steps} steps, "
+      f"{'process CPU' if args.clock == 'cpu' else 'wall-clock'} time")
 print()
 print("| optimizer | median ms / step | ratio to adam | ratio to sam |")
 print("|---|---|---|---|")

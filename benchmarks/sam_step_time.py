@@ -5,6 +5,7 @@ goal is <= 2.05x, i.e. nothing beyond the second pass. Runs are interleaved and 
 by medians, in one process.
 
     python benchmarks/sam_step_time.py --root $FGSAM_DATA
+    python benchmarks/sam_step_time.py --root $FGSAM_DATA --threads 1 --clock cpu  # shared CPU
 """
 
 from __future__ import annotations
@@ -31,7 +32,12 @@ parser.add_argument("--hidden", type=int, default=16)
 parser.add_argument("--rounds", type=int, default=21)
 parser.add_argument("--steps", type=int, default=10, help="steps per contender per round")
 parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="cpu: process CPU time (CPU device only; use with --threads 1)")
 args = parser.parse_args()
+if args.threads:
+    torch.set_num_threads(args.threads)
 
 raw = data_root(args.root) / "planetoid" / "Cora"
 if not (raw / "raw").is_dir():
@@ -55,11 +61,13 @@ for name in (args.base, "sam"):
     contenders[name] = lambda opt=opt, closure=closure: training_step(opt, closure)
 
 timings = interleaved_medians(contenders, rounds=args.rounds, steps_per_round=args.steps,
-                              device=args.device)
+                              device=args.device, clock=args.clock)
 base_ms = timings[args.base].median * 1e3
 sam_ms = timings["sam"].median * 1e3
 print(f"command: python benchmarks/sam_step_time.py {' '.join(sys.argv[1:])}")
 print(f"machine: {machine_description(args.device)}")
+print(f"{args.rounds} rounds x {args.steps} steps, interleaved; medians of "
+      f"{'process CPU' if args.clock == 'cpu' else 'wall-clock'} time per step")
 print()
 print(f"| optimizer | median ms / step | ratio to {args.base} |")
 print("|---|---|---|")

@@ -1,5 +1,25 @@
-"""Measurement helpers shared by the benchmarks."""
+"""Measurement helpers shared by the benchmarks and ``fgsam bench``."""
 
-from fgsam.bench.timing import Timing, interleaved_medians, machine_description, synchronize
+from fgsam.bench.peak_memory import peak_memory_mib
+from fgsam.bench.step_cost import (
+    Contender,
+    StepCost,
+    bench_graph,
+    make_steps,
+    measure_step_cost,
+)
+from fgsam.bench.timing import CLOCKS, Timing, interleaved_medians, machine_description, synchronize
 
-__all__ = ["Timing", "interleaved_medians", "machine_description", "synchronize"]
+__all__ = [
+    "CLOCKS",
+    "Contender",
+    "StepCost",
+    "Timing",
+    "bench_graph",
+    "interleaved_medians",
+    "machine_description",
+    "make_steps",
+    "measure_step_cost",
+    "peak_memory_mib",
+    "synchronize",
+]
