@@ -145,6 +145,12 @@ def test_gpn_with_fgsam_plus_beats_chance_on_cora(data_root):
     assert result.num_tasks == 300
     assert result.mean >= 0.56, result.summary()
     assert result.mean - result.ci95 > 0.5, result.summary()  # the whole CI is above chance
+    # An untrained GPN already scores about 60 % on Cora's one test pair, so also check that
+    # training learned: on tasks of the training classes, measured 99.1 % vs 69.3 % untrained.
+    pool = t.task_pool("train", 2, 100)
+    trained = sum(t.evaluate(t.last_method, pool)) / len(pool)
+    untrained = sum(t.evaluate(t.new_method(t.seeds(2)["model"]), pool)) / len(pool)
+    assert trained >= untrained + 0.15 and trained >= 0.9, (trained, untrained)
 
 
 def trained_weights(t: EpisodicTrainer) -> list[torch.Tensor]:
