@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from fgsam.optim.registry import default_rho, list_optimizers
+from fgsam.optim.registry import accepted_arguments, default_rho, list_optimizers
 
 
 def parse_value(text: str) -> Any:
@@ -40,17 +40,19 @@ def parse_pairs(items: Iterable[str], flag: str) -> dict[str, Any]:
     return out
 
 
-def parse_options(items: Iterable[str], names: list[str], flag: str = "--opt-arg"
-                  ) -> dict[str, dict[str, Any]]:
+def parse_options(items: Iterable[str], names: list[str], flag: str = "--opt-arg",
+                  base: str = "adam") -> dict[str, dict[str, Any]]:
     """Per-name options from ``[NAME.]KEY=VALUE`` items: ``KEY=VALUE`` goes to every name
-    of ``names``, ``NAME.KEY=VALUE`` to ``NAME`` only (and wins over the shared value).
+    of ``names`` that takes ``KEY`` (its own arguments, or its base optimizer ``base``'s),
+    ``NAME.KEY=VALUE`` to ``NAME`` only (and wins over the shared value).
 
     Every name of ``names`` gets a dict (empty if no option applies). A ``NAME`` that is
-    not in ``names`` is refused, naming the valid ones.
+    not in ``names`` is refused, naming the valid ones, and so is a shared ``KEY`` that
+    none of ``names`` takes.
 
     Example:
-        >>> parse_options(["max_grad_norm=1", "graphsam.beta=0.9"], ["sam", "graphsam"])
-        {'sam': {'max_grad_norm': 1}, 'graphsam': {'max_grad_norm': 1, 'beta': 0.9}}
+        >>> parse_options(["k=3", "graphsam.beta=0.9"], ["adam", "fgsam+", "graphsam"])
+        {'adam': {}, 'fgsam+': {'k': 3}, 'graphsam': {'beta': 0.9}}
     """
     items = list(items)
     shared: dict[str, Any] = {}
@@ -68,7 +70,21 @@ def parse_options(items: Iterable[str], names: list[str], flag: str = "--opt-arg
         else:
             raise ValueError(f"{flag} {item!r} names {name!r}, which is not among "
                              f"{', '.join(names)}")
-    return {n: {**shared, **scoped.get(n, {})} for n in names}
+    takes = {n: _takes(n, base) for n in names}
+    for key in shared:
+        if not any(key in takes[n] for n in names):
+            raise ValueError(f"{flag} {key}=...: none of {', '.join(names)} takes an argument "
+                             f"{key!r}")
+    return {n: {**{k: v for k, v in shared.items() if k in takes[n]}, **scoped.get(n, {})}
+            for n in names}
+
+
+def _takes(name: str, base: str) -> set[str]:
+    # A name the registry does not know is the caller's to check; it takes no shared key.
+    try:
+        return accepted_arguments(name, base)
+    except ValueError:
+        return set()
 
 
 def default_rho_text(names: Iterable[str] | None = None) -> str:

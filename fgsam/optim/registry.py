@@ -205,6 +205,16 @@ def create_optimizer(
     return cls(params, base, **kwargs)
 
 
+def accepted_arguments(name: str, base: type[Optimizer] | str = "adam") -> set[str]:
+    """The keyword arguments the optimizer ``name`` takes: its own, plus those of its base
+    optimizer ``base`` for sharpness-aware optimizers and training procedures."""
+    cls = get_optimizer_class(name)
+    names = _arguments(cls)
+    if issubclass(cls, SharpnessAwareOptimizer):
+        names |= _arguments(resolve_base_optimizer(base))
+    return names - {"self", "params"}
+
+
 def _arguments(cls: type) -> set[str]:
     names: set[str] = set()
     for klass in cls.__mro__:
@@ -220,6 +230,7 @@ def _arguments(cls: type) -> set[str]:
 __all__ = [
     "OPTIMIZERS",
     "PROCEDURES",
+    "accepted_arguments",
     "create_optimizer",
     "default_rho",
     "get_optimizer_class",

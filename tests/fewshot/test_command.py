@@ -71,8 +71,10 @@ def test_single_optimizer_prints_the_closing_line(data_root, capsys):
     (["--average-option", "n_converge=2"], r"--average-option needs --average swad"),
     (["--average", "swad", "--average-option", "n_start=2"], r"SWAD has no option 'n_start'"),
     (["--average", "swad", "--test-last"], r"--test-last and --average choose different"),
-    (["--optimizer", "adam", "--opt-arg", "k=2"], r"optimizer 'adam' does not take the "
-                                                  r"arguments \['k'\]"),
+    (["--optimizer", "adam", "--opt-arg", "k=2"], r"--opt-arg k=...: none of adam takes an "
+                                                  r"argument 'k'"),
+    (["--optimizer", "adam", "--opt-arg", "adam.k=2"], r"optimizer 'adam' does not take the "
+                                                       r"arguments \['k'\]"),
     (["--method-arg", "inner_steps=2"], r"--method-arg: .*inner_steps"),
 ])
 def test_bad_input_names_the_argument_and_valid_values(data_root, capsys, args, message):

@@ -49,3 +49,14 @@ def test_default_radii_are_listed_by_value():
     text = default_rho_text(["sam", "msam", "vasso", "zo-tsam", "f2m"])
     assert text == "0.05 (sam, vasso), 0.3 (msam), 0.001 (zo-tsam), 0.01 (f2m)"
     assert "0.1 (fgsam+)" in default_rho_text()
+
+
+def test_a_shared_option_goes_only_to_the_optimizers_that_take_it():
+    options = parse_options(["k=3", "betas=(0.9, 0.99)"], ["adam", "fgsam+", "sam"])
+    assert options == {"adam": {"betas": (0.9, 0.99)},
+                       "fgsam+": {"k": 3, "betas": (0.9, 0.99)},
+                       "sam": {"betas": (0.9, 0.99)}}
+    with pytest.raises(ValueError, match="none of adam, sam takes an argument 'nope'"):
+        parse_options(["nope=1"], ["adam", "sam"])
+    # the base optimizer decides what a sharpness-aware optimizer forwards to it
+    assert parse_options(["momentum=0.9"], ["sam"], base="sgd") == {"sam": {"momentum": 0.9}}
