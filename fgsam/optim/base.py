@@ -241,7 +241,11 @@ class SharpnessAwareOptimizer(Optimizer):
 
         One device synchronisation per step; the weights are restored before raising.
         """
-        stacked = torch.stack([v.reshape(()).float().to(self._device()) for v in losses.values()])
+        values = list(losses.values())
+        if all(v.dtype == values[0].dtype and v.device == values[0].device for v in values):
+            stacked = torch.stack(values)  # the usual case: no casts or moves
+        else:
+            stacked = torch.stack([v.reshape(()).float().to(self._device()) for v in values])
         if bool(torch.isfinite(stacked).all()):
             return True
         self.restore_weights()

@@ -45,8 +45,12 @@ def global_dot(xs: list[Tensor], ys: list[Tensor]) -> Tensor:
 
 def scaled(xs: list[Tensor], factor: Tensor | float) -> list[Tensor]:
     """``[x * factor for x in xs]`` with ``factor`` moved to each tensor's device."""
+    if not xs:
+        return []
     if not isinstance(factor, Tensor):
-        return torch._foreach_mul(xs, factor) if xs else []
+        return torch._foreach_mul(xs, factor)
+    if factor.dim() == 0 and all(x.device == factor.device for x in xs):
+        return torch._foreach_mul(xs, factor)  # one fused call when nothing has to move
     return [x * factor.to(x.device) for x in xs]
 
 

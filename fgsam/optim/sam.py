@@ -106,7 +106,10 @@ class SAM(SharpnessAwareOptimizer):
         direction, norm = self.direction(params)
         if check_overflow and not bool(torch.isfinite(norm)):
             return False
-        coeff = self.unified / (norm + EPS) + (1.0 - self.unified)
+        if self.unified == 1.0:  # plain SAM: two fewer small ops per step
+            coeff = 1.0 / (norm + EPS)
+        else:
+            coeff = self.unified / (norm + EPS) + (1.0 - self.unified)
         increments = self.group_scaled(groups, direction, coeff, self.ascent_steps)
         if not self.is_perturbed:
             self._eps = dict(zip(params, increments, strict=True))
