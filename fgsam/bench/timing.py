@@ -28,6 +28,16 @@ class Timing:
     def median(self) -> float:
         return statistics.median(self.per_step)
 
+    def paired_ratio(self, other: Timing) -> float:
+        """Median over rounds of this contender's time divided by ``other``'s in the same
+        round: a load change between rounds cancels in each ratio."""
+        if len(self.per_step) != len(other.per_step) or not self.per_step:
+            raise ValueError(
+                f"paired_ratio needs the same non-zero number of rounds, got "
+                f"{len(self.per_step)} ({self.name}) and {len(other.per_step)} ({other.name})"
+            )
+        return statistics.median(a / b for a, b in zip(self.per_step, other.per_step))
+
     def __repr__(self) -> str:
         ms = self.median * 1e3
         return f"Timing({self.name!r}, median={ms:.3f} ms, rounds={len(self.per_step)})"

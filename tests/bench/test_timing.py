@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from fgsam.bench import interleaved_medians, machine_description
+from fgsam.bench import Timing, interleaved_medians, machine_description
 
 
 def test_every_contender_is_timed_every_round_after_warmup():
@@ -61,3 +61,11 @@ def test_cpu_clock_is_refused_on_an_accelerator():
 def test_unknown_clock_is_refused_naming_the_valid_ones():
     with pytest.raises(ValueError, match="clock must be one of wall, cpu, got 'gpu'"):
         interleaved_medians({"a": lambda: None}, rounds=1, clock="gpu")
+
+
+def test_paired_ratio_is_the_median_of_per_round_ratios():
+    slow, fast = Timing("slow", [2.0, 20.0, 4.0]), Timing("fast", [1.0, 10.0, 1.0])
+    assert slow.paired_ratio(fast) == 2.0  # round ratios 2, 2, 4
+    assert slow.median / fast.median == 4.0  # the ratio of medians mixes rounds
+    with pytest.raises(ValueError, match="same non-zero number of rounds"):
+        slow.paired_ratio(Timing("short", [1.0]))
