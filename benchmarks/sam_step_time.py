@@ -7,6 +7,7 @@ of the same round) is the steadier figure on a machine whose load changes.
 
     python benchmarks/sam_step_time.py --root $FGSAM_DATA
     python benchmarks/sam_step_time.py --root $FGSAM_DATA --threads 1 --clock cpu  # shared CPU
+    python benchmarks/sam_step_time.py --root $FGSAM_DATA --breakdown 300  # time of each phase
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ parser.add_argument("--rounds", type=int, default=21)
 parser.add_argument("--steps", type=int, default=10, help="steps per contender per round")
 parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
 parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+parser.add_argument("--breakdown", type=int, default=0, metavar="STEPS",
+                    help="also time each phase of the steps over STEPS alternating steps")
 parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                     help="cpu: process CPU time (CPU device only; use with --threads 1)")
 args = parser.parse_args()
@@ -47,7 +50,7 @@ with tempfile.TemporaryDirectory() as tmp:  # PyG writes processed/ beside raw/
     shutil.copytree(raw, Path(tmp) / "Cora")
     data = Planetoid(tmp, "Cora")[0].to(args.device)
 
-contenders = {}
+contenders, optimizers, closures = {}, {}, {}
 for name in (args.base, "sam"):
     torch.manual_seed(0)
     model = GCN(data.num_features, args.hidden, 2, int(data.y.max()) + 1, dropout=0.5)
@@ -60,6 +63,7 @@ for name in (args.base, "sam"):
         return F.cross_entropy(out[data.train_mask], data.y[data.train_mask])
 
     contenders[name] = lambda opt=opt, closure=closure: training_step(opt, closure)
+    optimizers[name], closures[name] = opt, closure
 
 timings = interleaved_medians(contenders, rounds=args.rounds, steps_per_round=args.steps,
                               device=args.device, clock=args.clock)
@@ -75,3 +79,60 @@ print("|---|---|---|---|")
 print(f"| {args.base} | {base_ms:.3f} | 1.000 | 1.000 |")
 paired = timings["sam"].paired_ratio(timings[args.base])
 print(f"| sam ({args.base}) | {sam_ms:.3f} | {sam_ms / base_ms:.3f} | {paired:.3f} |")
+
+
+def timed(record: dict, key: str, fn):
+    """``fn`` with its time per call added to ``record[key]`` (one entry per step)."""
+    def wrapper(*a, **k):
+        start = clock()
+        out = fn(*a, **k)
+        record.setdefault(key, [0.0])[-1] += clock() - start
+        return out
+    return wrapper
+
+
+if args.breakdown:
+    import statistics
+    import time
+
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    sam, base = optimizers["sam"], optimizers[args.base]
+    rec_sam: dict[str, list[float]] = {}
+    rec_base: dict[str, list[float]] = {}
+    for phase, method in (("passes", "loss_and_grad"), ("ascent", "ascend"),
+                          ("finiteness check", "check_finite"), ("restore + update", "descend")):
+        setattr(sam, method, timed(rec_sam, phase, getattr(sam, method)))
+
+    def base_step() -> None:
+        start = clock()
+        base.zero_grad(set_to_none=True)
+        closures[args.base]().backward()
+        middle = clock()
+        base.step()
+        rec_base["passes"].append(middle - start)
+        rec_base["restore + update"].append(clock() - middle)
+
+    rec_base.update({"passes": [], "restore + update": []})
+    steps: list[float] = []
+    for _ in range(args.breakdown):
+        base_step()
+        for rec in rec_sam.values():
+            rec.append(0.0)
+        start = clock()
+        sam.step(closures["sam"])
+        steps.append(clock() - start)
+    rec_sam["step"] = steps
+    rec_base["step"] = [a + b for a, b in zip(rec_base["passes"], rec_base["restore + update"])]
+    med = {k: statistics.median(v[: args.breakdown]) * 1e3 for k, v in rec_sam.items()}
+    med_base = {k: statistics.median(v) * 1e3 for k, v in rec_base.items()}
+    print()
+    print(f"Phases, medians over {args.breakdown} alternating steps (ms per step):")
+    print()
+    print(f"| phase | {args.base} | sam |")
+    print("|---|---|---|")
+    for phase in ("passes", "ascent", "finiteness check", "restore + update", "step"):
+        print(f"| {phase} | {med_base.get(phase, 0.0):.3f} | {med.get(phase, 0.0):.3f} |")
+    own = med["ascent"] + med["finiteness check"]
+    print()
+    print(f"SAM's own work beyond its passes and one update: {own:.3f} ms per step; "
+          f"the phases give {med['step'] / med_base['step']:.3f}x the {args.base} step")
