@@ -36,6 +36,17 @@ def hand_maml(model, data, episode, steps, lr, first_order, a):
     return theta0, hand_logits(theta, a, data.x)[episode.query]
 
 
+def assert_matches_hand(model, data, episode, expected, theta0):
+    """The model's query logits and outer gradient equal the hand-written ones."""
+    logits = model(data, episode)
+    torch.testing.assert_close(logits, expected, rtol=1e-10, atol=1e-12)
+    F.cross_entropy(logits, episode.query_y).backward()
+    hand_grads = torch.autograd.grad(F.cross_entropy(expected, episode.query_y), theta0)
+    params = dict(model.named_parameters())
+    for name, g in zip(NAMES, hand_grads):
+        torch.testing.assert_close(params[name].grad, g, rtol=1e-9, atol=1e-12)
+
+
 @pytest.mark.parametrize("first_order", [False, True])
 def test_inner_loop_and_outer_gradient_match_hand_written_sgd(graph_factory, episode_factory,
                                                               first_order):
@@ -50,13 +61,7 @@ def test_inner_loop_and_outer_gradient_match_hand_written_sgd(graph_factory, epi
                 p.uniform_(-0.2, 0.2, generator=torch.Generator().manual_seed(p.numel()))
     a = dense_gcn(data.edge_index, data.num_nodes)
     theta0, expected = hand_maml(model, data, episode, 2, 0.3, first_order, a)
-    logits = model(data, episode)
-    torch.testing.assert_close(logits, expected, rtol=1e-10, atol=1e-12)
-    F.cross_entropy(logits, episode.query_y).backward()
-    hand_grads = torch.autograd.grad(F.cross_entropy(expected, episode.query_y), theta0)
-    params = dict(model.named_parameters())
-    for name, g in zip(NAMES, hand_grads):
-        torch.testing.assert_close(params[name].grad, g, rtol=1e-9, atol=1e-12)
+    assert_matches_hand(model, data, episode, expected, theta0)
 
 
 def test_first_and_second_order_gradients_differ(graph_factory, episode_factory):
@@ -119,14 +124,8 @@ def test_clamped_inner_loop_matches_hand_written_clamped_sgd(graph_factory, epis
                  for s, t0 in zip(stepped, theta0)]
     assert moved  # the clamp is active in this example
     expected = hand_logits(theta, a, data.x)[episode.query]
-    logits = model(data, episode)
-    torch.testing.assert_close(logits, expected, rtol=1e-10, atol=1e-12)
-    F.cross_entropy(logits, episode.query_y).backward()
-    hand_grads = torch.autograd.grad(F.cross_entropy(expected, episode.query_y), theta0)
-    params = dict(model.named_parameters())
-    for name, g in zip(NAMES, hand_grads):
-        torch.testing.assert_close(params[name].grad, g, rtol=1e-9, atol=1e-12)
-    adapted = model.adapt(data, episode)
+    assert_matches_hand(model, data, episode, expected, theta0)
+    adapted, params = model.adapt(data, episode), dict(model.named_parameters())
     for name in NAMES:
         assert (adapted[name] - params[name]).abs().max() <= delta + 1e-15
     assert "inner_clamp=0.02" in repr(model)
