@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 from torch_geometric.datasets import Planetoid
 from torch_geometric.nn import GCN
 
-from fgsam.bench import interleaved_medians, machine_description
+from fgsam.bench import CLOCKS, interleaved_medians, machine_description
 from fgsam.data.root import data_root
 from fgsam.optim import create_optimizer, training_step
 
@@ -81,58 +82,57 @@ paired = timings["sam"].paired_ratio(timings[args.base])
 print(f"| sam ({args.base}) | {sam_ms:.3f} | {sam_ms / base_ms:.3f} | {paired:.3f} |")
 
 
-def timed(record: dict, key: str, fn):
-    """``fn`` with its time per call added to ``record[key]`` (one entry per step)."""
-    def wrapper(*a, **k):
-        start = clock()
-        out = fn(*a, **k)
-        record.setdefault(key, [0.0])[-1] += clock() - start
-        return out
-    return wrapper
 
-
-if args.breakdown:
-    import statistics
-    import time
-
-    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+def breakdown(steps: int) -> None:
+    """Time each phase inside the steps, the base optimizer and SAM alternating."""
+    clock = CLOCKS[args.clock]
     sam, base = optimizers["sam"], optimizers[args.base]
-    rec_sam: dict[str, list[float]] = {}
-    rec_base: dict[str, list[float]] = {}
+    current: dict[str, float] = {}  # phase -> time within the SAM step being taken
+
+    def timed(phase: str, fn):
+        def wrapper(*a, **k):
+            start = clock()
+            out = fn(*a, **k)
+            current[phase] = current.get(phase, 0.0) + clock() - start
+            return out
+        return wrapper
+
     for phase, method in (("passes", "loss_and_grad"), ("ascent", "ascend"),
                           ("finiteness check", "check_finite"), ("restore + update", "descend")):
-        setattr(sam, method, timed(rec_sam, phase, getattr(sam, method)))
-
-    def base_step() -> None:
+        setattr(sam, method, timed(phase, getattr(sam, method)))
+    rows: dict[str, list[dict[str, float]]] = {args.base: [], "sam": []}
+    for _ in range(steps):
         start = clock()
         base.zero_grad(set_to_none=True)
         closures[args.base]().backward()
         middle = clock()
         base.step()
-        rec_base["passes"].append(middle - start)
-        rec_base["restore + update"].append(clock() - middle)
-
-    rec_base.update({"passes": [], "restore + update": []})
-    steps: list[float] = []
-    for _ in range(args.breakdown):
-        base_step()
-        for rec in rec_sam.values():
-            rec.append(0.0)
+        end = clock()
+        rows[args.base].append({"passes": middle - start, "restore + update": end - middle,
+                                "step": end - start})
+        current.clear()
         start = clock()
         sam.step(closures["sam"])
-        steps.append(clock() - start)
-    rec_sam["step"] = steps
-    rec_base["step"] = [a + b for a, b in zip(rec_base["passes"], rec_base["restore + update"])]
-    med = {k: statistics.median(v[: args.breakdown]) * 1e3 for k, v in rec_sam.items()}
-    med_base = {k: statistics.median(v) * 1e3 for k, v in rec_base.items()}
+        rows["sam"].append({**current, "step": clock() - start})
+
+    def median_ms(name: str, phase: str) -> float | None:
+        if phase not in rows[name][0]:
+            return None  # a phase the base optimizer has not
+        return statistics.median(r[phase] for r in rows[name]) * 1e3
+
     print()
-    print(f"Phases, medians over {args.breakdown} alternating steps (ms per step):")
+    print(f"Phases, medians over {steps} alternating steps (ms per step):")
     print()
     print(f"| phase | {args.base} | sam |")
     print("|---|---|---|")
     for phase in ("passes", "ascent", "finiteness check", "restore + update", "step"):
-        print(f"| {phase} | {med_base.get(phase, 0.0):.3f} | {med.get(phase, 0.0):.3f} |")
-    own = med["ascent"] + med["finiteness check"]
+        cells = [median_ms(name, phase) for name in (args.base, "sam")]
+        print(f"| {phase} | " + " | ".join("–" if c is None else f"{c:.3f}" for c in cells) + " |")
+    own = median_ms("sam", "ascent") + median_ms("sam", "finiteness check")
+    ratio = median_ms("sam", "step") / median_ms(args.base, "step")
     print()
     print(f"SAM's own work beyond its passes and one update: {own:.3f} ms per step; "
-          f"the phases give {med['step'] / med_base['step']:.3f}x the {args.base} step")
+          f"the phases give {ratio:.3f}x the {args.base} step")
+
+if args.breakdown:
+    breakdown(args.breakdown)
