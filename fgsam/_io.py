@@ -97,17 +97,18 @@ def _nearest_existing(path: Path) -> Path:
     return path
 
 
-def _check_creatable(folder: Path, flag: str) -> None:
+def _check_creatable(folder: Path, flag: str, given: Path) -> None:
     """``folder`` (or its nearest existing ancestor) is a folder where files can be made:
-    tried with a real file, which also sees read-only file systems."""
+    tried with a real file, which also sees read-only file systems. ``given`` is the
+    path the user gave, for the message."""
     base = _nearest_existing(folder)
     if not base.is_dir():
-        raise ValueError(f"{flag} {str(folder)!r}: {str(base)!r} is a file, not a folder; "
+        raise ValueError(f"{flag} {str(given)!r}: {str(base)!r} is a file, not a folder; "
                          f"give a path inside a folder")
     try:
         fd, probe = tempfile.mkstemp(prefix=".fgsam-probe.", dir=base)
     except OSError as err:
-        raise ValueError(f"{flag} {str(folder)!r}: cannot write in {str(base)!r} "
+        raise ValueError(f"{flag} {str(given)!r}: cannot write in {str(base)!r} "
                          f"({err.strerror}); give a writable location") from None
     os.close(fd)
     os.unlink(probe)
@@ -125,7 +126,7 @@ def check_output_file(path: str | os.PathLike[str] | None, flag: str) -> None:
     if path.exists() and not os.access(path, os.W_OK):
         raise ValueError(f"{flag} {str(path)!r} exists and is not writable; give another "
                          f"file or make it writable")
-    _check_creatable(path.parent, flag)
+    _check_creatable(path.parent, flag, path)
 
 
 def check_output_dir(path: str | os.PathLike[str] | None, flag: str,
@@ -139,7 +140,7 @@ def check_output_dir(path: str | os.PathLike[str] | None, flag: str,
     if path.exists() and not path.is_dir():
         raise ValueError(f"{flag} {str(path)!r} is a file; give a folder (it is created if "
                          f"missing)")
-    _check_creatable(path, flag)
+    _check_creatable(path, flag, path)
     for name in files:
         check_output_file(path / name, flag)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import pickle
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,12 +13,12 @@ from typing import Any
 import torch
 from torch_geometric.data import Data
 
+from fgsam._io import torch_save, write_json
 from fgsam.data.class_split import ClassSplit
 from fgsam.data.load_graph import load_graph
 from fgsam.fewshot.features import normalize_features
 from fgsam.fewshot.method import FewShotMethod
 from fgsam.fewshot.method_registry import create_method
-from fgsam.fewshot.results import write_json
 from fgsam.fewshot.sampler import EpisodeSampler
 
 CONFIG, WEIGHTS = "config.json", "model.pt"
@@ -62,18 +63,54 @@ def save_checkpoint(directory: str | os.PathLike[str], method: FewShotMethod,
     if missing:
         raise ValueError(f"config lacks the keys {missing} that load_checkpoint needs")
     out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu() for k, v in method.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(prefix=f".{WEIGHTS}.", suffix=".tmp", dir=out)
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, out / WEIGHTS)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    torch_save(out / WEIGHTS, {k: v.detach().cpu() for k, v in method.state_dict().items()})
     write_json(out / CONFIG, config)
     return out
+
+
+def read_checkpoint_files(folder: Path, writer: str, required: tuple[str, ...]
+                          ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """``config.json`` and the state dict in ``model.pt`` of a checkpoint folder, each
+    checked: a missing, truncated, undecodable or foreign file raises a one-line error
+    naming it and what was expected (``writer`` names the command that writes them)."""
+    cfg_path, weights_path = folder / CONFIG, folder / WEIGHTS
+    for path in (cfg_path, weights_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: a checkpoint folder holds {CONFIG} and "
+                                    f"{WEIGHTS} (written by {writer})")
+    try:
+        config = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{cfg_path} is not valid JSON ({err}); it should be the "
+                         f"{CONFIG} written by {writer}") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{cfg_path} holds a {type(config).__name__}, not the settings "
+                         f"object written by {writer}")
+    missing = [k for k in required if k not in config]
+    if missing:
+        raise ValueError(f"{cfg_path} lacks the keys {missing}; it was not written by {writer}")
+    try:
+        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile,
+            ValueError) as err:
+        why = " ".join(str(err).split())[:200]
+        raise ValueError(f"{weights_path} cannot be read as a torch state dict ({why}); it is "
+                         f"truncated or not the {WEIGHTS} written by {writer}") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{weights_path} holds a {type(state).__name__}, not a state dict of "
+                         f"tensors as written by {writer}")
+    return config, state
+
+
+def load_weights(module: torch.nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
+    """``module.load_state_dict(state)``, with a one-line error naming ``path`` when the
+    weights belong to another model (missing, unexpected or differently shaped keys)."""
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as err:
+        first = next((line.strip() for line in str(err).splitlines()[1:] if line.strip()), "")
+        raise ValueError(f"{path} does not fit the model its {CONFIG} describes "
+                         f"({type(module).__name__}): {first[:200]}") from None
 
 
 def load_checkpoint(directory: str | os.PathLike[str], root: str | os.PathLike[str] | None = None,
@@ -91,15 +128,7 @@ def load_checkpoint(directory: str | os.PathLike[str], root: str | os.PathLike[s
         >>> loss = ckpt.method.loss(ckpt.data, episode)
     """
     folder = Path(directory)
-    cfg_path, weights_path = folder / CONFIG, folder / WEIGHTS
-    for path in (cfg_path, weights_path):
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: a checkpoint folder holds {CONFIG} and "
-                                    f"{WEIGHTS} (written by fgsam fsnc --save-checkpoint DIR)")
-    config = json.loads(cfg_path.read_text(encoding="utf-8"))
-    missing = [k for k in REQUIRED if k not in config]
-    if missing:
-        raise ValueError(f"{cfg_path} lacks the keys {missing}")
+    config, state = read_checkpoint_files(folder, "fgsam fsnc --save-checkpoint DIR", REQUIRED)
     data, split = load_graph(config["dataset"], root if root is not None else config.get("root"),
                              split_seed=int(config["split_seed"]))
     data = normalize_features(data, config.get("features", "none"))
@@ -107,7 +136,7 @@ def load_checkpoint(directory: str | os.PathLike[str], root: str | os.PathLike[s
     method = create_method(config["method"], data.num_features, int(data.y.max()) + 1,
                            config["n_way"], config["hidden"], config["dropout"],
                            **config["method_args"])
-    method.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
+    load_weights(method, state, folder / WEIGHTS)
     device = torch.device(device) if device is not None else torch.device("cpu")
     method, data = method.to(device).eval(), data.to(device)
     sampler = EpisodeSampler(data.y, split.train, config["n_way"], config["k_shot"],
@@ -115,4 +144,5 @@ def load_checkpoint(directory: str | os.PathLike[str], root: str | os.PathLike[s
     return Checkpoint(method, data, split, sampler, config)
 
 
-__all__ = ["CONFIG", "REQUIRED", "WEIGHTS", "Checkpoint", "load_checkpoint", "save_checkpoint"]
+__all__ = ["CONFIG", "REQUIRED", "WEIGHTS", "Checkpoint", "load_checkpoint", "load_weights",
+           "read_checkpoint_files", "save_checkpoint"]

@@ -10,9 +10,11 @@ from typing import Any
 import torch
 
 from fgsam import __version__
+from fgsam._io import check_output_dir, check_output_file
+from fgsam._validate import resolve_device
 from fgsam.bench.timing import machine_description
 from fgsam.data.load_graph import load_graph
-from fgsam.fewshot.checkpoint import save_checkpoint
+from fgsam.fewshot.checkpoint import CONFIG, WEIGHTS, save_checkpoint
 from fgsam.fewshot.features import FEATURE_NORMALIZATIONS, normalize_features
 from fgsam.fewshot.method_registry import METHODS, create_method, default_episodes, method_name
 from fgsam.fewshot.results import FSNCResult, write_json
@@ -29,7 +31,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "fsnc", help="few-shot node classification (episodic meta-learning)",
         description="Meta-train and meta-test a few-shot node classifier with the FSNC "
                     "protocol; with a comma list of optimizers, compare them on identical "
-                    "tasks and seeds.")
+                    "tasks and seeds, interleaved (repeat r of every optimizer before repeat "
+                    "r + 1) and timed by the wall clock and by process CPU time. Exit status: "
+                    "0 done, 2 error, 3 some optimizer diverged (recorded in the table and "
+                    "--out).")
     p.add_argument("--dataset", default="cora", help="catalog name (see `fgsam datasets`)")
     p.add_argument("--method", default="gpn", help=f"one of {', '.join(METHODS)}")
     p.add_argument("--optimizer", default="adam",
@@ -81,7 +86,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--root", default=None, help="data root (default: $FGSAM_DATA or ./datasets)")
     p.add_argument("--device", default=None,
                    help="torch device (default: cuda if available, else cpu)")
-    p.add_argument("--out", default=None, help="write every number and the configuration here")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's); with 1, the CPU-time column "
+                        "is comparable with fgsam bench --threads 1 --clock cpu")
+    p.add_argument("--out", default=None,
+                   help="write every number and the configuration here (rewritten as each "
+                        "repeat finishes, so an interrupted run keeps what it finished)")
     p.add_argument("--save-checkpoint", default=None, metavar="DIR",
                    help="save the last repeat's tested model (config.json + model.pt); one "
                         "subfolder per optimizer when comparing several")
@@ -106,14 +116,8 @@ def method_arguments(method: str, optimizer: str, method_args: dict[str, Any],
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        return _run(args)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"fgsam fsnc: error: {err}", file=sys.stderr)
-        return 2
-
-
-def _run(args: argparse.Namespace) -> int:
+    """Run ``fgsam fsnc``; returns the exit status (errors reach :func:`fgsam.cli.main`,
+    which prints them as one line)."""
     method = method_name(args.method)
     optimizers = [o.strip().lower() for o in args.optimizer.split(",") if o.strip()]
     if not optimizers:
@@ -134,7 +138,15 @@ def _run(args: argparse.Namespace) -> int:
     for name, flag in (("hidden", args.hidden), ("way", args.way), ("shot", args.shot)):
         if flag < 1:
             raise ValueError(f"--{name} must be >= 1, got {flag}")
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    device = resolve_device(args.device, "--device")
+    check_output_file(args.out, "--out")
+    folders = checkpoint_folders(args.save_checkpoint, optimizers)
+    for folder in folders.values():
+        check_output_dir(folder, "--save-checkpoint", files=(CONFIG, WEIGHTS))
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     data, split = load_graph(args.dataset, args.root, split_seed=args.split_seed)
     data = normalize_features(data, args.features).to(device)
     num_classes = int(data.y.max()) + 1
@@ -148,36 +160,81 @@ def _run(args: argparse.Namespace) -> int:
 
     for opt in optimizers:
         check_arguments(builder(opt), [opt], kwargs, args.lr, args.weight_decay)
-    results: dict[str, FSNCResult] = {}
-    for opt in optimizers:
-        trainer = EpisodicTrainer(
-            builder(opt), data, split, n_way=args.way, k_shot=args.shot, q_query=args.query,
-            optimizer=opt, lr=args.lr, weight_decay=args.weight_decay, opt_kwargs=kwargs[opt],
-            episodes=episodes, val_every=args.val_every, val_tasks=args.val_tasks,
-            patience=args.patience, test_tasks=args.test_tasks, repeats=args.repeats,
-            seed=args.seed, test_last=args.test_last, average=args.average,
-            average_options=average_options, progress=not args.quiet)
-        if opt == optimizers[0] and any(trainer.dropped.values()):
-            lost = {k: v for k, v in trainer.dropped.items() if v}
-            print(f"dropped classes with fewer than {args.shot + args.query} nodes: {lost}",
-                  file=sys.stderr)
-        result = trainer.run()
-        result.config.update(_settings(args, method, method_args[opt], episodes))
-        results[opt] = result
-        print(f"{opt}: {result.summary()}" if len(optimizers) > 1 else result.summary())
-        if args.save_checkpoint:
-            folder = Path(args.save_checkpoint)
-            folder = folder / _safe(opt) if len(optimizers) > 1 else folder
-            save_checkpoint(folder, trainer.last_method, _checkpoint_config(trainer, result))
+    trainers = {opt: EpisodicTrainer(
+        builder(opt), data, split, n_way=args.way, k_shot=args.shot, q_query=args.query,
+        optimizer=opt, lr=args.lr, weight_decay=args.weight_decay, opt_kwargs=kwargs[opt],
+        episodes=episodes, val_every=args.val_every, val_tasks=args.val_tasks,
+        patience=args.patience, test_tasks=args.test_tasks, repeats=args.repeats,
+        seed=args.seed, test_last=args.test_last, average=args.average,
+        average_options=average_options, progress=not args.quiet) for opt in optimizers}
+    first = trainers[optimizers[0]]
+    if any(first.dropped.values()):
+        lost = {k: v for k, v in first.dropped.items() if v}
+        print(f"dropped classes with fewer than {args.shot + args.query} nodes: {lost}",
+              file=sys.stderr)
+    results = {opt: FSNCResult([], {**t.config(), **_settings(args, method, method_args[opt],
+                                                                 episodes)})
+               for opt, t in trainers.items()}
+    record = Record(args, device, results)
+    failed: list[str] = []
+    for trainer in trainers.values():
+        trainer.warm_up()
+    # repeat r of every optimizer before repeat r + 1: a change of load hits all alike
+    for r in range(args.repeats):
+        for opt in optimizers:
+            if results[opt].diverged is not None:
+                continue  # a method that diverged on one seed did not train on every seed
+            results[opt].repeats.append(trainers[opt].run_repeat(r))
+            done = r == args.repeats - 1 or results[opt].diverged is not None
+            if done:
+                print(f"{opt}: {results[opt].summary()}" if len(optimizers) > 1
+                      else results[opt].summary())
+            if done and opt in folders and results[opt].diverged is None:
+                try:
+                    save_checkpoint(folders[opt], trainers[opt].last_method,
+                                    _checkpoint_config(results[opt]))
+                except OSError as err:  # the results themselves are still written below
+                    failed.append(f"--save-checkpoint {str(folders[opt])!r}: {err}")
+            record.write(complete=False)
+    record.write(complete=True)
     if len(optimizers) > 1:
         print()
         print(comparison_table(results))
-    if args.out:
-        arguments = {k: v for k, v in vars(args).items() if k != "func"}
-        write_json(args.out, {"arguments": arguments, "version": __version__,
-                              "machine": machine_description(device),
-                              "results": {k: r.as_dict() for k, r in results.items()}})
-    return 0
+    for message in failed:
+        print(f"fgsam fsnc: error: {message}", file=sys.stderr)
+    diverged = [o for o, res in results.items() if res.diverged is not None]
+    if diverged:
+        print(f"fgsam fsnc: diverged: {', '.join(diverged)} (see the table"
+              f"{' and ' + args.out if args.out else ''})", file=sys.stderr)
+    return 2 if failed else 3 if diverged else 0
+
+
+class Record:
+    """The ``--out`` JSON of a comparison, rewritten atomically as each repeat finishes."""
+
+    def __init__(self, args: argparse.Namespace, device: torch.device,
+                 results: dict[str, FSNCResult]) -> None:
+        self.path = args.out
+        self.head = {"arguments": {k: v for k, v in vars(args).items() if k != "func"},
+                     "version": __version__, "machine": machine_description(device)}
+        self.results = results
+
+    def write(self, complete: bool) -> None:
+        if self.path is None:
+            return
+        diverged = [o for o, r in self.results.items() if r.diverged is not None]
+        write_json(self.path, {**self.head, "complete": complete, "diverged": diverged,
+                               "results": {k: r.as_dict() for k, r in self.results.items()}})
+
+
+def checkpoint_folders(folder: str | None, optimizers: list[str]) -> dict[str, Path]:
+    """Where ``--save-checkpoint`` puts each optimizer's model: the folder itself for one
+    optimizer, a subfolder per optimizer for several."""
+    if folder is None:
+        return {}
+    if len(optimizers) == 1:
+        return {optimizers[0]: Path(folder)}
+    return {opt: Path(folder) / _safe(opt) for opt in optimizers}
 
 
 def check_arguments(build: Any, optimizers: list[str], kwargs: dict[str, dict[str, Any]],
@@ -198,13 +255,27 @@ def check_arguments(build: Any, optimizers: list[str], kwargs: dict[str, dict[st
 
 
 def comparison_table(results: dict[str, FSNCResult]) -> str:
-    """A markdown table like Table 3 of the FGSAM paper: one row per optimizer."""
-    first = next(iter(results.values())).seconds_per_200
-    lines = [f"| optimizer | accuracy (%) ± 95% CI | s / 200 episodes | time vs "
-             f"{next(iter(results))} |", "|---|---|---|---|"]
+    """A markdown table like Table 3 of the FGSAM paper: one row per optimizer, with the
+    training time per 200 episodes by the wall clock and by process CPU time, and the
+    CPU time against the first optimizer's (the comparison a loaded machine does not
+    distort). A diverged optimizer shows where it diverged instead of an accuracy."""
+    base = next(iter(results))
+    first = results[base].cpu_seconds_per_200
+    lines = [f"| optimizer | accuracy (%) ± 95% CI | s / 200 episodes | CPU s / 200 episodes "
+             f"| CPU time vs {base} |", "|---|---|---|---|---|"]
     for name, r in results.items():
-        lines.append(f"| {name} | {100 * r.mean:.2f} ± {100 * r.ci95:.2f} | "
-                     f"{r.seconds_per_200:.2f} | {r.seconds_per_200 / first:.2f}× |")
+        d = r.diverged
+        if d is None:
+            acc = f"{100 * r.mean:.2f} ± {100 * r.ci95:.2f}"
+        else:
+            where = f", {d['pass']} pass" if d.get("pass") else ""
+            acc = f"diverged (repeat {d['repeat'] + 1}, episode {d['episode']}{where})"
+        if sum(rep.episodes for rep in r.repeats) == 0:  # diverged on its first episode
+            wall = cpu = ratio = "–"
+        else:
+            wall, cpu = f"{r.seconds_per_200:.2f}", f"{r.cpu_seconds_per_200:.2f}"
+            ratio = f"{r.cpu_seconds_per_200 / first:.2f}×" if first > 0 else "–"
+        lines.append(f"| {name} | {acc} | {wall} | {cpu} | {ratio} |")
     return "\n".join(lines)
 
 
@@ -216,7 +287,7 @@ def _settings(args: argparse.Namespace, method: str, method_args: dict[str, Any]
             "dropout": args.dropout, "episodes": episodes, "rho_flag": args.rho}
 
 
-def _checkpoint_config(trainer: EpisodicTrainer, result: FSNCResult) -> dict[str, Any]:
+def _checkpoint_config(result: FSNCResult) -> dict[str, Any]:
     last = result.repeats[-1]
     return {**result.config, "repeat": last.repeat, "seeds": last.seeds,
             "train_seed": last.seeds["train"], "episodes_trained": last.episodes,
@@ -227,5 +298,5 @@ def _safe(name: str) -> str:
     return name.replace("+", "plus").replace("/", "_")
 
 
-__all__ = ["add_parser", "check_arguments", "comparison_table", "method_arguments",
-           "optimizer_kwargs", "run"]
+__all__ = ["Record", "add_parser", "check_arguments", "checkpoint_folders", "comparison_table",
+           "method_arguments", "optimizer_kwargs", "run"]

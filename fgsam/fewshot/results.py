@@ -1,14 +1,12 @@
-"""Few-shot results: per-repeat records, the 95% confidence interval, atomic JSON writing."""
+"""Few-shot results: per-repeat records and the 95% confidence interval."""
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
+
+from fgsam._io import write_json
 
 
 def mean_and_ci95(values: list[float]) -> tuple[float, float]:
@@ -36,12 +34,16 @@ class RepeatResult:
         best_val_acc (float): best validation accuracy.
         best_episode (int): episodes trained when it was reached.
         episodes (int): episodes trained (fewer than asked after early stopping).
-        train_seconds (float): time in forward + backward + optimizer step only.
-        tested (str): ``"best"`` (best validation checkpoint), ``"last"`` model or
-            ``"swad"`` (the SWAD average).
+        train_seconds (float): wall time in forward + backward + optimizer step only.
+        tested (str): ``"best"`` (best validation checkpoint), ``"last"`` model,
+            ``"swad"`` (the SWAD average) or ``"none"`` (diverged, not tested).
         averaging (dict, optional): with SWAD, its settings, validation losses and window
             (:meth:`fgsam.optim.SWAD.as_dict`, plus ``first_episode`` / ``last_episode``,
             the averaged episodes). (default: ``None``)
+        cpu_seconds (float, optional): process CPU time of the same training steps.
+            (default: ``0.0``)
+        diverged (dict, optional): where the loss became non-finite (``episode``,
+            ``pass``, ``message``); ``None`` for a repeat that finished. (default: ``None``)
     """
 
     repeat: int
@@ -54,20 +56,30 @@ class RepeatResult:
     train_seconds: float
     tested: str = "best"
     averaging: dict[str, Any] | None = None
+    cpu_seconds: float = 0.0
+    diverged: dict[str, Any] | None = None
 
     @property
     def mean(self) -> float:
-        """Mean test accuracy of this repeat."""
+        """Mean test accuracy of this repeat (NaN if it diverged)."""
+        if not self.test_accs:
+            return math.nan
         return math.fsum(self.test_accs) / len(self.test_accs)
 
     @property
     def seconds_per_200(self) -> float:
-        """Training seconds per 200 episodes."""
+        """Training seconds per 200 episodes (wall clock)."""
         return self.train_seconds / max(self.episodes, 1) * 200.0
+
+    @property
+    def cpu_seconds_per_200(self) -> float:
+        """Training seconds per 200 episodes (process CPU time)."""
+        return self.cpu_seconds / max(self.episodes, 1) * 200.0
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        out.update(mean=self.mean, seconds_per_200=self.seconds_per_200)
+        out.update(mean=self.mean, seconds_per_200=self.seconds_per_200,
+                   cpu_seconds_per_200=self.cpu_seconds_per_200)
         return out
 
 
@@ -77,7 +89,9 @@ class FSNCResult:
 
     Accuracy is reported as mean ± 95% CI over *all* test tasks of all repeats
     (:func:`mean_and_ci95`), with the per-repeat means alongside; time as training
-    seconds per 200 episodes over all repeats.
+    seconds per 200 episodes over all repeats, by the wall clock and by process CPU time.
+    A result with a diverged repeat (:attr:`diverged`) reports no accuracy: its finished
+    repeats are kept, but the method did not train on every seed.
 
     Args:
         repeats (list of RepeatResult): one per repeat.
@@ -96,11 +110,23 @@ class FSNCResult:
         return len(self.test_accs)
 
     @property
+    def diverged(self) -> dict[str, Any] | None:
+        """The first diverged repeat's record (with its ``repeat``), or ``None``."""
+        for r in self.repeats:
+            if r.diverged is not None:
+                return {"repeat": r.repeat, **r.diverged}
+        return None
+
+    @property
     def mean(self) -> float:
+        if self.diverged is not None or not self.test_accs:
+            return math.nan
         return mean_and_ci95(self.test_accs)[0]
 
     @property
     def ci95(self) -> float:
+        if self.diverged is not None or not self.test_accs:
+            return math.nan
         return mean_and_ci95(self.test_accs)[1]
 
     @property
@@ -109,50 +135,51 @@ class FSNCResult:
 
     @property
     def seconds_per_200(self) -> float:
+        """Training seconds per 200 episodes over all repeats (wall clock)."""
         episodes = sum(r.episodes for r in self.repeats)
         return sum(r.train_seconds for r in self.repeats) / max(episodes, 1) * 200.0
 
+    @property
+    def cpu_seconds_per_200(self) -> float:
+        """Training seconds per 200 episodes over all repeats (process CPU time)."""
+        episodes = sum(r.episodes for r in self.repeats)
+        return sum(r.cpu_seconds for r in self.repeats) / max(episodes, 1) * 200.0
+
     def summary(self) -> str:
-        """``acc 71.23 ± 1.05 (95% CI over 500 tasks) · 0.84 s / 200 episodes``."""
+        """``acc 71.23 ± 1.05 (95% CI over 500 tasks) · 0.84 s / 200 episodes``, or where
+        it diverged."""
+        d = self.diverged
+        if d is not None:
+            where = f"{d['pass']} pass, " if d.get("pass") else ""
+            return (f"diverged in repeat {d['repeat'] + 1} at episode {d['episode']} "
+                    f"({where}{d['repeat']} repeats finished before it)")
         return (f"acc {100 * self.mean:.2f} ± {100 * self.ci95:.2f} (95% CI over "
                 f"{self.num_tasks} tasks) · {self.seconds_per_200:.2f} s / 200 episodes")
 
     def as_dict(self) -> dict[str, Any]:
-        """Every number, JSON-ready (accuracies in percent at the top level)."""
+        """Every number, JSON-ready (accuracies in percent at the top level; NaN, which
+        the JSON writer turns into ``null``, where there is none, e.g. after a
+        divergence)."""
         accs = self.test_accs
         return {
             "accuracy": {
                 "mean": 100 * self.mean,
                 "ci95": 100 * self.ci95,
                 "num_tasks": len(accs),
-                "min": 100 * min(accs),
-                "max": 100 * max(accs),
+                "min": 100 * min(accs) if accs else math.nan,
+                "max": 100 * max(accs) if accs else math.nan,
                 "repeat_means": [100 * m for m in self.repeat_means],
             },
             "seconds_per_200_episodes": self.seconds_per_200,
+            "cpu_seconds_per_200_episodes": self.cpu_seconds_per_200,
             "episodes_trained": [r.episodes for r in self.repeats],
+            "diverged": self.diverged,
             "repeats": [r.as_dict() for r in self.repeats],
             "config": self.config,
         }
 
     def __repr__(self) -> str:
         return f"FSNCResult({self.summary()}, repeats={len(self.repeats)})"
-
-
-def write_json(path: str | os.PathLike[str], obj: Any) -> None:
-    """Write ``obj`` as JSON to ``path`` atomically: a temporary file in the same folder,
-    then :func:`os.replace`, so a failed run never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 __all__ = ["FSNCResult", "RepeatResult", "mean_and_ci95", "write_json"]

@@ -23,8 +23,10 @@ from fgsam.optim import SWAD, SharpnessAwareOptimizer, create_optimizer, trainin
 from fgsam.optim.registry import optimizer_arguments
 from fgsam.optim.swad import ENDED, WEIGHT_AVERAGES, check_swad_options, has_batchnorm
 
-#: The independent random streams of one repeat (seeded by ``derive_seed(seed, f"{stream}/{r}")``).
-STREAMS = ("model", "train", "val", "test")
+#: The independent random streams of one repeat (seeded by ``derive_seed(seed, f"{stream}/{r}")``):
+#: weights and dropout, training tasks, validation and test task pools, and the optimizer's
+#: own draws (for the stochastic optimizers: RWP, ESAM, SSAM, tilted SAM, F2M, ...).
+STREAMS = ("model", "train", "val", "test", "optimizer")
 
 
 class EpisodicTrainer:
@@ -60,8 +62,18 @@ class EpisodicTrainer:
     :attr:`RepeatResult.averaging`.
 
     Training time counts the forward, backward and optimizer step (and SWAD's
-    accumulation) only (``time.perf_counter``, synchronising CUDA), the same clock for
-    every optimizer. Everything runs on ``data``'s device.
+    accumulation) only, by two clocks: the wall clock (``time.perf_counter``,
+    synchronising CUDA) and the CPU time of this process (``time.process_time``, which
+    time spent waiting for a busy machine does not inflate; on a CPU device with one torch
+    thread it is the figure to compare optimizers by).
+
+    A repeat whose loss becomes non-finite (a :class:`FloatingPointError` from a
+    sharpness-aware optimizer, or a non-finite training loss of a plain one, seen at the
+    next validation) stops there and is recorded as diverged
+    (:attr:`RepeatResult.diverged`: episode, pass, message); it is not tested. The graph
+    is checked first (:func:`fgsam.data.check_graph`): non-finite features or bad labels
+    are refused, since they would train to a meaningless chance-level result. Everything
+    runs on ``data``'s device.
 
     Args:
         build_method (callable): returns a new :class:`FewShotMethod` (its weights are
@@ -221,20 +233,47 @@ class EpisodicTrainer:
         method.reset_parameters(seed)
         return method.to(self.device)
 
-    def new_optimizer(self, method: FewShotMethod) -> Optimizer:
+    def warm_up(self, steps: int = 2) -> None:
+        """Take ``steps`` untimed training steps on a throw-away copy of the method, so that
+        one-time costs (first calls into PyG and the allocator) are not counted in the
+        first repeat's time of whichever optimizer runs first. Nothing of the runs
+        changes: the copy, its optimizer and its tasks come from a stream of their own."""
+        seed = derive_seed(self.seed, "warm-up")
+        method = self.new_method(seed)
+        opt = self.new_optimizer(method, seed)
+        sampler = self.sampler("train", seed)
+        two = isinstance(opt, SharpnessAwareOptimizer) and opt.num_closures == 2
+        reduction = "none" if getattr(opt, "per_sample_loss", False) else "mean"
+        method.train()
+        for _ in range(steps):
+            try:
+                self._timed_step(method, opt, sampler.sample().to(self.device), two, reduction)
+            except FloatingPointError:
+                return  # the timed runs will record the divergence
+
+    def new_optimizer(self, method: FewShotMethod, seed: int | None = None) -> Optimizer:
+        """The optimizer of a repeat; ``seed`` seeds the draws of a stochastic one (the
+        repeat's ``optimizer`` stream), so that every run repeats from its seed."""
         return create_optimizer(method, self.optimizer, lr=self.lr,
-                                weight_decay=self.weight_decay, **self.opt_kwargs)
+                                weight_decay=self.weight_decay, seed=seed, **self.opt_kwargs)
 
     def run_repeat(self, repeat: int) -> RepeatResult:
         """Train, validate and test once with the seeds of ``repeat``."""
         seeds = self.seeds(repeat)
         method = self.new_method(seeds["model"])
-        opt = self.new_optimizer(method)
+        opt = self.new_optimizer(method, seeds["optimizer"])
         train = self.sampler("train", seeds["train"])
         val_pool = self.task_pool("val", repeat, self.val_tasks)
         swad = SWAD(method, **self.average_options) if self.average == "swad" else None
         record = self.train(method, opt, train, val_pool, desc=f"repeat {repeat + 1}",
                             swad=swad)
+        if record["diverged"] is not None:
+            return RepeatResult(
+                repeat=repeat, seeds=seeds, test_accs=[], val_history=record["history"],
+                best_val_acc=record["best_acc"], best_episode=record["best_episode"],
+                episodes=record["episodes"], train_seconds=record["seconds"],
+                cpu_seconds=record["cpu_seconds"], tested="none",
+                diverged=record["diverged"])
         averaging = None
         if swad is not None:
             method, averaging = self.finalize_swad(swad, repeat), self.window(swad)
@@ -247,7 +286,8 @@ class EpisodicTrainer:
             repeat=repeat, seeds=seeds, test_accs=self.evaluate(method, test_pool),
             val_history=record["history"], best_val_acc=record["best_acc"],
             best_episode=record["best_episode"], episodes=record["episodes"],
-            train_seconds=record["seconds"], tested=tested, averaging=averaging,
+            train_seconds=record["seconds"], cpu_seconds=record["cpu_seconds"], tested=tested,
+            averaging=averaging,
         )
 
     def finalize_swad(self, swad: SWAD, repeat: int) -> FewShotMethod:
@@ -280,22 +320,44 @@ class EpisodicTrainer:
 
         Returns a dict with ``best_state`` (a copy of the best validated weights, or
         ``None`` if never validated or with ``swad``), ``best_acc``, ``best_episode``,
-        ``episodes``, ``seconds`` (fwd + bwd + step time) and ``history``.
+        ``episodes``, ``seconds`` and ``cpu_seconds`` (fwd + bwd + step time, wall and
+        process CPU), ``history`` and ``diverged`` (``None``, or where and how the loss
+        became non-finite).
         """
         sharpness_aware = isinstance(opt, SharpnessAwareOptimizer)
         two = sharpness_aware and opt.num_closures == 2
         reduction = "none" if getattr(opt, "per_sample_loss", False) else "mean"
         best_acc, best_episode, best_state, bad = -1.0, 0, None, 0
-        seconds, history, done = 0.0, [], 0
+        seconds, cpu_seconds, history, done, diverged = 0.0, 0.0, [], 0, None
+        # first episode with a non-finite training loss (-1: none); read at validations only,
+        # so a plain optimizer's step needs no device synchronisation
+        first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
         bar = tqdm(total=self.episodes, desc=desc, leave=False, disable=not self.progress)
         for episode in range(self.episodes):
             if sharpness_aware and episode % self.val_every == 0:
                 opt.start_epoch()
             task = sampler.sample().to(self.device)
             method.train()
-            seconds += self._timed_step(method, opt, task, two, reduction, swad)
-            done = episode + 1
+            try:
+                loss, wall, cpu = self._timed_step(method, opt, task, two, reduction, swad)
+            except FloatingPointError as err:
+                diverged = {"episode": episode + 1, "pass": getattr(err, "pass_name", None),
+                            "step": getattr(err, "step", None), "message": str(err)}
+                done = episode
+                break
+            seconds, cpu_seconds, done = seconds + wall, cpu_seconds + cpu, episode + 1
+            if not sharpness_aware:
+                finite = torch.isfinite(loss.detach()).all()
+                first_bad = torch.where((first_bad < 0) & ~finite, episode + 1, first_bad)
             bar.update(1)
+            if done % self.val_every and done != self.episodes:
+                continue
+            if int(first_bad) >= 0:
+                diverged = {"episode": int(first_bad), "pass": "training", "step": None,
+                            "message": f"the training loss of {type(opt).__name__} is not "
+                                       f"finite at episode {int(first_bad)}; lower the "
+                                       f"learning rate, or check the data and the loss"}
+                break
             if done % self.val_every:
                 continue
             accs, losses = self.scores(method, val_pool)
@@ -315,10 +377,11 @@ class EpisodicTrainer:
         bar.close()
         return {"best_state": best_state, "best_acc": max(best_acc, 0.0),
                 "best_episode": best_episode, "episodes": done, "seconds": seconds,
-                "history": history}
+                "cpu_seconds": cpu_seconds, "history": history, "diverged": diverged}
 
     def _timed_step(self, method: FewShotMethod, opt: Optimizer, task: Episode, two: bool,
-                    reduction: str, swad: SWAD | None = None) -> float:
+                    reduction: str, swad: SWAD | None = None) -> tuple[Tensor, float, float]:
+        """One training step; returns its loss, wall seconds and process CPU seconds."""
         data = self.data
 
         def closure() -> Tensor:
@@ -328,12 +391,12 @@ class EpisodicTrainer:
             return method.loss(data, task, peer=True, reduction=reduction)
 
         synchronize(self.device)
-        start = time.perf_counter()
-        training_step(opt, closure, peer_closure if two else None)
+        start, cpu_start = time.perf_counter(), time.process_time()
+        loss = training_step(opt, closure, peer_closure if two else None)
         if swad is not None:
             swad.update_parameters(method)
         synchronize(self.device)
-        return time.perf_counter() - start
+        return loss, time.perf_counter() - start, time.process_time() - cpu_start
 
     @torch.no_grad()
     def evaluate(self, method: FewShotMethod, tasks: list[Episode]) -> list[float]:

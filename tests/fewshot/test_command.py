@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 
 import numpy as np
@@ -152,3 +153,114 @@ def test_f2m_clamps_metagnn_fine_tuning_to_its_noise_bound(data_root, tmp_path):
     assert results["adam"]["config"]["method_args"] == {"inner_steps": 2}
     assert results["f2m"]["config"]["method_args"] == {"inner_steps": 2, "inner_clamp": 0.02}
     assert results["f2m"]["config"]["opt_kwargs"] == {"rho": 0.02}
+
+
+def strict(constant: str):
+    raise AssertionError(f"the JSON holds the non-standard constant {constant}")
+
+
+def timing_free(obj):
+    """``obj`` without any timing field (wall or CPU seconds) or the machine line."""
+    if isinstance(obj, dict):
+        return {k: timing_free(v) for k, v in obj.items()
+                if "seconds" not in k and k not in ("machine", "out")}
+    if isinstance(obj, list):
+        return [timing_free(v) for v in obj]
+    return obj
+
+
+def test_table_and_json_carry_wall_and_cpu_time(data_root, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert main(["fsnc", "--optimizer", "adam,sam", "--root", str(data_root), "--out", str(out),
+                 "--threads", "1", *TINIEST]) == 0
+    text = capsys.readouterr().out
+    assert "| optimizer | accuracy (%) ± 95% CI | s / 200 episodes | CPU s / 200 episodes | " \
+           "CPU time vs adam |" in text
+    assert re.search(r"^\| adam \| [\d.]+ ± [\d.]+ \| [\d.]+ \| [\d.]+ \| 1\.00× \|$", text, re.M)
+    saved = json.loads(out.read_text())
+    assert saved["complete"] is True and saved["diverged"] == []
+    for r in saved["results"].values():
+        assert r["cpu_seconds_per_200_episodes"] > 0 and r["seconds_per_200_episodes"] > 0
+        assert r["repeats"][0]["cpu_seconds"] > 0
+
+
+def test_a_diverging_third_optimizer_keeps_the_first_two(data_root, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    rc = main(["fsnc", "--optimizer", "adam,fgsam+,sam", "--opt-arg", "sam.rho=1e30",
+               "--root", str(data_root), "--out", str(out), *TINIEST])
+    assert rc == 3
+    captured = capsys.readouterr()
+    assert re.search(r"^\| adam \| \d+\.\d\d ± \d+\.\d\d \|", captured.out, re.M)
+    assert re.search(r"^\| fgsam\+ \| \d+\.\d\d ± \d+\.\d\d \|", captured.out, re.M)
+    assert re.search(r"^\| sam \| diverged \(repeat 1, episode 1, \w+ pass\) \|", captured.out,
+                     re.M)
+    assert "fgsam fsnc: diverged: sam" in captured.err
+    saved = json.loads(out.read_text(), parse_constant=strict)  # null, never NaN
+    assert saved["complete"] is True and saved["diverged"] == ["sam"]
+    assert saved["results"]["adam"]["accuracy"]["num_tasks"] == 3
+    assert saved["results"]["fgsam+"]["accuracy"]["num_tasks"] == 3
+    sam = saved["results"]["sam"]
+    assert sam["accuracy"]["mean"] is None and sam["diverged"]["episode"] == 1
+    assert sam["diverged"]["pass"] in ("ascent", "descent")
+    assert "FloatingPointError" not in captured.err and "Traceback" not in captured.err
+
+
+def test_a_plain_optimizer_whose_loss_goes_non_finite_is_recorded_as_diverged(data_root,
+                                                                              tmp_path, capsys):
+    out = tmp_path / "r.json"
+    rc = main(["fsnc", "--optimizer", "sgd", "--lr", "1e30", "--root", str(data_root),
+               "--out", str(out), *TINIEST])
+    assert rc == 3
+    saved = json.loads(out.read_text())["results"]["sgd"]
+    assert saved["diverged"]["pass"] == "training" and saved["accuracy"]["mean"] is None
+    assert capsys.readouterr().out.startswith("diverged in repeat 1 at episode")
+
+
+@pytest.mark.parametrize("where", ["out-folder", "out-under-file", "checkpoint-file"])
+def test_unwritable_outputs_are_refused_before_any_work(data_root, tmp_path, capsys, where):
+    (tmp_path / "file").write_text("x")
+    flag = {"out-folder": ["--out", str(tmp_path)],
+            "out-under-file": ["--out", str(tmp_path / "file" / "r.json")],
+            "checkpoint-file": ["--save-checkpoint", str(tmp_path / "file")]}[where]
+    # a dataset that does not exist: the output check must come before loading anything
+    assert main(["fsnc", "--dataset", "cora", "--root", str(tmp_path / "no-data"), *flag,
+                 *TINIEST]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"fgsam fsnc: error: {flag[0]} ")
+
+
+def test_read_only_out_is_refused_before_any_work(readonly_dir, tmp_path, capsys):
+    assert main(["fsnc", "--root", str(tmp_path / "no-data"), "--out",
+                 str(readonly_dir / "r.json"), *TINIEST]) == 2
+    assert "cannot write in" in capsys.readouterr().err
+
+
+def test_a_checkpoint_write_error_keeps_the_json(data_root, tmp_path, full_disk_dir, capsys):
+    out = tmp_path / "r.json"
+    full_disk_dir.fill()
+    rc = main(["fsnc", "--optimizer", "adam", "--root", str(data_root), "--out", str(out),
+               "--save-checkpoint", str(full_disk_dir.path / "ckpt"), *TINIEST])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "--save-checkpoint" in err and "No space left" in err
+    assert json.loads(out.read_text())["results"]["adam"]["accuracy"]["num_tasks"] == 3
+    assert not list(full_disk_dir.path.rglob("*.tmp"))
+
+
+def test_existing_results_keep_the_usual_file_mode(data_root, tmp_path):
+    out = tmp_path / "r.json"
+    out.write_text("{}")
+    out.chmod(0o644)
+    old = os.umask(0o022)
+    try:
+        assert main(["fsnc", "--root", str(data_root), "--out", str(out), *TINIEST]) == 0
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o644
+
+
+def test_unavailable_device_is_one_line_naming_the_available_ones(data_root, capsys):
+    assert main(["fsnc", "--root", str(data_root), "--device", "cuda:7", *TINIEST]) == 2
+    err = capsys.readouterr().err
+    assert err == "fgsam fsnc: error: --device 'cuda:7' is not available in this process; " \
+                  "available here: cpu\n" or "available here: cpu, cuda" in err

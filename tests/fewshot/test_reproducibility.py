@@ -1,0 +1,83 @@
+"""Runs repeat from their seed across processes, and an interrupted run keeps what it finished.
+
+Each run is a fresh ``python -m fgsam`` process: no global seeding from ``conftest.py``
+reaches it, so a random stream that is not derived from the run's seed shows up as a
+difference between two runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fgsam.optim import OPTIMIZERS
+from fgsam.optim.registry import PROCEDURES
+
+#: Every registered optimizer, the training procedures and plain Adam (pinned in size).
+EVERY = ["adam"] + [cls.name for cls in OPTIMIZERS] + [cls.name for cls in PROCEDURES]
+SMALL = ["--dataset", "cora", "--way", "2", "--shot", "1", "--query", "3", "--episodes", "6",
+         "--val-every", "2", "--val-tasks", "2", "--test-tasks", "3", "--repeats", "2",
+         "--hidden", "8", "--quiet", "--threads", "1"]
+
+
+def test_the_registry_is_pinned():
+    assert len(EVERY) == 19
+
+
+def fsnc(root: Path, out: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONHASHSEED": "random"}
+    return subprocess.run([sys.executable, "-m", "fgsam", "fsnc", "--root", str(root),
+                           "--out", str(out), *SMALL, *args], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+def timing_free(obj):
+    if isinstance(obj, dict):
+        return {k: timing_free(v) for k, v in obj.items()
+                if "seconds" not in k and k not in ("machine", "out")}
+    if isinstance(obj, list):
+        return [timing_free(v) for v in obj]
+    return obj
+
+
+@pytest.mark.parametrize("average", [[], ["--average", "swad"]], ids=["best", "swad"])
+def test_same_command_twice_gives_the_same_json_for_every_optimizer(data_root, tmp_path,
+                                                                    average):
+    runs = []
+    for i in range(2):
+        out = tmp_path / f"run{i}.json"
+        done = fsnc(data_root, out, "--optimizer", ",".join(EVERY), *average)
+        assert done.returncode == 0, done.stderr
+        runs.append(timing_free(json.loads(out.read_text())))
+    assert set(runs[0]["results"]) == set(EVERY)
+    for name in EVERY:
+        assert runs[0]["results"][name] == runs[1]["results"][name], name
+    assert runs[0] == runs[1]
+
+
+def test_sigterm_keeps_finished_repeats_and_leaves_no_temporary_file(data_root, tmp_path):
+    out = tmp_path / "r.json"
+    args = [sys.executable, "-m", "fgsam", "fsnc", "--root", str(data_root), "--out", str(out),
+            *SMALL, "--optimizer", "adam,sam", "--repeats", "40"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not out.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert out.exists(), "no results were written before the deadline"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143 and err.strip().endswith("terminated")
+    saved = json.loads(out.read_text())
+    assert saved["complete"] is False
+    assert saved["results"]["adam"]["repeats"]  # what finished is there
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
