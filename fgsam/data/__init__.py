@@ -1,9 +1,11 @@
-"""Datasets: the catalog, the data root, file fetching, the few-shot graph loaders and the
-molecules (:class:`MoleculeDataset`, loaded on first use)."""
+"""Datasets: the catalog, the data root, file fetching, the few-shot graph loaders, the
+checks that refuse bad graphs (:func:`check_graph`) and the molecules
+(:class:`MoleculeDataset`, loaded on first use)."""
 
 from typing import Any
 
 from fgsam.data.catalog import CATALOG, dataset_info, list_datasets
+from fgsam.data.check_graph import check_class_split, check_graph
 from fgsam.data.class_split import ClassSplit, class_sizes
 from fgsam.data.dataset_info import DatasetInfo
 from fgsam.data.files import FileSpec, fetch, file_status, sha256sum
@@ -31,6 +33,8 @@ __all__ = [
     "GraphShape",
     "MoleculeDataset",
     "NeighborSampler",
+    "check_class_split",
+    "check_graph",
     "class_sizes",
     "data_root",
     "dataset_info",

@@ -8,7 +8,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from fgsam.data.file_errors import reading
 from fgsam.data.files import open_file
+
+_EXPECTED = "a MATLAB .mat file with arrays network (N×N), feature (N×F) and group (N×C)"
 
 
 def read_attributed_mat(path: str | os.PathLike[str]) -> tuple[Tensor, Tensor, Tensor]:
@@ -16,25 +19,35 @@ def read_attributed_mat(path: str | os.PathLike[str]) -> tuple[Tensor, Tensor, T
     ``feature`` (N×F) and ``group`` (N×C one-hot labels).
 
     Labels are the ``group`` column of each node, renumbered ``0..C'-1`` over the columns
-    that are used (Wiki's ``group`` has 19 columns, two of them empty: 17 classes).
+    that are used (Wiki's ``group`` has 19 columns, two of them empty: 17 classes). A
+    truncated or undecodable file raises a one-line ``ValueError`` naming it.
+
+    Example:
+        >>> x, edge_index, y = read_attributed_mat("attributed-mat/wiki.mat")
     """
     import scipy.io
     import scipy.sparse as sp
 
-    with open_file(path) as f:
+    with reading(path, _EXPECTED), open_file(path) as f:
         mat = scipy.io.loadmat(f)
     missing = [k for k in ("network", "feature", "group") if k not in mat]
     if missing:
         raise ValueError(f"{path}: missing keys {missing}; expected network/feature/group")
-    coo = sp.coo_matrix(mat["network"])
+    with reading(path, _EXPECTED + " of numbers"):
+        coo = sp.coo_matrix(mat["network"])
+        feature = mat["feature"]
+        dense = (feature.astype(np.float32).toarray() if sp.issparse(feature)
+                 else np.asarray(feature, dtype=np.float32))
+        group = sp.csr_matrix(mat["group"])
     edge_index = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
-    feature = mat["feature"]
-    dense = (feature.astype(np.float32).toarray() if sp.issparse(feature)
-             else np.asarray(feature, dtype=np.float32))
-    group = sp.csr_matrix(mat["group"])
     group.eliminate_zeros()
-    if np.any(np.diff(group.indptr) != 1):
-        raise ValueError(f"{path}: 'group' must have exactly one label per node")
+    per_node = np.diff(group.indptr)
+    bad = np.flatnonzero(per_node != 1)
+    if bad.size:
+        first = "; ".join(f"node {i}: {per_node[i]}" for i in bad[:3].tolist())
+        raise ValueError(f"{path}: 'group' must have exactly one label per node, but "
+                         f"{bad.size} of {per_node.size} nodes have none or several "
+                         f"(first at {first})")
     _, labels = np.unique(group.indices, return_inverse=True)
     return (torch.from_numpy(dense), edge_index,
             torch.from_numpy(labels.astype(np.int64)))

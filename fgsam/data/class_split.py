@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
+
+from fgsam.data.file_errors import reading
 
 SPLITS = ("train", "val", "test")
 
@@ -76,6 +79,10 @@ class ClassSplit:
         An N-way K-shot task with Q queries per class needs ``K + Q`` nodes in each of
         its classes; pass ``min_nodes=K + Q``.
 
+        A class no node has is dropped with count 0, like any too-small class; to refuse
+        such a split instead, use :func:`~fgsam.data.check_class_split`. Float labels
+        must be whole numbers (see :func:`class_sizes`).
+
         Returns:
             ``(split, dropped)``: the reduced split (same :attr:`source`) and, for each of
             ``"train"``, ``"val"``, ``"test"``, the dropped classes with their node counts
@@ -102,15 +109,27 @@ class ClassSplit:
         """Read a TENT-format file: a JSON list ``[train, val, test]`` of class ids.
 
         Ids written as floats (``2.0``, as in the DBLP and Amazon files, which took them from
-        ``.mat`` label values) are cast to int; a fractional id is refused.
+        ``.mat`` label values) are cast to int; a fractional id is refused. A truncated or
+        undecodable file raises a one-line ``ValueError`` naming it.
+
+        Example:
+            >>> split = ClassSplit.from_json("fsnc/class_split/dblp_class_split.json")
         """
-        with open(path, encoding="utf-8") as f:
+        with reading(path, "a UTF-8 JSON list [train, val, test] of class-id lists"), \
+                open(path, encoding="utf-8") as f:
             lists = json.load(f)
         if not isinstance(lists, list) or len(lists) != 3:
             raise ValueError(f"{path}: expected a JSON list [train, val, test] of class-id "
                              f"lists, got {type(lists).__name__} of length "
                              f"{len(lists) if isinstance(lists, list) else 'n/a'}")
-        return cls(*(list(part) for part in lists), source=source)
+        kinds = [type(part).__name__ for part in lists if not isinstance(part, list)]
+        if kinds:
+            raise ValueError(f"{path}: expected a JSON list [train, val, test] of class-id "
+                             f"lists, but it holds {', '.join(kinds)} where a list belongs")
+        try:
+            return cls(*lists, source=source)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
 
     @classmethod
     def random(cls, classes: Iterable[int], counts: Sequence[int], seed: int = 0, *,
@@ -148,16 +167,34 @@ class ClassSplit:
 
 
 def class_sizes(y: Tensor) -> dict[int, int]:
-    """Number of nodes per class id in the labels ``y`` (negative labels are ignored)."""
+    """Number of nodes per class id in the labels ``y`` (negative labels are ignored).
+
+    Float labels must be whole numbers (NaN and ``0.5`` are refused, never counted as a
+    class of their own).
+
+    Example:
+        >>> class_sizes(torch.tensor([0, 0, 2, -1]))
+        {0: 2, 2: 1}
+    """
     y = torch.as_tensor(y).reshape(-1)
+    if y.is_floating_point():
+        bad = (~torch.isfinite(y) | (y != y.round())).nonzero().reshape(-1)
+        if bad.numel():
+            first = "; ".join(f"node {i}: {y[i].item():g}" for i in bad[:3].tolist())
+            raise ValueError(f"y has {bad.numel()} non-integer label"
+                             f"{'s' * (bad.numel() != 1)} (first at {first}); class ids must "
+                             f"be integers >= 0, or -1 for an unlabelled node")
     y = y[y >= 0]
     ids, counts = torch.unique(y, return_counts=True)
     return dict(zip(ids.tolist(), counts.tolist()))
 
 
 def _class_id(value: object, split: str) -> int:
-    as_float = float(value)  # type: ignore[arg-type]
-    if not as_float.is_integer() or as_float < 0:
+    try:
+        as_float = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        as_float = math.nan
+    if isinstance(value, (bool, str)) or not as_float.is_integer() or as_float < 0:
         raise ValueError(f"ClassSplit: {split} class id {value!r} is not a non-negative integer")
     return int(as_float)
 

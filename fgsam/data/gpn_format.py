@@ -17,7 +17,10 @@ import torch
 from torch import Tensor
 
 from fgsam.data.edge_list import read_edge_list
+from fgsam.data.file_errors import reading
 from fgsam.data.files import open_file
+
+_EXPECTED = "a GPN .mat file with arrays Index (1×n), Attributes (n×F) and Label (n×1)"
 
 
 @dataclass(frozen=True)
@@ -45,27 +48,44 @@ class GPNPart:
 
 
 def read_gpn_mat(path: str | os.PathLike[str]) -> GPNPart:
-    """One ``<name>_train.mat`` or ``<name>_test.mat`` (``.gz`` read directly)."""
+    """One ``<name>_train.mat`` or ``<name>_test.mat`` (``.gz`` read directly).
+
+    A truncated or undecodable file, missing keys, non-integer or negative ids and labels,
+    and parts of different lengths raise a one-line ``ValueError`` naming the file.
+
+    Example:
+        >>> part = read_gpn_mat("fsnc/amazon-clothing/amazon-clothing_test.mat")
+    """
     import scipy.io
     import scipy.sparse as sp
 
-    with open_file(path) as f:
+    with reading(path, _EXPECTED), open_file(path) as f:
         mat = scipy.io.loadmat(f)
     missing = [k for k in ("Index", "Attributes", "Label") if k not in mat]
     if missing:
         raise ValueError(f"{path}: missing keys {missing}; expected Index/Attributes/Label")
-    index = np.asarray(mat["Index"], dtype=np.int64).reshape(-1)
-    attributes = mat["Attributes"]
-    dense = (attributes.astype(np.float32).toarray() if sp.issparse(attributes)
-             else np.asarray(attributes, dtype=np.float32))
-    label = np.asarray(mat["Label"], dtype=np.float64).reshape(-1)
-    if not np.all(label == np.round(label)):
-        raise ValueError(f"{path}: 'Label' holds non-integer class ids")
+    with reading(path, _EXPECTED + " of numbers"):
+        raw_index = np.asarray(mat["Index"], dtype=np.float64).reshape(-1)
+        attributes = mat["Attributes"]
+        dense = (attributes.astype(np.float32).toarray() if sp.issparse(attributes)
+                 else np.asarray(attributes, dtype=np.float32))
+        label = np.asarray(mat["Label"], dtype=np.float64).reshape(-1)
+    _refuse_non_ids(raw_index, path, "Index", "node id")
+    _refuse_non_ids(label, path, "Label", "class id")
+    index = raw_index.astype(np.int64)
     if not (index.size == dense.shape[0] == label.size):
         raise ValueError(f"{path}: {index.size} ids, {dense.shape[0]} attribute rows and "
                          f"{label.size} labels do not match")
     return GPNPart(torch.from_numpy(index), torch.from_numpy(dense),
                    torch.from_numpy(label.astype(np.int64)))
+
+
+def _refuse_non_ids(values: np.ndarray, path: object, key: str, what: str) -> None:
+    bad = np.flatnonzero(~np.isfinite(values) | (values != np.round(values)) | (values < 0))
+    if bad.size:
+        first = "; ".join(f"entry {i}: {values[i]:g}" for i in bad[:3].tolist())
+        raise ValueError(f"{path}: '{key}' has {bad.size} bad {what}{'s' * (bad.size != 1)} "
+                         f"(first at {first}); each must be a non-negative integer")
 
 
 def read_gpn_network(path: str | os.PathLike[str]) -> Tensor:
@@ -91,8 +111,12 @@ def assemble_gpn(edge_index: Tensor, parts: list[GPNPart],
     x = torch.zeros(num_nodes, widths.pop(), dtype=torch.float32)
     y = torch.full((num_nodes,), -1, dtype=torch.long)
     for part in parts:
-        if (y[part.index] >= 0).any():
-            raise ValueError("a node appears in two GPN parts")
+        taken = y[part.index] >= 0
+        if taken.any():
+            n = int(taken.sum())
+            raise ValueError(f"{n} node{'s' * (n != 1)} appear{'s' * (n == 1)} in two GPN "
+                             f"parts (first: node ids {part.index[taken][:3].tolist()}); each "
+                             f"node belongs to one part")
         x[part.index] = part.x
         y[part.index] = part.y
     return x, y

@@ -12,6 +12,7 @@ from torch_geometric.data import Data
 
 from fgsam.data.attributed_mat import read_attributed_mat
 from fgsam.data.catalog import dataset_info, list_datasets
+from fgsam.data.check_graph import check_class_split, check_graph
 from fgsam.data.class_split import ClassSplit, class_sizes
 from fgsam.data.dataset_info import DatasetInfo
 from fgsam.data.edge_list import read_edge_list, read_node_labels
@@ -54,6 +55,12 @@ def load_graph(name: str | DatasetInfo, root: Root = None, *, split_seed: int = 
             never affects published splits. (default: ``0``)
         download (bool, optional): allow downloading missing files. (default: ``None``)
 
+    Every graph is checked as read (:func:`~fgsam.data.check_graph`): non-finite features,
+    labels that are not class ids (fractional, below ``-1``, at least ``stats["classes"]``),
+    edge ids outside the nodes and a class split naming classes no node has raise a
+    one-line ``ValueError`` naming the dataset, the field, the count and the first
+    positions; a truncated or undecodable file raises one naming the file.
+
     Returns:
         ``(data, split)``: a ``Data`` with float32 ``x [N, F]``, undirected coalesced
         ``edge_index`` without self-loops, long ``y [N]`` (``-1`` for a node without a
@@ -73,13 +80,17 @@ def load_graph(name: str | DatasetInfo, root: Root = None, *, split_seed: int = 
     if isinstance(split_seed, bool) or not isinstance(split_seed, int):
         raise ValueError(f"split_seed must be an int, got {split_seed!r}")
     x, edge_index, y, extra = _READERS[info.format](info, root, download)
+    # checked as read: graph_data's cast to long would hide a fractional or NaN label
+    check_graph(Data(x=x, edge_index=edge_index, y=y), info.name,
+                num_classes=info.stats.get("classes"))
     features = info.options.get("features", "published")
     if features == "structural":
         edge_index = graph_data(x, edge_index, y, info.name).edge_index
         x = structural_features(edge_index, int(y.numel()))
         features = STRUCTURAL_FEATURES
     data = graph_data(x, edge_index, y, info.name, features=features)
-    return data, _class_split(info, data.y, split_seed, root, download, extra)
+    split = _class_split(info, data.y, split_seed, root, download, extra)
+    return data, check_class_split(split, data.y, info.name)
 
 
 def _spec(info: DatasetInfo, suffix: str) -> FileSpec:
@@ -141,12 +152,7 @@ def _class_split(info: DatasetInfo, y: Tensor, seed: int, root: Root, download: 
     how = info.options["split"]
     classes = sorted(class_sizes(y))
     if how["kind"] == "published":
-        split = ClassSplit.from_json(fetch(_spec(info, "_class_split.json"), root, download))
-        unknown = sorted(set(split.train + split.val + split.test) - set(classes))
-        if unknown:
-            raise ValueError(f"{info.name}: the published class split names classes {unknown} "
-                             f"that no node has")
-        return split
+        return ClassSplit.from_json(fetch(_spec(info, "_class_split.json"), root, download))
     if how["kind"] == "tlp":
         counts = tuple(how["counts"])
         source = f"tlp-{'/'.join(map(str, counts))}(seed={seed})"

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from fgsam.data.file_errors import unreadable
 from fgsam.data.files import DOWNLOAD_ENV_VAR
 from fgsam.data.root import ENV_VAR, data_root
 
@@ -29,7 +30,11 @@ def read_ogbn_arxiv(root: str | os.PathLike[str] | None = None,
     The files live in ``<data root>/ogb/ogbn_arxiv`` (OGB's layout; OGB writes its
     ``processed/`` cache there, so that folder must be writable). When they are missing,
     OGB downloads them if ``download`` allows; otherwise, or when the download fails, a
-    ``FileNotFoundError`` names the files, the folder and the URL.
+    ``FileNotFoundError`` names the files, the folder and the URL. A raw file (or OGB's
+    processed cache) that does not decode raises a one-line ``ValueError`` naming it.
+
+    Example:
+        >>> x, edge_index, y = read_ogbn_arxiv("datasets", download=False)
     """
     base = data_root(root) / "ogb"
     folder = data_root(root) / OGBN_ARXIV_DIR
@@ -52,12 +57,37 @@ def read_ogbn_arxiv(root: str | os.PathLike[str] | None = None,
     except (urllib.error.URLError, OSError, TimeoutError) as err:
         if created:  # leave no half-made folder behind a failed download
             shutil.rmtree(folder, ignore_errors=True)
-        if isinstance(err, FileNotFoundError) and not missing:
+        if not missing and isinstance(err, (FileNotFoundError, PermissionError)):
             raise
-        raise FileNotFoundError(_message(missing or [folder], folder,
+        if not missing:  # the files were all there: one of them does not decode
+            raise _unreadable(folder, processed, err) from err
+        raise FileNotFoundError(_message(missing, folder,
                                          f"the download failed ({err})")) from err
+    except MemoryError:
+        raise
+    except Exception as err:  # a corrupt file can make pandas or torch raise almost anything
+        raise _unreadable(folder, processed, err) from err
     data = dataset[0]
     return data.x, data.edge_index, data.y.reshape(-1)
+
+
+def _unreadable(folder: Path, processed: Path, err: BaseException) -> ValueError:
+    """The error naming the first raw file that does not decode, else the cache or folder."""
+    import numpy as np
+    import pandas as pd
+
+    for name in OGBN_ARXIV_RAW:
+        path = folder / "raw" / name
+        if not path.is_file():
+            continue
+        try:
+            pd.read_csv(path, compression="gzip", header=None).to_numpy(dtype=np.float64)
+        except Exception as own:  # the parse OGB does, one file at a time
+            return unreadable(path, "a gzip-compressed CSV of numbers (OGB's raw layout)", own)
+    if processed.is_file():
+        return unreadable(processed, "OGB's processed cache (delete it to rebuild it from raw/)",
+                          err)
+    return unreadable(folder / "raw", "OGB's raw ogbn-arxiv CSVs, consistent in size", err)
 
 
 def _pyg_safe_globals():

@@ -6,6 +6,8 @@ import os
 
 from torch import Tensor
 
+from fgsam.data.file_errors import unreadable
+
 #: The eight raw files of a Planetoid dataset, as ``ind.<prefix>.<suffix>``.
 PLANETOID_SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
 
@@ -14,12 +16,38 @@ def read_planetoid(folder: str | os.PathLike[str], prefix: str) -> tuple[Tensor,
     """``(x, edge_index, y)`` from the raw Planetoid files in ``folder``.
 
     PyG's reader is used as is (it handles CiteSeer's test nodes missing from the graph);
-    nothing is written next to the files, so a read-only data root works.
+    nothing is written next to the files, so a read-only data root works. A truncated or
+    undecodable file raises a one-line ``ValueError`` naming that file; files that decode
+    but do not fit together name the folder.
+
+    Example:
+        >>> x, edge_index, y = read_planetoid("planetoid/Cora/raw", "cora")
     """
     from torch_geometric.io import read_planetoid_data
 
-    data = read_planetoid_data(os.fspath(folder), prefix)
+    try:
+        data = read_planetoid_data(os.fspath(folder), prefix)
+    except (FileNotFoundError, PermissionError, MemoryError):
+        raise
+    except Exception as err:  # a corrupt pickle can make the unpickler raise almost anything
+        raise _culprit(folder, prefix, err) from err
     return data.x, data.edge_index, data.y
+
+
+def _culprit(folder: str | os.PathLike[str], prefix: str, err: Exception) -> ValueError:
+    """The error naming the first file that fails to decode on its own, else the folder."""
+    from torch_geometric.io.planetoid import read_file
+
+    for suffix in PLANETOID_SUFFIXES:
+        try:
+            read_file(os.fspath(folder), prefix, suffix)
+        except Exception as own:  # the same decoding PyG does, one file at a time
+            expected = ("a text file of node ids, one per line" if suffix == "test.index"
+                        else "a Planetoid pickle (latin-1 encoded, as published)")
+            return unreadable(os.path.join(folder, f"ind.{prefix.lower()}.{suffix}"), expected,
+                              own)
+    return unreadable(os.path.join(folder, f"ind.{prefix.lower()}.*"),
+                      "the eight Planetoid files of one dataset, consistent in size", err)
 
 
 __all__ = ["PLANETOID_SUFFIXES", "read_planetoid"]

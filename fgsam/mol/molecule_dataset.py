@@ -56,8 +56,17 @@ class MoleculeDataset(InMemoryDataset):
     written atomically, in ``cache_dir`` (see :func:`~fgsam.mol.molecule_cache_dir`),
     keyed by the CSV's sha256.
 
+    The CSV is checked as it is read (:func:`~fgsam.mol.read_csv.read_molecule_csv`): an
+    empty or undecodable file, a missing SMILES or label column, an infinite label, a
+    label column without any label and, for classification, a label other than 0/1
+    raise a one-line ``ValueError`` naming the file, the dataset, the column, how many
+    cells are bad and their first line numbers.
+
     Args:
-        name (str): an OGB name, e.g. ``"ogbg-molbbbp"`` (see :func:`molecule_names`).
+        name (str or DatasetInfo): an OGB name, e.g. ``"ogbg-molbbbp"`` (see
+            :func:`molecule_names`), or an entry of your own in the catalog's
+            ``moleculenet-csv`` format (e.g. a catalog entry with another file via
+            ``dataclasses.replace``).
         root (str or Path, optional): the data root. (default: ``$FGSAM_DATA``, else
             ``./datasets``)
         cache_dir (str or Path, optional): the cache folder. (default: ``$FGSAM_CACHE``,
@@ -73,10 +82,14 @@ class MoleculeDataset(InMemoryDataset):
         >>> train = dataset[split["train"]]
     """
 
-    def __init__(self, name: str, root: str | os.PathLike[str] | None = None,
+    def __init__(self, name: str | DatasetInfo, root: str | os.PathLike[str] | None = None,
                  cache_dir: str | os.PathLike[str] | None = None, download: bool | None = None,
                  transform: Any = None, log: bool = True) -> None:
-        self.info = molecule_info(name)
+        self.info = name if isinstance(name, DatasetInfo) else molecule_info(name)
+        if self.info.kind != "molecule":
+            raise ValueError(f"{self.info.name!r} is a {self.info.kind} dataset; "
+                             f"MoleculeDataset reads the molecule datasets "
+                             f"{', '.join(molecule_names())}")
         super().__init__(None, transform, log=log)
         spec = self.info.files[0]
         self.source = fetch(spec, root, download)
@@ -139,7 +152,8 @@ class MoleculeDataset(InMemoryDataset):
     def _build(self, smiles_column: str, label_columns: list[str]) -> dict[str, Any]:
         if self.log:
             print(f"featurising {self.name} from {self.source}", file=sys.stderr)
-        smiles, labels = read_molecule_csv(self.source, smiles_column, label_columns)
+        smiles, labels = read_molecule_csv(self.source, smiles_column, label_columns,
+                                           task_type=self.task_type, name=self.name)
         graphs, kept, skipped = featurize(smiles, labels)
         if not graphs:
             raise ValueError(f"no SMILES of {self.source} could be parsed by RDKit")

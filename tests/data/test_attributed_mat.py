@@ -34,3 +34,22 @@ def test_missing_keys_and_multi_labels(tmp_path: Path) -> None:
                                           "group": sp.csc_matrix(np.ones((2, 2)))})
     with pytest.raises(ValueError, match="exactly one label"):
         read_attributed_mat(tmp_path / "b.mat")
+
+
+def test_truncated_mat_and_unlabelled_nodes_are_named(tmp_path: Path) -> None:
+    scipy.io.savemat(tmp_path / "g.mat", {"network": sp.csc_matrix((4, 4)),
+                                          "feature": np.ones((4, 2)),
+                                          "group": sp.csc_matrix(np.eye(3)[[0, 1, 2, 0]])})
+    data = (tmp_path / "g.mat").read_bytes()
+    (tmp_path / "cut.mat").write_bytes(data[:len(data) // 3])
+    with pytest.raises(ValueError, match=r"cut.mat: cannot be read as a MATLAB .mat file"):
+        read_attributed_mat(tmp_path / "cut.mat")
+    group = np.eye(3)[[0, 1, 2, 0]]
+    group[1] = 0
+    group[3, 1] = 1
+    scipy.io.savemat(tmp_path / "b.mat", {"network": sp.csc_matrix((4, 4)),
+                                          "feature": np.ones((4, 2)),
+                                          "group": sp.csc_matrix(group)})
+    with pytest.raises(ValueError, match=r"2 of 4 nodes have none or several \(first at node 1: "
+                                         r"0; node 3: 2\)"):
+        read_attributed_mat(tmp_path / "b.mat")

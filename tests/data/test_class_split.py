@@ -82,3 +82,34 @@ def test_accessors_and_repr() -> None:
     assert json.loads(json.dumps(split.as_dict()))["source"] == "tlp-3/2/2(seed=0)"
     assert repr(split) == ("ClassSplit(train=[0, 1, 2], val=[3, 4], test=[5, 6], "
                            "source='tlp-3/2/2(seed=0)')")
+
+
+def test_truncated_or_malformed_json_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    path.write_text("[[0, 1], [2")
+    with pytest.raises(ValueError, match=r"s.json: cannot be read as a UTF-8 JSON list \[train, "
+                                         r"val, test\] of class-id lists \(JSONDecodeError"):
+        ClassSplit.from_json(path)
+    path.write_bytes(b"\xff\xfe[[0]]")
+    with pytest.raises(ValueError, match=r"s.json: cannot be read .*UnicodeDecodeError"):
+        ClassSplit.from_json(path)
+    path.write_text(json.dumps([[0], 1, [2]]))
+    with pytest.raises(ValueError, match=r"s.json: .*holds int where a list belongs"):
+        ClassSplit.from_json(path)
+    path.write_text(json.dumps([[0], ["a"], [2]]))
+    with pytest.raises(ValueError, match=r"s.json: ClassSplit: val class id 'a' is not a "
+                                         r"non-negative integer"):
+        ClassSplit.from_json(path)
+
+
+def test_class_ids_that_are_not_numbers_are_refused() -> None:
+    for bad in ("3", None, True, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="is not a non-negative integer"):
+            ClassSplit([bad], [1], [2])
+
+
+def test_class_sizes_refuses_fractional_and_nan_labels() -> None:
+    assert class_sizes(torch.tensor([0.0, 2.0, 2.0, -1.0])) == {0: 1, 2: 2}
+    with pytest.raises(ValueError, match=r"y has 2 non-integer labels \(first at node 1: 0.5; "
+                                         r"node 3: nan\)"):
+        class_sizes(torch.tensor([0.0, 0.5, 1.0, float("nan")]))

@@ -48,3 +48,32 @@ def test_conflicting_labels_and_bad_rows(tmp_path: Path) -> None:
     three.write_text("0 1 2\n")
     with pytest.raises(ValueError, match="2 columns"):
         read_edge_list(three)
+
+
+def test_empty_files_and_negative_ids_are_refused(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    with pytest.raises(ValueError, match="empty.txt: no rows; expected 'src dst' rows"):
+        read_edge_list(empty)
+    edges = tmp_path / "edges.txt"
+    edges.write_text("0 1\n2 -1\n-4 3\n5 -6\n")
+    with pytest.raises(ValueError, match=r"edges.txt: 1 negative src id \(first at data row 3: "
+                                         r"-4\); each must be a node id >= 0"):
+        read_edge_list(edges)
+    labels = tmp_path / "labels.txt"
+    labels.write_text("0 1\n1 -2\n2 -1\n")
+    with pytest.raises(ValueError, match=r"labels.txt: 2 negative labels \(first at data row 2: "
+                                         r"-2; row 3: -1\)"):
+        read_node_labels(labels)
+
+
+def test_undecodable_rows_name_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "e.txt"
+    path.write_text("0 1\n1 x\n")
+    with pytest.raises(ValueError, match=r"e.txt: cannot be read as a text file of 'src dst' "
+                                         r"integer rows \(ValueError: .*'x'"):
+        read_edge_list(path)
+    packed = tmp_path / "e.txt.gz"
+    packed.write_bytes(gzip.compress(b"0 1\n" * 1000)[:30])
+    with pytest.raises(ValueError, match=r"e.txt.gz: cannot be read .*EOFError"):
+        read_edge_list(packed)

@@ -127,3 +127,17 @@ def test_assemble_gpn_places_rows_and_refuses_conflicts() -> None:
     wide = GPNPart(torch.tensor([2]), torch.zeros(1, 3), torch.tensor([0]))
     with pytest.raises(ValueError, match="feature widths"):
         assemble_gpn(torch.tensor([[0], [1]]), [a, wide])
+
+
+def test_truncated_gpn_mat_and_bad_labels_name_the_file(data_root: Path, tmp_path: Path) -> None:
+    real = (data_root / _spec("amazon-clothing", "_test.mat").alternates[-1].path).read_bytes()
+    (tmp_path / "cut_test.mat.gz").write_bytes(real[:len(real) // 2])
+    with pytest.raises(ValueError, match=r"cut_test.mat.gz: cannot be read as a GPN .mat file "
+                                         r".*EOFError"):
+        read_gpn_mat(tmp_path / "cut_test.mat.gz")
+    scipy.io.savemat(tmp_path / "x_test.mat", {"Index": np.arange(4).reshape(1, -1),
+                                               "Attributes": sp.csc_matrix((4, 2)),
+                                               "Label": np.array([[0], [1.5], [-1], [2]])})
+    with pytest.raises(ValueError, match=r"'Label' has 2 bad class ids \(first at entry 1: 1.5; "
+                                         r"entry 2: -1\); each must be a non-negative integer"):
+        read_gpn_mat(tmp_path / "x_test.mat")

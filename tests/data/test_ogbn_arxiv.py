@@ -98,3 +98,12 @@ def test_catalog_entry(data_root: Path) -> None:
     assert info.stats["nodes"] == 169_343 and info.stats["classes"] == 40
     assert all(spec.url == OGBN_ARXIV_URL for spec in info.files[:-1])
     assert dataclasses.asdict(info)["format"] == "ogb"
+
+
+def test_a_corrupt_raw_file_is_named_not_reported_missing(tmp_path: Path) -> None:
+    _write_ogb_arxiv(tmp_path, per_class=1)
+    path = tmp_path / "ogb/ogbn_arxiv/raw/edge.csv.gz"
+    path.write_bytes(b"not gzip at all")
+    with pytest.raises(ValueError, match=r"raw/edge.csv.gz: cannot be read as a gzip-compressed "
+                                         r"CSV of numbers \(OGB's raw layout\) \(BadGzipFile"):
+        read_ogbn_arxiv(tmp_path, download=False)

@@ -25,3 +25,16 @@ def test_cora(data_root: Path) -> None:
     data = graph_data(x, edge_index, y, "cora")
     assert data.num_nodes == 2708 and num_undirected_edges(data) == 5278
     assert x.shape == (2708, 1433) and sorted(y.unique().tolist()) == list(range(7))
+
+
+def test_a_truncated_file_is_named(data_root: Path, tmp_path: Path) -> None:
+    import shutil
+
+    import pytest
+
+    shutil.copytree(data_root / "planetoid/Cora/raw", tmp_path / "raw")
+    path = tmp_path / "raw/ind.cora.ally"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ValueError, match=r"raw/ind.cora.ally: cannot be read as a Planetoid "
+                                         r"pickle .*\((EOFError|UnpicklingError)"):
+        read_planetoid(tmp_path / "raw", "cora")

@@ -73,3 +73,23 @@ def test_not_a_sparse_graph_file(tmp_path: Path) -> None:
     np.savez(tmp_path / "other.npz", labels=np.zeros(3))
     with pytest.raises(ValueError, match="not a SparseGraph"):
         read_sparse_graph_npz(tmp_path / "other.npz")
+
+
+def test_truncated_npz_and_fractional_labels_name_the_file(tmp_path: Path) -> None:
+    _write_cora_full_format(tmp_path / "g.npz", 3, 4)
+    data = (tmp_path / "g.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[:len(data) // 2])
+    with pytest.raises(ValueError, match=r"cut.npz: cannot be read as a SparseGraph .npz .*"
+                                         r"BadZipFile"):
+        read_sparse_graph_npz(tmp_path / "cut.npz")
+    with np.load(tmp_path / "g.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["labels"] = arrays["labels"].astype(np.float64)
+    arrays["labels"][[2, 5]] = [0.5, np.nan]
+    np.savez(tmp_path / "frac.npz", **arrays)
+    with pytest.raises(ValueError, match=r"frac.npz: 'labels' has 2 non-integer entries \(first "
+                                         r"at node 2: 0.5, node 5: nan\)"):
+        read_sparse_graph_npz(tmp_path / "frac.npz")
+    arrays["labels"] = np.arange(12, dtype=np.float64)  # integral floats read as before
+    np.savez(tmp_path / "whole.npz", **arrays)
+    assert read_sparse_graph_npz(tmp_path / "whole.npz")[2].tolist() == list(range(12))

@@ -124,3 +124,43 @@ def test_molecules_are_exported_from_fgsam_data_without_an_import_cycle():
     subprocess.run([sys.executable, "-c", code], check=True)
     with pytest.raises(AttributeError, match="has no attribute 'Molecules'"):
         fgsam.data.Molecules  # noqa: B018
+
+
+def _own_entry(name: str):
+    import dataclasses
+
+    from fgsam.data import dataset_info
+
+    info = dataset_info(name)
+    spec = dataclasses.replace(info.files[0], sha256=None, alternates=())
+    return dataclasses.replace(info, files=(spec,))
+
+
+def test_an_entry_of_ones_own_reads_its_file(mol_root, tmp_path):
+    path = mol_root / "moleculenet/delaney-processed.csv"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:101]) + "\n")  # the header and 100 molecules
+    dataset = MoleculeDataset(_own_entry("ogbg-molesol"), mol_root, cache_dir=tmp_path / "c",
+                              log=False)
+    assert len(dataset) == 100 and dataset.task_type == "regression"
+
+
+def test_a_graph_entry_is_refused(mol_root):
+    from fgsam.data import dataset_info
+
+    with pytest.raises(ValueError, match="'cora' is a graph dataset; MoleculeDataset reads the "
+                                         "molecule datasets ogbg-molbbbp"):
+        MoleculeDataset(dataset_info("cora"), mol_root)
+
+
+def test_bad_labels_are_refused_before_any_featurising_or_cache(mol_root, tmp_path, monkeypatch):
+    path = mol_root / "moleculenet/BBBP.csv"
+    lines = path.read_text().splitlines()
+    lines[5] = lines[5].replace(",1,", ",-1,", 1)
+    path.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(molecule_dataset, "featurize", _must_not_run)
+    with pytest.raises(ValueError, match=r"BBBP.csv \(dataset 'ogbg-molbbbp'\), column 'p_np': 1 "
+                                         r"label other than 0 or 1 \(first at line 6: -1\)"):
+        MoleculeDataset(_own_entry("ogbg-molbbbp"), mol_root, cache_dir=tmp_path / "c",
+                        log=False)
+    assert not (tmp_path / "c").exists() or not any((tmp_path / "c").iterdir())
