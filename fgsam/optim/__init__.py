@@ -20,6 +20,7 @@ from fgsam.optim.registry import (
     get_optimizer_class,
     list_optimizers,
     optimizer_arguments,
+    takes_generator,
 )
 from fgsam.optim.rwp import RWP
 from fgsam.optim.sam import SAM
@@ -59,5 +60,6 @@ __all__ = [
     "get_optimizer_class",
     "list_optimizers",
     "optimizer_arguments",
+    "takes_generator",
     "training_step",
 ]

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from fgsam.optim.base import ASCENT, SharpnessAwareOptimizer, check_range
+from fgsam.optim.base import ASCENT, SharpnessAwareOptimizer, check_range, guarded_step
 from fgsam.optim.functional import EPS, global_norm
 from fgsam.typing import Closure
 
@@ -116,6 +116,7 @@ class AESAM(SharpnessAwareOptimizer):
         return self.c_start + (self.c_end - self.c_start) * min(t / self.total_steps, 1.0)
 
     @torch.no_grad()
+    @guarded_step
     def step(  # type: ignore[override]
         self, closure: Closure | None = None, scaler: torch.amp.GradScaler | None = None
     ) -> Tensor:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
-from collections.abc import Iterable, Iterator
-from typing import Any
+import reprlib
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor
@@ -16,6 +18,22 @@ from fgsam.typing import Closure
 
 #: Names of the loss passes, used in error messages.
 ASCENT, DESCENT = "ascent", "descent"
+
+_Step = TypeVar("_Step", bound=Callable[..., Any])
+
+
+def guarded_step(step: _Step) -> _Step:
+    """Run the decorated :meth:`~SharpnessAwareOptimizer.step` inside
+    :meth:`~SharpnessAwareOptimizer.step_guard`: every optimizer that defines its own
+    ``step`` decorates it with this, so that all share one rollback."""
+
+    @functools.wraps(step)
+    def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with self.step_guard():
+            return step(self, *args, **kwargs)
+
+    guarded.guarded_step = True  # type: ignore[attr-defined]
+    return guarded  # type: ignore[return-value]
 
 
 class SharpnessAwareOptimizer(Optimizer):
@@ -52,7 +70,15 @@ class SharpnessAwareOptimizer(Optimizer):
     * a non-finite loss raises :class:`FloatingPointError` naming the pass and the
       step, with the weights left as they were;
     * ``max_grad_norm`` clips the descent gradient;
-    * :meth:`state_dict` holds the base optimizer's state and all internal state.
+    * a step that fails (a closure raises, e.g. out of memory, or returns ``None`` or a
+      non-scalar) restores :math:`w` bit for bit and leaves the optimizer as it was
+      before the step (:meth:`step_guard`), then re-raises;
+    * manual steps are checked: :meth:`first_step` more often than ``ascent_steps``
+      times, :meth:`second_step` without :meth:`first_step` and :meth:`step` between
+      the two raise ``RuntimeError``;
+    * :meth:`state_dict` holds the base optimizer's state and all internal state; it and
+      :meth:`load_state_dict` refuse to run between :meth:`first_step` and
+      :meth:`second_step`, while the weights are :math:`w + \epsilon`.
 
     Args:
         params (iterable): parameters or parameter groups (dicts); a group may set
@@ -106,7 +132,10 @@ class SharpnessAwareOptimizer(Optimizer):
                 f"max_grad_norm must be a positive number or None, got {max_grad_norm!r}"
             )
         if model is not None and not isinstance(model, torch.nn.Module):
-            raise ValueError(f"model must be a torch.nn.Module or None, got {type(model).__name__}")
+            raise ValueError(
+                f"model must be a torch.nn.Module or None, got {reprlib.repr(model)} "
+                f"({type(model).__name__})"
+            )
         super().__init__(params, {"rho": rho, "perturb": True, **(defaults or {})})
         self.base_optimizer = base_cls(self.param_groups, **base_kwargs)
         # One list of group dicts for both, so schedulers and users see one truth.
@@ -123,6 +152,9 @@ class SharpnessAwareOptimizer(Optimizer):
         self.global_state: dict[str, Any] = {"step": 0}
         self._backup: dict[Tensor, Tensor] = {}
         self._perturbed: list[Tensor] = []
+        #: first_step() calls since the last descent (manual steps only).
+        self._ascents = 0
+        self._guard_depth = 0
 
     # ------------------------------------------------------------------ groups
     def _check_group(self, group: dict[str, Any]) -> None:
@@ -176,10 +208,15 @@ class SharpnessAwareOptimizer(Optimizer):
 
     @torch.no_grad()
     def restore_weights(self) -> None:
-        """Copy the saved weights back (exact; never subtracts the perturbation)."""
+        """Copy the saved weights back (exact; never subtracts the perturbation).
+
+        This also ends a manual step begun with :meth:`first_step` without stepping:
+        call it to discard one.
+        """
         if self._perturbed:
             torch._foreach_copy_(self._perturbed, [self._backup[p] for p in self._perturbed])
         self._perturbed = []
+        self._ascents = 0
 
     @property
     def is_perturbed(self) -> bool:
@@ -264,8 +301,93 @@ class SharpnessAwareOptimizer(Optimizer):
                 return p.device
         return torch.device("cpu")
 
+    # ------------------------------------------------------------ fault safety
+    @contextlib.contextmanager
+    def step_guard(self, manual: bool = False) -> Iterator[None]:
+        r"""Run a step, or one half of a manual step, so that a failure leaves no trace.
+
+        Every :meth:`step` of every optimizer runs inside this context (through
+        :func:`guarded_step`), and so do :meth:`first_step` and :meth:`second_step`. If
+        anything raises inside it (a closure that runs out of memory or is interrupted,
+        returns ``None`` or a tensor of more than one element, a non-finite loss), then
+        before the exception propagates:
+
+        * the weights are copied back from the saved ones, bit for bit, and
+          :attr:`is_perturbed` is ``False`` (a manual step is abandoned: :math:`w` is
+          the point before its :meth:`first_step`);
+        * :attr:`global_state` (the step counter included), the entries of
+          :attr:`state` and, for seeded optimizers, the generator return to what they
+          were on entry (:meth:`step_snapshot`, :meth:`rollback_step`);
+        * the per-step buffers are dropped (:meth:`clear_step_buffers`), freeing their
+          memory.
+
+        The base optimizer steps only at the very end of a step, after the last pass,
+        so a failure in a pass leaves it untouched. Per-parameter state is rolled back
+        by reference: the optimizers replace those tensors during a step instead of
+        writing into them, until the descent; what :meth:`before_descend` and
+        :meth:`descend` update after the last pass (and anything the base optimizer's
+        own ``step`` does) is outside this guarantee. Gradients in ``.grad`` are left as
+        the failed pass made them. Without a failure the block only pays for the
+        snapshot (a shallow copy of the state dictionaries and, if seeded, of the
+        generator state), and a step always ends at :math:`w`.
+
+        Args:
+            manual (bool, optional): guard a :meth:`first_step` / :meth:`second_step`
+                instead of a whole :meth:`step`. (default: ``False``)
+        """
+        if self._guard_depth:  # nested, e.g. a step calling super().step(): the outer rolls back
+            yield
+            return
+        if not manual and (self._ascents or self.is_perturbed):
+            raise RuntimeError(
+                f"{type(self).__name__}.step() called between first_step() and "
+                f"second_step(): finish the manual step with second_step(), or discard it "
+                f"with restore_weights()"
+            )
+        snapshot = self.step_snapshot()
+        self._guard_depth += 1
+        try:
+            yield
+        except BaseException:
+            self.rollback_step(snapshot)
+            raise
+        else:
+            if not manual and self.is_perturbed:  # a step always ends at w
+                self.restore_weights()
+        finally:
+            self._guard_depth -= 1
+
+    def step_snapshot(self) -> dict[str, Any]:
+        """What :meth:`rollback_step` returns to: shallow copies of :attr:`global_state`
+        and of every :attr:`state` entry (subclasses extend, e.g. with the generator)."""
+        return {
+            "global_state": dict(self.global_state),
+            "state": {p: dict(entries) for p, entries in self.state.items()},
+        }
+
+    @torch.no_grad()
+    def rollback_step(self, snapshot: dict[str, Any]) -> None:
+        """Undo a failed step: restore the weights, drop the per-step buffers and put
+        :attr:`global_state` and :attr:`state` back as :meth:`step_snapshot` saw them."""
+        self.restore_weights()
+        self.clear_step_buffers()
+        self.global_state.clear()
+        self.global_state.update(snapshot["global_state"])
+        saved = snapshot["state"]
+        for p in [p for p in self.state if p not in saved]:
+            del self.state[p]
+        for p, entries in saved.items():
+            current = self.state[p]
+            current.clear()
+            current.update(entries)
+
+    def clear_step_buffers(self) -> None:
+        """Drop what a step keeps only until its descent (copies of gradients, the
+        accumulated perturbation); subclasses holding such buffers extend this."""
+
     # -------------------------------------------------------------------- step
     @torch.no_grad()
+    @guarded_step
     def step(  # type: ignore[override]
         self, closure: Closure | None = None, scaler: torch.amp.GradScaler | None = None
     ) -> Tensor:
@@ -417,18 +539,40 @@ class SharpnessAwareOptimizer(Optimizer):
     @torch.no_grad()
     def first_step(self, zero_grad: bool = False) -> None:
         """Move to the perturbed point using the gradients already in ``.grad``
-        (:meth:`ascend`; call it ``ascent_steps`` times, each after a backward pass)."""
+        (:meth:`ascend`; call it ``ascent_steps`` times, each after a backward pass).
+
+        Raises ``RuntimeError`` if called more than ``ascent_steps`` times before
+        :meth:`second_step`; :meth:`restore_weights` discards a begun manual step.
+        """
         self._require_manual_steps()
-        self.ascend()
+        if self._ascents >= self.ascent_steps:
+            raise RuntimeError(
+                f"{type(self).__name__}.first_step() called again while the weights are "
+                f"perturbed ({self._ascents} of {self.ascent_steps} ascent step(s) taken): "
+                f"back-propagate the loss at the perturbed weights and call second_step()"
+            )
+        with self.step_guard(manual=True):
+            self.ascend()
+            self._ascents += 1
         if zero_grad:
             self.zero_grad(set_to_none=True)
 
     @torch.no_grad()
     def second_step(self, zero_grad: bool = False) -> None:
-        """Restore the weights and step with the gradients in ``.grad`` (taken at ``w + ε``)."""
+        """Restore the weights and step with the gradients in ``.grad`` (taken at ``w + ε``).
+
+        Raises ``RuntimeError`` without a preceding :meth:`first_step`.
+        """
         self._require_manual_steps()
-        self.before_descend(None)
-        self.descend()
+        if not self._ascents:
+            raise RuntimeError(
+                f"{type(self).__name__}.second_step() called without a preceding "
+                f"first_step(): call loss.backward() and first_step() first, or use "
+                f"step(closure)"
+            )
+        with self.step_guard(manual=True):
+            self.before_descend(None)
+            self.descend()
         if zero_grad:
             self.zero_grad(set_to_none=True)
 
@@ -437,7 +581,22 @@ class SharpnessAwareOptimizer(Optimizer):
             raise NotImplementedError(f"{type(self).__name__} does not support manual steps")
 
     # ------------------------------------------------------------- persistence
+    def _require_unperturbed(self, what: str) -> None:
+        # Between first_step() and second_step() the model holds w + eps, not w.
+        if self._ascents or self.is_perturbed:
+            raise RuntimeError(
+                f"{type(self).__name__}.{what}() called between first_step() and "
+                f"second_step(), while the weights are perturbed: call second_step() first, "
+                f"or restore_weights() to discard the manual step"
+            )
+
     def state_dict(self) -> dict[str, Any]:
+        r"""The base optimizer's state and all internal state.
+
+        Raises ``RuntimeError`` between :meth:`first_step` and :meth:`second_step`: the
+        model's weights are :math:`w + \epsilon` then, so a checkpoint would be wrong.
+        """
+        self._require_unperturbed("state_dict")
         state = super().state_dict()
         state["base_optimizer"] = self.base_optimizer.state_dict()
         state["global_state"] = {
@@ -446,6 +605,14 @@ class SharpnessAwareOptimizer(Optimizer):
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load what :meth:`state_dict` saved (``ValueError`` for a dict it did not
+        save; ``RuntimeError`` between :meth:`first_step` and :meth:`second_step`)."""
+        self._require_unperturbed("load_state_dict")
+        if not isinstance(state_dict, dict):
+            raise ValueError(
+                f"state_dict must be a dict saved by {type(self).__name__}.state_dict(), "
+                f"got {type(state_dict).__name__}"
+            )
         state_dict = dict(state_dict)
         base_state = state_dict.pop("base_optimizer", None)
         global_state = state_dict.pop("global_state", None)
@@ -464,7 +631,15 @@ class SharpnessAwareOptimizer(Optimizer):
 
     def __getstate__(self) -> dict[str, Any]:
         # Optimizer.__getstate__ keeps only defaults/state/param_groups; keep everything.
-        return dict(self.__dict__)
+        state = dict(self.__dict__)
+        state["_guard_depth"] = 0  # a copy taken inside a step still guards its own steps
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        # Pickles of optimizers saved before manual steps were counted lack these.
+        self.__dict__.setdefault("_ascents", 0)
+        self.__dict__.setdefault("_guard_depth", 0)
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__}(base={type(self.base_optimizer).__name__}"]
@@ -508,10 +683,14 @@ def frozen_batchnorm_stats(model: torch.nn.Module) -> Iterator[None]:
 def check_loss(loss: Any, pass_name: str) -> Tensor:
     """``loss`` if it is a one-element tensor; otherwise a ``TypeError`` naming the pass."""
     if not isinstance(loss, Tensor) or loss.numel() != 1:
+        if isinstance(loss, Tensor):
+            got = f"Tensor of shape {tuple(loss.shape)} (reduce it, e.g. with .mean())"
+        elif loss is None:
+            got = "None (does the closure return the loss?)"
+        else:
+            got = f"{reprlib.repr(loss)} ({type(loss).__name__})"
         raise TypeError(
-            f"the {pass_name} closure must return the loss as a one-element tensor, "
-            f"got {type(loss).__name__}"
-            + (f" of shape {tuple(loss.shape)}" if isinstance(loss, Tensor) else "")
+            f"the {pass_name} closure must return the loss as a one-element tensor, got {got}"
         )
     return loss
 
@@ -553,4 +732,5 @@ __all__ = [
     "check_positive_int",
     "check_range",
     "frozen_batchnorm_stats",
+    "guarded_step",
 ]

@@ -9,7 +9,12 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from fgsam.optim.base import SharpnessAwareOptimizer, check_non_negative, check_positive_int
+from fgsam.optim.base import (
+    SharpnessAwareOptimizer,
+    check_non_negative,
+    check_positive_int,
+    guarded_step,
+)
 from fgsam.optim.seeding import SeededMixin
 from fgsam.typing import Closure
 
@@ -121,6 +126,7 @@ class F2M(SeededMixin, SharpnessAwareOptimizer):
 
     # ------------------------------------------------------------------ steps
     @torch.no_grad()
+    @guarded_step
     def step(  # type: ignore[override]
         self, closure: Closure | None = None, scaler: torch.amp.GradScaler | None = None
     ) -> Tensor:

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from fgsam.optim.base import SharpnessAwareOptimizer, check_non_negative, check_range
+from fgsam.optim.base import SharpnessAwareOptimizer, check_non_negative, check_range, guarded_step
 from fgsam.optim.functional import EPS, global_norm, scaled
 from fgsam.typing import Closure
 
@@ -138,6 +138,7 @@ class FGSAM(SharpnessAwareOptimizer):
 
     # -------------------------------------------------------------------- step
     @torch.no_grad()
+    @guarded_step
     def step(  # type: ignore[override]
         self,
         gnn_closure: Closure | None = None,
@@ -231,25 +232,19 @@ class FGSAM(SharpnessAwareOptimizer):
         self._g_gnn = {}
 
     # ------------------------------------------------------------ manual steps
-    @torch.no_grad()
-    def first_step(self, zero_grad: bool = False) -> None:
-        """Keep the GNN gradients in ``.grad`` and move to :math:`w + \\epsilon`."""
-        self.ascend()
-        if zero_grad:
-            self.zero_grad(set_to_none=True)
-
-    @torch.no_grad()
-    def second_step(self, zero_grad: bool = False) -> None:
-        """Add the kept GNN gradient to the PeerMLP gradients in ``.grad``, restore the
-        weights and step."""
-        self.mix()
-        self.descend()
-        if zero_grad:
-            self.zero_grad(set_to_none=True)
+    def before_descend(self, scaler: torch.amp.GradScaler | None) -> None:
+        """:meth:`second_step`'s hook: add the kept GNN gradient to the PeerMLP
+        gradients in ``.grad`` (:meth:`first_step` is the base class's, through
+        :meth:`ascend`)."""
+        self.mix(self.grad_scale(scaler))
 
     def skip_step(self, scaler: torch.amp.GradScaler | None) -> None:
         self._g_gnn = {}
         super().skip_step(scaler)
+
+    def clear_step_buffers(self) -> None:
+        super().clear_step_buffers()
+        self._g_gnn = {}
 
     def extra_repr(self) -> dict[str, Any]:
         out = super().extra_repr()

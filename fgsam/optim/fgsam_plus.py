@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from fgsam.optim.base import check_non_negative, check_positive_int
+from fgsam.optim.base import check_non_negative, check_positive_int, guarded_step
 from fgsam.optim.fgsam import FGSAM, GNN_PASS, PEER_PASS, PERTURBED_PEER_PASS
 from fgsam.optim.functional import EPS, global_dot, global_norm
 from fgsam.typing import Closure
@@ -141,6 +141,7 @@ class FGSAMPlus(FGSAM):
         )
 
     @torch.no_grad()
+    @guarded_step
     def step(  # type: ignore[override]
         self,
         gnn_closure: Closure | None = None,

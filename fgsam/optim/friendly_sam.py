@@ -101,7 +101,8 @@ class FriendlySAM(SharpnessAwareOptimizer):
                 directions.append(g)
             else:
                 directions.append(g - self.sigma * m)
-                m.mul_(self.lmbda).add_(g, alpha=1.0 - self.lmbda)
+                # A new tensor, not in place: a failed step rolls the state back by reference.
+                self.state[p]["fsam_m"] = m.mul(self.lmbda).add_(g, alpha=1.0 - self.lmbda)
         coeff = 1.0 / (global_norm(directions) + EPS)
         self.perturb(params, self.group_scaled(groups, directions, coeff))
         return True

@@ -16,6 +16,7 @@ from fgsam.optim.base import (
     check_non_negative,
     check_positive_int,
     check_range,
+    guarded_step,
 )
 from fgsam.optim.functional import EPS, global_norm
 from fgsam.typing import Closure
@@ -133,6 +134,7 @@ class GraphSAM(SharpnessAwareOptimizer):
 
     # -------------------------------------------------------------------- step
     @torch.no_grad()
+    @guarded_step
     def step(  # type: ignore[override]
         self, closure: Closure | None = None, scaler: torch.amp.GradScaler | None = None
     ) -> Tensor:

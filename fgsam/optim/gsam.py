@@ -81,6 +81,10 @@ class GSAM(SAM):
             self.decompose(self.grad_scale(scaler))
         self._grad = {}
 
+    def clear_step_buffers(self) -> None:
+        super().clear_step_buffers()
+        self._grad = {}
+
     def decompose(self, scale: float) -> None:
         """``.grad`` (:math:`g_s`, carrying ``scale``) ← :math:`g_s - \\alpha g_\\perp`."""
         params = [p for _, ps in self.perturbed_groups() for p in ps]

@@ -15,6 +15,7 @@ from fgsam.optim.base import (
     SharpnessAwareOptimizer,
     check_non_negative,
     check_positive_int,
+    guarded_step,
 )
 from fgsam.optim.functional import EPS, global_norm, reject, scaled
 from fgsam.typing import Closure
@@ -93,6 +94,7 @@ class LookSAM(SharpnessAwareOptimizer):
         self.alpha = float(alpha)
 
     @torch.no_grad()
+    @guarded_step
     def step(  # type: ignore[override]
         self, closure: Closure | None = None, scaler: torch.amp.GradScaler | None = None
     ) -> Tensor:

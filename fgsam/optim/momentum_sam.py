@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from fgsam.optim.base import DESCENT, SharpnessAwareOptimizer
+from fgsam.optim.base import DESCENT, SharpnessAwareOptimizer, guarded_step
 from fgsam.optim.functional import EPS, global_norm
 from fgsam.typing import Closure
 
@@ -117,6 +117,7 @@ class MomentumSAM(SharpnessAwareOptimizer):
         return params, buffers, rhos
 
     @torch.no_grad()
+    @guarded_step
     def step(  # type: ignore[override]
         self, closure: Closure | None = None, scaler: torch.amp.GradScaler | None = None
     ) -> Tensor:

@@ -111,6 +111,7 @@ def optimizer_arguments(
     rho: float | None = None,
     total_steps: int | None = None,
     sync_ascent: bool = False,
+    seed: int | None = None,
 ) -> dict[str, Any]:
     """The keyword arguments the optimizer ``name`` is built with from a training run's
     settings (what :func:`create_optimizer` passes on, and what the training commands
@@ -129,13 +130,23 @@ def optimizer_arguments(
         sync_ascent (bool, optional): all-reduce the ascent gradient under DDP
             (sharpness-aware optimizers only; plain ones have no ascent).
             (default: ``False``)
+        seed (int, optional): the seed of the optimizer's own random draws, passed as
+            ``generator=seed`` to the optimizers that take a ``generator``
+            (:func:`takes_generator`) unless ``options`` set one; the others ignore it.
+            ``None`` leaves them to seed from ``torch.initial_seed()``, which differs
+            from process to process unless the run calls ``torch.manual_seed``.
+            (default: ``None``)
 
     Example:
         >>> optimizer_arguments("msam")
         {'rho': 0.3}
         >>> optimizer_arguments("ae-sam", {"delta": 0.8}, rho=0.1, total_steps=1000)
         {'rho': 0.1, 'total_steps': 1000, 'delta': 0.8}
+        >>> optimizer_arguments("rwp", seed=3)
+        {'rho': 0.01, 'generator': 3}
     """
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ValueError(f"seed must be an int or None, got {seed!r}")
     cls = get_optimizer_class(name)
     accepted = _arguments(cls)
     out: dict[str, Any] = {}
@@ -145,7 +156,10 @@ def optimizer_arguments(
         out["total_steps"] = total_steps
     if sync_ascent and "sync_ascent" in accepted:
         out["sync_ascent"] = True
-    return out | dict(options or {})
+    out |= dict(options or {})
+    if seed is not None and "generator" in accepted and out.get("generator") is None:
+        out["generator"] = seed
+    return out
 
 
 def param_groups(
@@ -176,6 +190,7 @@ def create_optimizer(
     no_decay_1d: bool = False,
     rho: float | None = None,
     total_steps: int | None = None,
+    seed: int | None = None,
     **kwargs: Any,
 ) -> Optimizer:
     """Build the optimizer registered as ``name`` around the base optimizer ``base``.
@@ -183,7 +198,10 @@ def create_optimizer(
     ``kwargs`` mix the method's hyper-parameters and the base optimizer's (``lr``,
     ``weight_decay``, ...). ``rho=None`` gives a sharpness-aware optimizer its own default
     radius; ``total_steps`` (the run's length) reaches the optimizers with a schedule over
-    training and no others (see :func:`optimizer_arguments`). Given a model,
+    training and no others; ``seed`` (default ``None``) becomes ``generator=seed`` of the
+    stochastic optimizers (:func:`takes_generator`) unless ``kwargs`` give a
+    ``generator``, and is ignored by the others, so that a run is reproducible without
+    ``torch.manual_seed`` (see :func:`optimizer_arguments`). Given a model,
     sharpness-aware optimizers receive it as ``model=`` (BatchNorm and DDP handling). A
     plain ``torch.optim`` name (``"adam"``) returns that optimizer itself, ignoring
     ``base`` and ``rho``. The training procedure ``"f2m"`` (:class:`~fgsam.optim.F2M`) is
@@ -192,11 +210,12 @@ def create_optimizer(
     Example:
         >>> opt = create_optimizer(model, "sam", base="sgd", rho=0.05, lr=0.1)
         >>> opt = create_optimizer(model, "ae-sam", total_steps=1000, lr=1e-3)
+        >>> opt = create_optimizer(model, "rwp", seed=0, lr=0.1)  # RWP(..., generator=0)
     """
     cls = get_optimizer_class(name)
     if "lr" in kwargs:
         check_non_negative("lr", kwargs["lr"])
-    kwargs = optimizer_arguments(name, kwargs, rho=rho, total_steps=total_steps)
+    kwargs = optimizer_arguments(name, kwargs, rho=rho, total_steps=total_steps, seed=seed)
     params = param_groups(model_or_params, no_decay_1d)
     if not issubclass(cls, SharpnessAwareOptimizer):
         return cls(params, **kwargs)
@@ -213,6 +232,18 @@ def accepted_arguments(name: str, base: type[Optimizer] | str = "adam") -> set[s
     if issubclass(cls, SharpnessAwareOptimizer):
         names |= _arguments(resolve_base_optimizer(base))
     return names - {"self", "params"}
+
+
+def takes_generator(name: str) -> bool:
+    """Whether the optimizer ``name`` (registry, training procedure or ``torch.optim``
+    name) takes a ``generator``, i.e. draws random numbers of its own and receives the
+    ``seed`` of :func:`optimizer_arguments` and :func:`create_optimizer`.
+
+    Example:
+        >>> takes_generator("rwp"), takes_generator("sam"), takes_generator("adam")
+        (True, False, False)
+    """
+    return "generator" in _arguments(get_optimizer_class(name))
 
 
 def _arguments(cls: type) -> set[str]:
@@ -237,4 +268,5 @@ __all__ = [
     "list_optimizers",
     "optimizer_arguments",
     "param_groups",
+    "takes_generator",
 ]

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from fgsam.optim.base import ASCENT, SharpnessAwareOptimizer, check_range
+from fgsam.optim.base import ASCENT, SharpnessAwareOptimizer, check_range, guarded_step
 from fgsam.optim.functional import global_norm
 from fgsam.optim.seeding import SeededMixin
 from fgsam.typing import Closure
@@ -108,6 +108,7 @@ class RWP(SeededMixin, SharpnessAwareOptimizer):
         self._clean: dict[Tensor, Tensor] = {}
 
     @torch.no_grad()
+    @guarded_step
     def step(  # type: ignore[override]
         self, closure: Closure | None = None, scaler: torch.amp.GradScaler | None = None
     ) -> Tensor:
@@ -141,6 +142,10 @@ class RWP(SeededMixin, SharpnessAwareOptimizer):
     def skip_step(self, scaler: torch.amp.GradScaler | None) -> None:
         self._clean = {}
         super().skip_step(scaler)
+
+    def clear_step_buffers(self) -> None:
+        super().clear_step_buffers()
+        self._clean = {}
 
     def mix(self) -> None:
         """``.grad`` ← :math:`\\lambda g + (1 - \\lambda)` ``.grad``."""

@@ -151,6 +151,10 @@ class SAM(SharpnessAwareOptimizer):
         self._eps = {}
         return super().descend(scaler)
 
+    def clear_step_buffers(self) -> None:
+        super().clear_step_buffers()
+        self._eps = {}
+
     def extra_repr(self) -> dict[str, Any]:
         out = super().extra_repr()
         if self.adaptive:

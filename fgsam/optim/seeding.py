@@ -34,7 +34,9 @@ class SeededMixin:
 
     The generator state travels in ``global_state["generator"]`` through
     :meth:`state_dict` / :meth:`load_state_dict`, so a reloaded optimizer continues
-    with bit-identical draws.
+    with bit-identical draws; a step that fails puts the generator back where it was
+    before the step (:meth:`~fgsam.optim.SharpnessAwareOptimizer.step_guard`), so
+    retrying it draws the same numbers.
     """
 
     generator: torch.Generator
@@ -70,19 +72,29 @@ class SeededMixin:
         g = self.generator
         return torch.randperm(n, generator=g, device=g.device)
 
+    def step_snapshot(self) -> dict[str, Any]:
+        snapshot = super().step_snapshot()  # type: ignore[misc]
+        snapshot["generator"] = self.generator.get_state()
+        return snapshot
+
+    def rollback_step(self, snapshot: dict[str, Any]) -> None:
+        super().rollback_step(snapshot)  # type: ignore[misc]
+        self.generator.set_state(snapshot["generator"])
+
     def state_dict(self) -> dict[str, Any]:
         self.global_state["generator"] = self.generator.get_state()
         return super().state_dict()  # type: ignore[misc]
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        super().load_state_dict(state_dict)  # type: ignore[misc]
-        saved = self.global_state.get("generator")
-        if saved is None:
+        global_state = state_dict.get("global_state") if isinstance(state_dict, dict) else None
+        # Checked before anything is loaded, so that a refused dict changes nothing.
+        if isinstance(global_state, dict) and global_state.get("generator") is None:
             raise ValueError(
                 f"state_dict has no generator state, so {type(self).__name__} cannot continue "
                 f"its random draws; it was not saved by {type(self).__name__}.state_dict()"
             )
-        self.generator.set_state(saved)
+        super().load_state_dict(state_dict)  # type: ignore[misc]
+        self.generator.set_state(self.global_state["generator"])
 
 
 __all__ = ["SeededMixin", "make_generator"]

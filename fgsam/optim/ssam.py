@@ -217,6 +217,10 @@ class SSAMF(_SparseSAM):
         self.num_samples = num_samples
         self._fisher: dict[Tensor, Tensor] | None = None
 
+    def clear_step_buffers(self) -> None:
+        super().clear_step_buffers()
+        self._fisher = None
+
     def wrap_closure(self, closure: Closure, due: bool, scale: float) -> Closure:
         self._fisher = None
         calls = []

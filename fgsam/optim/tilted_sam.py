@@ -15,6 +15,7 @@ from fgsam.optim.base import (
     SharpnessAwareOptimizer,
     check_non_negative,
     check_positive_int,
+    guarded_step,
 )
 from fgsam.optim.functional import EPS, global_norm
 from fgsam.optim.seeding import SeededMixin
@@ -201,6 +202,7 @@ class TiltedSAM(SeededMixin, SharpnessAwareOptimizer):
         return [zi * factor.to(zi.device) for zi in z]
 
     @torch.no_grad()
+    @guarded_step
     def step(  # type: ignore[override]
         self, closure: Closure | None = None, scaler: torch.amp.GradScaler | None = None
     ) -> Tensor:

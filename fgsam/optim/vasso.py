@@ -92,9 +92,10 @@ class VaSSO(SharpnessAwareOptimizer):
         for p, g in zip(params, grads):
             d = self.state[p].get("vasso_d")
             if d is None:
-                d = self.state[p]["vasso_d"] = g.detach().clone()
-            else:
-                d.mul_(1.0 - self.theta).add_(g, alpha=self.theta)
+                d = g.detach().clone()
+            else:  # a new tensor, not in place: a failed step rolls the state back by reference
+                d = d.mul(1.0 - self.theta).add_(g, alpha=self.theta)
+            self.state[p]["vasso_d"] = d
             averages.append(d)
         coeff = 1.0 / (global_norm(averages) + EPS)
         self.perturb(params, self.group_scaled(groups, averages, coeff))

@@ -17,6 +17,7 @@ from fgsam.optim.base import (
     check_loss,
     check_non_negative,
     check_positive_int,
+    guarded_step,
 )
 from fgsam.optim.seeding import SeededMixin
 from fgsam.optim.tilted_sam import worker_mean
@@ -173,6 +174,7 @@ class ZerothOrderTiltedSAM(SeededMixin, SharpnessAwareOptimizer):
         return check_loss(loss, name).detach().reshape(())
 
     @torch.no_grad()
+    @guarded_step
     def step(  # type: ignore[override]
         self, closure: Closure | None = None, scaler: torch.amp.GradScaler | None = None
     ) -> Tensor:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import copy
 import inspect
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -20,9 +24,11 @@ from fgsam.optim import (
     get_optimizer_class,
     list_optimizers,
     optimizer_arguments,
+    takes_generator,
     training_step,
 )
 from fgsam.optim.base import SharpnessAwareOptimizer
+from fgsam.optim.seeding import make_generator
 
 NAMES = [cls.name for cls in OPTIMIZERS]
 MANUAL = [cls.name for cls in OPTIMIZERS if cls.manual_steps]
@@ -227,3 +233,88 @@ def test_f2m_is_a_procedure_built_by_name_but_not_a_registry_optimizer():
     assert problem.loss() < 0.8 * start
     with pytest.raises(ValueError, match="training procedures: f2m"):
         get_optimizer_class("f3m")
+
+
+# ----------------------------------------------------------------------- seeded construction
+STOCHASTIC = [n for n in list_optimizers(include_procedures=True) if takes_generator(n)]
+
+
+def test_the_optimizers_taking_a_generator_are_the_stochastic_ones():
+    assert STOCHASTIC == ["esam", "f2m", "rwp", "ssam-d", "ssam-f", "tsam", "zo-tsam"]
+    assert not takes_generator("sam") and not takes_generator("adam")
+    with pytest.raises(ValueError, match="unknown optimizer 'nope'"):
+        takes_generator("nope")
+
+
+def test_seed_becomes_the_generator_of_the_optimizers_that_take_one():
+    assert optimizer_arguments("rwp", seed=3) == {"rho": 0.01, "generator": 3}
+    assert optimizer_arguments("sam", seed=3) == {"rho": 0.05}
+    assert optimizer_arguments("adam", seed=3) == {}
+    assert optimizer_arguments("rwp", {"generator": 5}, seed=3)["generator"] == 5
+    assert optimizer_arguments("rwp", {"generator": None}, seed=3)["generator"] == 3
+    assert "generator" not in optimizer_arguments("rwp")
+    for name in STOCHASTIC:
+        _, opt = make(name, seed=0)
+        assert torch.equal(opt.generator.get_state(), make_generator(0).get_state())
+    assert isinstance(create_optimizer(torch.nn.Linear(2, 1), "sam", seed=3, lr=0.1), SAM_CLS)
+    assert isinstance(create_optimizer(torch.nn.Linear(2, 1), "adam", seed=3, lr=0.1),
+                      torch.optim.Adam)
+    with pytest.raises(ValueError, match="seed must be an int or None, got '3'"):
+        optimizer_arguments("rwp", seed="3")
+
+
+SAM_CLS = get_optimizer_class("sam")
+
+#: Builds every stochastic optimizer around the same small network (weights and data from
+#: local generators: nothing here seeds the global one unless asked; no PyG import, to
+#: start fast), takes 3 steps and prints a digest of the weights of each.
+CHILD = """
+import hashlib, json, sys
+import torch, torch.nn.functional as F
+from fgsam.optim import create_optimizer, training_step
+torch.set_num_threads(1)
+names, seed, manual = json.loads(sys.argv[1])
+if manual is not None:
+    torch.manual_seed(manual)
+g = torch.Generator().manual_seed(0)
+x, y = torch.randn(16, 4, generator=g), torch.arange(16) % 2
+out = {}
+for name in names:
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+    init = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(0.5 * torch.randn(p.shape, generator=init))
+    options = {"num_samples": 3} if name == "ssam-f" else {}
+    opt = create_optimizer(model, name, lr=0.05, seed=seed, **options)
+    red = "none" if opt.per_sample_loss else "mean"
+    for _ in range(3):
+        training_step(opt, lambda: F.cross_entropy(model(x), y, reduction=red))
+    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    out[name] = hashlib.sha256(flat.numpy().tobytes()).hexdigest()
+print(json.dumps(out))
+"""
+
+
+def _child_digests(seed: int | None, manual: int | None) -> dict[str, str]:
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, json.dumps([STOCHASTIC, seed, manual])],
+        capture_output=True, text=True, cwd=root, timeout=600, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_same_seed_gives_the_same_run_in_two_processes():
+    first, second = _child_digests(seed=7, manual=None), _child_digests(seed=7, manual=None)
+    assert sorted(first) == STOCHASTIC
+    assert first == second
+
+
+def test_without_a_seed_the_run_follows_the_global_seed():
+    first, second = _child_digests(seed=None, manual=1), _child_digests(seed=None, manual=2)
+    assert sorted(first) == STOCHASTIC
+    assert all(first[n] != second[n] for n in STOCHASTIC), [
+        n for n in STOCHASTIC if first[n] == second[n]
+    ]
