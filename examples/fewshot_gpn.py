@@ -36,7 +36,8 @@ model = GPN(data.num_features, hidden_channels=16, dropout=0.2)
 model.reset_parameters(args.seed)  # seeded weights and dropout, no global RNG
 model = model.to(args.device)
 rho = {"fgsam+": {"rho": 0.1}, "adam": {}}.get(args.optimizer, {"rho": 0.05})
-opt = create_optimizer(model, args.optimizer, lr=5e-3, weight_decay=5e-4, **rho)
+opt = create_optimizer(model, args.optimizer, lr=5e-3, weight_decay=5e-4,  # seed: own draws
+                       seed=derive_seed(args.seed, "optimizer"), **rho)
 
 train_tasks = EpisodeSampler(data.y, split.train, args.way, args.shot, 10,
                              generator=derive_seed(args.seed, "train"))

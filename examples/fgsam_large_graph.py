@@ -105,7 +105,7 @@ def train(optimizer_name: str) -> None:
     torch.manual_seed(args.seed)  # the model's initial weights (and pyg-lib's sampling)
     batches = loader(splits["train"], args.batch_size, shuffle=True)
     model = GraphSAGE(data.num_features, args.hidden, 2, num_classes, dropout=0.2).to(device)
-    opt = create_optimizer(model, optimizer_name, lr=args.lr, weight_decay=5e-4)
+    opt = create_optimizer(model, optimizer_name, lr=args.lr, weight_decay=5e-4, seed=args.seed)
     for epoch in range(1, args.epochs + 1):
         model.train()
         start, total, count = time.perf_counter(), 0.0, 0

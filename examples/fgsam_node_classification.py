@@ -67,7 +67,7 @@ def run(registry_name: str, hyper: dict) -> tuple[float, float]:
     model = GCN(data.num_features, args.hidden, 2, int(data.y.max()) + 1, dropout=0.5)
     model = model.to(args.device)
     opt = create_optimizer(model, registry_name, lr=args.lr, weight_decay=args.weight_decay,
-                           **hyper)
+                           seed=args.seed, **hyper)
 
     def gnn_closure():  # the loss through the GNN, on the whole graph
         out = model(data.x, data.edge_index)

@@ -14,6 +14,7 @@ from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
 from fgsam.bench.timing import synchronize
+from fgsam.data.check_graph import check_graph
 from fgsam.data.class_split import ClassSplit
 from fgsam.fewshot.episode import Episode
 from fgsam.fewshot.method import FewShotMethod
@@ -147,7 +148,7 @@ class EpisodicTrainer:
             raise ValueError(f"build_method must be a callable returning a FewShotMethod, "
                              f"got {build_method!r}")
         self.build_method = build_method
-        self.data = data
+        self.data = check_graph(data, split=split)
         self.split, self.dropped = split.feasible(data.y.cpu(), k_shot + q_query)
         for part in ("train", "val", "test"):
             have = len(self.split.classes(part))

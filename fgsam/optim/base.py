@@ -289,11 +289,14 @@ class SharpnessAwareOptimizer(Optimizer):
         if scaler is not None:
             return False
         name, value = next((k, v) for k, v in losses.items() if not math.isfinite(float(v)))
-        raise FloatingPointError(
+        err = FloatingPointError(
             f"{type(self).__name__}: the loss of the {name} pass is {float(value)} at step "
             f"{self.global_state['step']}; the weights were left unchanged. Lower the learning "
             f"rate or rho, or check the data and the loss for NaN/inf."
         )
+        # where it diverged, for training loops that record it instead of stopping
+        err.pass_name, err.step = name, int(self.global_state["step"])  # type: ignore[attr-defined]
+        raise err
 
     def _device(self) -> torch.device:
         for group in self.param_groups:

@@ -96,3 +96,21 @@ def test_fsnc_read_only_checkpoint_folder(data_root, readonly_dir, capsys):
 
 def test_fsnc_pins_its_case_count():
     assert len(CASES) == 32
+
+
+def test_trainer_refuses_a_graph_with_one_nan_feature():
+    import torch
+    from torch_geometric.data import Data
+
+    from fgsam.data.class_split import ClassSplit
+    from fgsam.fewshot import ProtoNet
+    from fgsam.fewshot.trainer import EpisodicTrainer
+
+    gen = torch.Generator().manual_seed(0)
+    y = torch.arange(6).repeat_interleave(8)
+    x = torch.randn(48, 5, generator=gen)
+    x[12, 3] = float("nan")  # once trained to exactly chance, with no warning
+    data = Data(x=x, edge_index=torch.tensor([[0, 1], [1, 0]]), y=y)
+    split = ClassSplit([0, 1], [2, 3], [4, 5], source="custom")
+    with pytest.raises(ValueError, match=r"x has 1 non-finite entr.*row 12"):
+        EpisodicTrainer(lambda: ProtoNet(5), data, split, n_way=2, k_shot=2, q_query=3)

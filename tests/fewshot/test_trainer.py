@@ -20,8 +20,7 @@ def trainer(data, split, **kw) -> EpisodicTrainer:
 
 
 def without_times(d: dict) -> dict:
-    d = dict(d)
-    d.pop("seconds_per_200_episodes")
+    d = {k: v for k, v in d.items() if "seconds" not in k}
     d["repeats"] = [{k: v for k, v in r.items() if "seconds" not in k} for r in d["repeats"]]
     return d
 
@@ -65,7 +64,9 @@ def test_ci_over_all_test_tasks_and_timing_fields(toy, toy_split):
     for r in result.repeats:
         assert r.train_seconds > 0
         assert r.seconds_per_200 == pytest.approx(r.train_seconds / r.episodes * 200)
-        assert set(r.seeds) == {"model", "train", "val", "test"}
+        assert set(r.seeds) == {"model", "train", "val", "test", "optimizer"}
+        assert r.cpu_seconds > 0 and r.cpu_seconds_per_200 == pytest.approx(
+            r.cpu_seconds / r.episodes * 200)
     d = result.as_dict()
     assert d["seconds_per_200_episodes"] > 0
     assert d["config"]["n_way"] == 2 and d["config"]["split"]["source"] == "custom"
