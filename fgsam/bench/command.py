@@ -9,6 +9,8 @@ from typing import Any
 import torch
 
 from fgsam import __version__
+from fgsam._io import check_output_file, write_json
+from fgsam._validate import resolve_device
 from fgsam.bench.step_cost import TASKS, Contender, StepCost
 
 #: The pseudo-optimizer ``peermlp``: an Adam step through the PeerMLP alone.
@@ -73,24 +75,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        return _run(args)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"fgsam bench: error: {err}", file=sys.stderr)
-        return 2
-
-
-def _run(args: argparse.Namespace) -> int:
+    """Run ``fgsam bench``; returns the exit status. The settings and ``--out`` are
+    checked before any graph is loaded or step timed; errors reach
+    :func:`fgsam.cli.main`, which prints them as one line."""
     from fgsam.bench.step_cost import bench_graph, make_steps, measure_step_cost
     from fgsam.bench.timing import machine_description
-    from fgsam.fewshot.results import write_json
 
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if args.clock == "cpu" and device.type != "cpu":
-        raise ValueError(f"--clock cpu measures the CPU time of this process and cannot see "
-                         f"work on {device}: use --clock wall or --device cpu")
+    _check_clock(args.clock, args.device)
+    device = resolve_device(args.device, "--device")
+    _check_clock(args.clock, device)  # the default device may be cuda
     if args.warmup is not None and args.warmup < 0:
         raise ValueError(f"--warmup must be >= 0, got {args.warmup}")
+    check_output_file(args.out, "--out")
     contenders = parse_contenders(args.optimizers, args.opt_arg)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -128,6 +124,20 @@ def _run(args: argparse.Namespace) -> int:
         })
     print(f"\n{summary}")
     return 0
+
+
+def _check_clock(clock: str, device: str | torch.device | None) -> None:
+    """``--clock cpu`` cannot see the work of an accelerator: refuse that pairing (by the
+    device's name, so the reason is given even where the device is absent)."""
+    if clock != "cpu" or device is None:
+        return
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError):
+        return  # not a device name: resolve_device says so
+    if kind != "cpu":
+        raise ValueError(f"--clock cpu measures the CPU time of this process and cannot see "
+                         f"work on {device}: use --clock wall or --device cpu")
 
 
 def parse_contenders(optimizers: str, opt_args: list[str]) -> list[Contender]:

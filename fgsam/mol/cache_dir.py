@@ -35,6 +35,33 @@ def molecule_cache_dir(cache_dir: str | os.PathLike[str] | None = None,
     return user_cache_dir()
 
 
+def check_cache_dir(cache_dir: str | os.PathLike[str] | None, dataset: str,
+                    flag: str = "--cache-dir") -> None:
+    """Refuse, before any data is loaded, a cache folder the processed graphs of
+    ``dataset`` cannot be written to: a file, a location under a file, a read-only folder.
+
+    A folder that already holds a cache of ``dataset`` passes even if read-only, since
+    reading it needs no write. With ``cache_dir=None`` the ``$FGSAM_CACHE`` folder is
+    checked if set (like an explicit folder, a failure to write it is an error); the
+    default locations fall back to the user cache by themselves and are not checked.
+
+    Example:
+        >>> check_cache_dir("runs/cache", "ogbg-molbbbp")  # raises ValueError if unwritable
+    """
+    from fgsam._io import check_output_dir
+    from fgsam.mol.molecule_dataset import CACHE_FORMAT  # that module imports this one
+
+    if cache_dir is None:
+        env = os.environ.get(CACHE_ENV_VAR)
+        if not env:
+            return
+        cache_dir, flag = env, f"${CACHE_ENV_VAR}"
+    folder = Path(cache_dir).expanduser()
+    if folder.is_dir() and any(folder.glob(f"{dataset}-*-v{CACHE_FORMAT}.pt")):
+        return
+    check_output_dir(folder, flag)
+
+
 def user_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/fgsam/molecules``, default ``~/.cache/fgsam/molecules``."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
@@ -55,4 +82,4 @@ def writable(path: str | os.PathLike[str]) -> bool:
     return path.is_dir() and has_w_bit and os.access(path, os.W_OK)
 
 
-__all__ = ["CACHE_ENV_VAR", "molecule_cache_dir", "user_cache_dir", "writable"]
+__all__ = ["CACHE_ENV_VAR", "check_cache_dir", "molecule_cache_dir", "user_cache_dir", "writable"]

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
 
-from fgsam.mol.atomic import torch_save, write_json
+from fgsam._io import torch_save, write_json
+from fgsam.fewshot.checkpoint import load_weights, read_checkpoint_files
 from fgsam.mol.build_model import build_model
 from fgsam.mol.masked_loss import REGRESSION
 from fgsam.mol.mol_config import MolConfig
@@ -62,21 +62,19 @@ def load_mol_checkpoint(directory: str | os.PathLike[str],
     split (the data root and cache from the arguments, else those saved, else the
     defaults).
 
+    Both files are checked before any data is loaded: a missing, truncated or foreign
+    ``model.pt``, or a ``config.json`` that is not JSON or lacks the keys of
+    :data:`REQUIRED`, raises a one-line error naming the file and what was expected
+    (:func:`fgsam.fewshot.checkpoint.read_checkpoint_files`); weights of another model
+    raise one naming ``model.pt`` (:func:`fgsam.fewshot.checkpoint.load_weights`).
+
     Example:
         >>> model, data, config = load_mol_checkpoint("runs/bbbp-graphsam")
         >>> batch = next(iter(data.loader("train", batch_size=64)))
         >>> loss = data.loss(model(batch), batch.y)
     """
     folder = Path(directory)
-    cfg_path, weights_path = folder / CONFIG, folder / WEIGHTS
-    for path in (cfg_path, weights_path):
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: a checkpoint folder holds {CONFIG} and "
-                                    f"{WEIGHTS} (written by fgsam mol --save-checkpoint DIR)")
-    config = json.loads(cfg_path.read_text(encoding="utf-8"))
-    missing = [k for k in REQUIRED if k not in config]
-    if missing:
-        raise ValueError(f"{cfg_path} lacks the keys {missing}")
+    config, state = read_checkpoint_files(folder, "fgsam mol --save-checkpoint DIR", REQUIRED)
     settings = MolConfig.from_dict(config)
     dataset = MoleculeDataset(config["dataset"], root if root is not None else config.get("root"),
                               cache_dir if cache_dir is not None else config.get("cache_dir"),
@@ -87,7 +85,7 @@ def load_mol_checkpoint(directory: str | os.PathLike[str],
     if settings.standardize and dataset.task_type == REGRESSION:
         tasks = int(config["num_tasks"])  # the statistics come with the weights
         model = TargetScaling(model, torch.zeros(tasks), torch.ones(tasks))
-    model.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
+    load_weights(model, state, folder / WEIGHTS)
     model = model.to(torch.device(device) if device is not None else "cpu").eval()
     return MolCheckpoint(model, data, config)
 

@@ -8,12 +8,15 @@ from typing import Any
 
 import torch
 
+from fgsam._io import check_output_dir, check_output_file
+from fgsam._validate import resolve_device
 from fgsam.data.root import ENV_VAR
 from fgsam.mol.build_model import MODELS
 from fgsam.mol.build_optimizer import molecule_optimizers
-from fgsam.mol.cache_dir import CACHE_ENV_VAR
+from fgsam.mol.cache_dir import CACHE_ENV_VAR, check_cache_dir
+from fgsam.mol.checkpoint import CONFIG, WEIGHTS
 from fgsam.mol.distributed import init_distributed, shutdown_distributed
-from fgsam.mol.experiment import run_experiment
+from fgsam.mol.experiment import check_optimizers, checkpoint_folders, run_experiment
 from fgsam.mol.mol_config import MolConfig
 from fgsam.mol.molecule_dataset import SPLITS, molecule_names
 from fgsam.optim.options import default_rho_text, parse_options, parse_pairs
@@ -33,8 +36,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "mol", help="molecular property prediction (MoleculeNet/OGB) with GraphSAM and others",
         description="Train a molecular graph transformer (or GIN) on a MoleculeNet dataset "
                     "named as in OGB, with one or more optimizers on identical splits and "
-                    "seeds; report the test metric at the best validation epoch, mean ± std "
-                    "over seeds, and the training time per epoch.", epilog=EXAMPLE)
+                    "seeds (seed s of every optimizer before seed s + 1); report the test "
+                    "metric at the best validation epoch, mean ± std over seeds, and the "
+                    "training time per epoch by the wall clock and by process CPU time. Exit "
+                    "status: 0 done, 2 error, 3 some run diverged (recorded in the output).",
+        epilog=EXAMPLE)
     p.add_argument("--dataset", default="ogbg-molbbbp", choices=molecule_names(),
                    metavar="NAME", help=f"one of {', '.join(molecule_names())}")
     p.add_argument("--model", default="transformer", choices=list(MODELS))
@@ -45,12 +51,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         f"runs have no fine-tuning sessions to clamp) or a torch.optim name; "
                         f"FGSAM-style ones ({', '.join(FGSAM_STYLE)}) need node-level GNNs: "
                         f"see fgsam fsnc")
-    p.add_argument("--epochs", type=_positive, default=50)
-    p.add_argument("--seeds", type=_positive, default=5, help="number of seeds")
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--seeds", type=int, default=5, help="number of seeds")
     p.add_argument("--first-seed", type=int, default=0)
-    p.add_argument("--batch-size", type=_positive, default=32,
+    p.add_argument("--batch-size", type=int, default=32,
                    help="global batch size (split over the processes)")
-    p.add_argument("--eval-batch-size", type=_positive, default=256)
+    p.add_argument("--eval-batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--rho", type=float, default=None,
@@ -70,9 +76,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--average-option", action="append", default=[], metavar="KEY=VALUE",
                    help="SWAD argument: n_converge (3), n_tolerance (6), tolerance_ratio (1.3) "
                         "(repeatable)")
-    p.add_argument("--hidden", type=_positive, default=None)
-    p.add_argument("--layers", type=_positive, default=None)
-    p.add_argument("--heads", type=_positive, default=None)
+    p.add_argument("--hidden", type=int, default=None)
+    p.add_argument("--layers", type=int, default=None)
+    p.add_argument("--heads", type=int, default=None)
     p.add_argument("--dropout", type=float, default=None)
     p.add_argument("--full-attention", action="store_true",
                    help="transformer: all atom pairs of small molecules attend to each other")
@@ -81,25 +87,52 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--split", default="scaffold", choices=SPLITS)
     p.add_argument("--split-seed", type=int, default=None,
                    help="seed of the random split (default: each run's seed)")
-    p.add_argument("--max-molecules", type=_positive, default=None,
-                   help="use only the first N molecules (quick trials)")
+    p.add_argument("--max-molecules", type=int, default=None,
+                   help="use only the first N molecules (quick trials; each split part needs "
+                        "some: train 2, valid 1, test 1)")
     p.add_argument("--root", default=None,
                    help=f"data root (default: ${ENV_VAR}, else ./datasets)")
     p.add_argument("--cache-dir", default=None,
                    help=f"processed-graph cache (default: ${CACHE_ENV_VAR}, else beside the "
                         f"CSV if writable, else ~/.cache/fgsam/molecules)")
     p.add_argument("--device", default=None, help="default: cuda if available, else cpu")
-    p.add_argument("--out", default=None, help="write every number to this JSON file")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's); with 1, the CPU-time column "
+                        "is comparable with fgsam bench --threads 1 --clock cpu")
+    p.add_argument("--out", default=None,
+                   help="write every number to this JSON file (rewritten after every run, "
+                        "so an interrupted experiment keeps what it finished)")
     p.add_argument("--save-checkpoint", default=None, metavar="DIR",
                    help="save the best-validation model and its settings (config.json, "
-                        "model.pt) for fgsam sharpness")
+                        "model.pt) for fgsam sharpness; DIR/<optimizer>/seed<k> when there "
+                        "are several runs")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
     return p
 
 
+#: Integer flags that must be at least 1 (``None`` allowed where the default is ``None``).
+POSITIVE = ("epochs", "seeds", "batch_size", "eval_batch_size", "hidden", "layers", "heads",
+            "max_molecules", "threads")
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse out-of-range numbers, naming the flag, the value and what is valid."""
+    for name in POSITIVE:
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be an integer >= 1, got {value}")
+    if args.dropout is not None and not 0.0 <= args.dropout < 1.0:
+        raise ValueError(f"--dropout must be in [0, 1), got {args.dropout}")
+    for name in ("lr", "weight_decay"):
+        value = getattr(args, name)
+        if not value >= 0.0:  # NaN too
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {value}")
+
+
 def config_from_args(args: argparse.Namespace) -> MolConfig:
     """The :class:`MolConfig` of parsed ``fgsam mol`` arguments."""
+    check_args(args)
     optimizers = [n.strip().lower() for n in args.optimizer.split(",") if n.strip()]
     if not optimizers:
         raise ValueError(f"--optimizer needs at least one name, got {args.optimizer!r}")
@@ -121,32 +154,49 @@ def config_from_args(args: argparse.Namespace) -> MolConfig:
     )
 
 
+def check_outputs(args: argparse.Namespace, config: MolConfig) -> None:
+    """Refuse, before any data is loaded, an output that could not be written: ``--out``
+    (a writable file), ``--save-checkpoint`` (a folder, and each run's ``config.json`` and
+    ``model.pt`` in it) and ``--cache-dir`` (a writable folder, unless it already holds
+    this dataset's cache)."""
+    check_output_file(args.out, "--out")
+    for folder in checkpoint_folders(args.save_checkpoint, config.optimizers,
+                                     config.seeds).values():
+        check_output_dir(folder, "--save-checkpoint", files=(CONFIG, WEIGHTS))
+    check_cache_dir(args.cache_dir, config.dataset, "--cache-dir")
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run ``fgsam mol``; returns the exit status (2 for bad settings or missing data)."""
-    try:
-        config = config_from_args(args)
-    except ValueError as err:
-        print(f"fgsam mol: error: {err}", file=sys.stderr)
-        return 2
-    # The default device is chosen here, never inside the library.
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    """Run ``fgsam mol``; returns the exit status: 0 done, 3 some run diverged (recorded
+    in ``--out`` and the table), 2 a checkpoint could not be written (the results are).
+    Errors reach :func:`fgsam.cli.main`, which prints them as one line."""
+    config = config_from_args(args)
+    check_optimizers(config)
+    device = resolve_device(args.device, "--device")  # the one place a default is chosen
+    check_outputs(args, config)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     ctx, device = init_distributed(device)
     try:
-        run_experiment(config, device, ctx, out=args.out, checkpoint_dir=args.save_checkpoint,
-                       progress=not args.no_progress)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"fgsam mol: error: {err}", file=sys.stderr)
-        return 2
+        results = run_experiment(config, device, ctx, out=args.out,
+                                 checkpoint_dir=args.save_checkpoint,
+                                 progress=not args.no_progress)
     finally:
         shutdown_distributed(ctx)
-    return 0
+    if not ctx.is_main:
+        return 0
+    errors, diverged = results["checkpoint_errors"], results["diverged"]
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        print(f"fgsam mol: error: --save-checkpoint {args.save_checkpoint!r}: cannot write "
+              f"{errors[0]}{more}; the results were written"
+              f"{' to ' + args.out if args.out else ''}", file=sys.stderr)
+    if diverged:
+        runs = ", ".join(f"{d['optimizer']} seed {d['seed']}" for d in diverged)
+        print(f"fgsam mol: diverged: {runs} (recorded in the table"
+              f"{' and ' + args.out if args.out else ''}); the other runs finished",
+              file=sys.stderr)
+    return 2 if errors else 3 if diverged else 0
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
-    return value
-
-
-__all__ = ["add_parser", "config_from_args", "run"]
+__all__ = ["add_parser", "check_args", "check_outputs", "config_from_args", "run"]

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 import fgsam
-from fgsam.mol.atomic import write_json
+from fgsam._io import write_json
 from fgsam.mol.build_optimizer import molecule_optimizer_arguments
 from fgsam.mol.checkpoint import save_mol_checkpoint
 from fgsam.mol.distributed import DistributedContext
@@ -31,10 +31,12 @@ def check_optimizers(config: MolConfig) -> None:
     for name in config.optimizers:
         options = config.options.get(name, {})
         arguments = molecule_optimizer_arguments(name, options, rho=config.rho,
-                                                 sync_ascent=config.sync_ascent, total_steps=1)
+                                                 sync_ascent=config.sync_ascent, total_steps=1,
+                                                 seed=0)
         try:
-            create_optimizer(probe, name, base=config.base, lr=config.lr,
-                             weight_decay=config.weight_decay, **arguments)
+            create_optimizer(probe, name, base=config.base,
+                             **{"lr": config.lr, "weight_decay": config.weight_decay,
+                                **arguments})
         except TypeError as err:  # an option the optimizer does not take
             raise ValueError(f"optimizer {name!r} with options {options}: {err}") from err
     if config.average is not None and config.average not in WEIGHT_AVERAGES:
@@ -47,30 +49,99 @@ def check_optimizers(config: MolConfig) -> None:
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for one value)."""
+    """Mean and sample standard deviation (0 for one finite value, NaN for one NaN)."""
     if not values:
         return math.nan, math.nan
     t = torch.tensor(values, dtype=torch.float64)
-    return float(t.mean()), float(t.std()) if len(values) > 1 else 0.0
+    if len(values) == 1:
+        return float(t[0]), 0.0 if math.isfinite(values[0]) else math.nan
+    return float(t.mean()), float(t.std())
 
 
 def summarize(runs: list[MolRun]) -> dict[str, Any]:
-    """Mean ± std over seeds of the test and validation metrics and of the epoch time."""
-    test, valid = mean_std([r.test for r in runs]), mean_std([r.valid for r in runs])
-    seconds = mean_std([r.seconds_per_epoch for r in runs])
+    """Mean ± std over seeds of the test and validation metrics, and the mean epoch time
+    by the wall clock and by process CPU time.
+
+    If a run diverged the metrics are NaN (``null`` in the JSON): a mean over the seeds
+    that happened to survive would look better than the method is; every run's own
+    numbers stay under ``seeds``, and ``diverged`` lists where each diverged run failed.
+    The times average the runs that finished at least one epoch.
+    """
+    diverged = [{"seed": r.seed, **r.diverged} for r in runs if r.diverged is not None]
+    if diverged:
+        test = valid = (math.nan, math.nan)
+    else:
+        test, valid = mean_std([r.test for r in runs]), mean_std([r.valid for r in runs])
+    timed = [r for r in runs if math.isfinite(r.seconds_per_epoch)]
     return {"test_mean": test[0], "test_std": test[1], "valid_mean": valid[0],
-            "valid_std": valid[1], "seconds_per_epoch": seconds[0],
-            "seeds": [r.to_dict() for r in runs]}
+            "valid_std": valid[1],
+            "seconds_per_epoch": mean_std([r.seconds_per_epoch for r in timed])[0],
+            "cpu_seconds_per_epoch": mean_std([r.cpu_seconds_per_epoch for r in timed])[0],
+            "diverged": diverged, "seeds": [r.to_dict() for r in runs]}
+
+
+def where_diverged(record: dict[str, Any]) -> str:
+    """``"seed 0, epoch 3, step 17, ascent pass"``: where a run diverged, in words."""
+    step = f", step {record['step']}" if record.get("step") is not None else ""
+    seed = f"seed {record['seed']}, " if "seed" in record else ""
+    return f"{seed}epoch {record['epoch']}{step}, {record['pass']} pass"
 
 
 def summary_line(dataset: str, model: str, optimizer: str, metric: str,
                  summary: dict[str, Any]) -> str:
-    """One line: ``dataset model optimizer: test metric mean ± std (n seeds), s/epoch``."""
+    """One line: ``dataset model optimizer: test metric mean ± std (n seeds), s/epoch``, or
+    on how many seeds and where the optimizer diverged."""
     n = len(summary["seeds"])
+    seeds = f"{n} seed{'s' * (n != 1)}"
+    timing = (f"{summary['seconds_per_epoch']:.2f} s/epoch "
+              f"({summary['cpu_seconds_per_epoch']:.2f} CPU s/epoch)")
+    diverged = summary.get("diverged") or []
+    if diverged:
+        return (f"{dataset} {model} {optimizer}: diverged on {len(diverged)} of {seeds} "
+                f"(first: {where_diverged(diverged[0])}); no mean over seeds, {timing}")
     return (f"{dataset} {model} {optimizer}: test {metric} {summary['test_mean']:.4f} ± "
             f"{summary['test_std']:.4f} (valid {summary['valid_mean']:.4f} ± "
-            f"{summary['valid_std']:.4f}; {n} seed{'s' * (n != 1)}), "
-            f"{summary['seconds_per_epoch']:.2f} s/epoch")
+            f"{summary['valid_std']:.4f}; {seeds}), {timing}")
+
+
+def comparison_table(summaries: dict[str, dict[str, Any]], metric: str) -> str:
+    """A markdown table, one row per optimizer (keyed by its label): test and validation
+    metric mean ± std over seeds, seconds per training epoch by the wall clock and by
+    process CPU time, and the CPU time against the first optimizer's (the comparison a
+    loaded machine does not distort). A diverged optimizer shows where instead of a
+    metric."""
+    first_name, first = next(iter(summaries.items()))
+    base = first["cpu_seconds_per_epoch"]
+    lines = [f"| optimizer | test {metric} mean ± std | valid {metric} mean ± std | s / epoch "
+             f"| CPU s / epoch | CPU time vs {first_name} |", "|---|---|---|---|---|---|"]
+    for name, r in summaries.items():
+        diverged = r.get("diverged") or []
+        if diverged:
+            n = len(r["seeds"])
+            test = (f"diverged on {len(diverged)} of {n} seed{'s' * (n != 1)} "
+                    f"({where_diverged(diverged[0])})")
+            valid = "–"
+        else:
+            test = f"{r['test_mean']:.4f} ± {r['test_std']:.4f}"
+            valid = f"{r['valid_mean']:.4f} ± {r['valid_std']:.4f}"
+        cpu = r["cpu_seconds_per_epoch"]
+        ratio = f"{cpu / base:.2f}×" if math.isfinite(cpu) and math.isfinite(base) and base > 0 \
+            else "–"
+        lines.append(f"| {name} | {test} | {valid} | {r['seconds_per_epoch']:.2f} | "
+                     f"{cpu:.2f} | {ratio} |")
+    return "\n".join(lines)
+
+
+def checkpoint_folders(checkpoint_dir: str | os.PathLike[str] | None, optimizers: list[str],
+                       seeds: list[int]) -> dict[tuple[str, int], Path]:
+    """Where each run's checkpoint goes: ``checkpoint_dir`` itself for a single run, else
+    ``checkpoint_dir/<optimizer>/seed<k>``; empty without ``checkpoint_dir``."""
+    if checkpoint_dir is None:
+        return {}
+    folder = Path(checkpoint_dir)
+    if len(optimizers) * len(seeds) == 1:
+        return {(optimizers[0], seeds[0]): folder}
+    return {(name, seed): folder / name / f"seed{seed}" for seed in seeds for name in optimizers}
 
 
 def run_experiment(config: MolConfig, device: torch.device | str = "cpu",
@@ -80,10 +151,21 @@ def run_experiment(config: MolConfig, device: torch.device | str = "cpu",
     """Train every optimizer of ``config`` with every seed and summarise.
 
     All optimizers see the same split and the same seeds (model initialisation, batch
-    order and dropout). Writes ``out`` (JSON: the configuration, the dataset, per seed
-    and per epoch numbers, mean ± std) atomically, and with ``checkpoint_dir`` the best
-    validation model of each run (in ``checkpoint_dir`` itself for a single run, else in
-    ``checkpoint_dir/<optimizer>/seed<k>``). Only rank 0 writes and prints.
+    order, dropout and the optimizer's own draws). Seeds are the outer loop: seed ``s``
+    of every optimizer runs before seed ``s + 1``, so a change of the machine's load
+    during the experiment hits all optimizers alike. Every split is made before the
+    first run, so a part too small is refused before any training.
+
+    Writes ``out`` (JSON: the configuration, the dataset, per seed and per epoch numbers,
+    mean ± std) atomically before the first run and again after every run, with
+    ``"complete": false`` until the last, so an interrupt or a later failure keeps every
+    finished run. A diverged run (:attr:`MolRun.diverged`) is recorded, listed under
+    ``"diverged"`` and the experiment goes on with the other runs. With
+    ``checkpoint_dir`` the best validation model of each finished run is saved (in
+    ``checkpoint_dir`` itself for a single run, else in
+    ``checkpoint_dir/<optimizer>/seed<k>``); a checkpoint that cannot be written is
+    listed under ``"checkpoint_errors"`` and the experiment goes on. Only rank 0 writes
+    and prints. Returns what ``out`` holds (with NaN where the JSON has ``null``).
 
     Example:
         >>> results = run_experiment(MolConfig(optimizers=["adam", "graphsam"], epochs=20))
@@ -91,29 +173,17 @@ def run_experiment(config: MolConfig, device: torch.device | str = "cpu",
     ctx = ctx or DistributedContext()
     check_optimizers(config)
     dataset = _load_dataset(config, ctx)
-    runs: dict[str, list[MolRun]] = {name: [] for name in config.optimizers}
-    splits = []
-    single = len(config.optimizers) * len(config.seeds) == 1
+    parts = []
     for seed in config.seeds:
         split_seed = config.split_seed if config.split_seed is not None else seed
-        data = MoleculeSplit.make(dataset, config.split, split_seed, config.max_molecules)
-        splits.append({"seed": seed, "kind": data.kind, "split_seed": data.seed, **data.sizes})
-        for name in config.optimizers:
-            run = train_molecules(config, data, name, seed, device, ctx,
-                                  keep_best_state=checkpoint_dir is not None, progress=progress)
-            runs[name].append(run)
-            if checkpoint_dir is not None and ctx.is_main:
-                folder = Path(checkpoint_dir) if single else Path(checkpoint_dir) / name / \
-                    f"seed{seed}"
-                save_mol_checkpoint(folder, run.best_state, {
-                    **config.to_dict(), "optimizer": name, "seed": seed,
-                    "split_seed": split_seed, "num_tasks": dataset.num_tasks,
-                    "metric": dataset.eval_metric, "best_epoch": run.best_epoch,
-                    "valid": run.valid, "test": run.test, "sizes": data.sizes,
-                    "optimizer_arguments": run.optimizer_arguments,
-                    "averaging": run.averaging})
-            run.model = run.best_state = None  # free memory between runs
-    results = {
+        parts.append(MoleculeSplit.make(dataset, config.split, split_seed,
+                                        config.max_molecules))
+    splits = [{"seed": seed, "kind": data.kind, "split_seed": data.seed, **data.sizes}
+              for seed, data in zip(config.seeds, parts)]
+    folders = checkpoint_folders(checkpoint_dir, config.optimizers, config.seeds)
+    runs: dict[str, list[MolRun]] = {name: [] for name in config.optimizers}
+    checkpoint_errors: list[str] = []
+    head = {
         "config": config.to_dict(),
         "dataset": {"name": dataset.name, "molecules": len(dataset),
                     "invalid_smiles_skipped": len(dataset.skipped), "tasks": dataset.num_tasks,
@@ -122,18 +192,68 @@ def run_experiment(config: MolConfig, device: torch.device | str = "cpu",
         "splits": splits,
         "environment": {"fgsam": fgsam.__version__, "torch": torch.__version__,
                         "python": platform.python_version(), "device": str(device),
-                        "processes": ctx.world_size},
-        "results": {name: summarize(r) for name, r in runs.items()},
-        "command": " ".join(sys.argv),
+                        "processes": ctx.world_size, "threads": torch.get_num_threads()},
     }
-    if ctx.is_main:
+
+    def record(complete: bool) -> dict[str, Any]:
+        diverged = [{"optimizer": name, "seed": r.seed, **r.diverged}
+                    for seed in config.seeds for name, rs in runs.items()
+                    for r in rs if r.seed == seed and r.diverged is not None]
+        return {**head, "complete": complete, "diverged": diverged,
+                "checkpoint_errors": list(checkpoint_errors),
+                "results": {name: summarize(r) for name, r in runs.items()},
+                "command": " ".join(sys.argv)}
+
+    def write(complete: bool) -> None:
+        if out is None or not ctx.is_main:
+            return
+        try:
+            write_json(out, record(complete))
+        except OSError as err:
+            done = sum(len(r) for r in runs.values())
+            _print_results(config, dataset, record(complete))  # what finished is not lost
+            raise OSError(f"cannot write the results to {out} ({err.strerror or err}) after "
+                          f"{done} of {len(config.seeds) * len(config.optimizers)} runs; the "
+                          f"file keeps its previous version") from err
+
+    write(complete=False)
+    for seed, data in zip(config.seeds, parts):
         for name in config.optimizers:
-            label = name if config.average is None else f"{name} + {config.average}"
-            print(summary_line(dataset.name, config.model, label, dataset.eval_metric,
-                               results["results"][name]))
-        if out is not None:
-            write_json(out, results)
+            run = train_molecules(config, data, name, seed, device, ctx,
+                                  keep_best_state=bool(folders), progress=progress)
+            runs[name].append(run)
+            if folders and ctx.is_main and run.diverged is None:
+                folder = folders[(name, seed)]
+                try:
+                    save_mol_checkpoint(folder, run.best_state, {
+                        **config.to_dict(), "optimizer": name, "seed": seed,
+                        "split_seed": data.seed if data.seed is not None else seed,
+                        "num_tasks": dataset.num_tasks, "metric": dataset.eval_metric,
+                        "best_epoch": run.best_epoch, "valid": run.valid, "test": run.test,
+                        "sizes": data.sizes, "optimizer_arguments": run.optimizer_arguments,
+                        "averaging": run.averaging})
+                except OSError as err:  # the results themselves are still written
+                    checkpoint_errors.append(f"{folder}: {err.strerror or err}")
+            run.model = run.best_state = None  # free memory between runs
+            write(complete=False)
+    results = record(complete=True)
+    if ctx.is_main:
+        _print_results(config, dataset, results)
+    write(complete=True)
     return results
+
+
+def _print_results(config: MolConfig, dataset: MoleculeDataset, results: dict[str, Any]) -> None:
+    # One line per optimizer, then (comparing several) the table.
+    summaries = {}
+    for name in config.optimizers:
+        label = name if config.average is None else f"{name} + {config.average}"
+        summaries[label] = results["results"][name]
+        print(summary_line(dataset.name, config.model, label, dataset.eval_metric,
+                           summaries[label]))
+    if len(summaries) > 1:
+        print()
+        print(comparison_table(summaries, dataset.eval_metric))
 
 
 def _load_dataset(config: MolConfig, ctx: DistributedContext) -> MoleculeDataset:
@@ -146,4 +266,5 @@ def _load_dataset(config: MolConfig, ctx: DistributedContext) -> MoleculeDataset
     return dataset
 
 
-__all__ = ["check_optimizers", "mean_std", "run_experiment", "summarize", "summary_line"]
+__all__ = ["check_optimizers", "checkpoint_folders", "comparison_table", "mean_std",
+           "run_experiment", "summarize", "summary_line", "where_diverged"]

@@ -16,6 +16,9 @@ from fgsam.mol.random_split import random_split
 from fgsam.mol.scaffold_split import scaffold_split
 
 PARTS = ("train", "valid", "test")
+#: The fewest molecules each part may hold: two to train on (a last training batch of one
+#: molecule is dropped, see :meth:`MoleculeSplit.loader`), one to validate and test on.
+MIN_SIZES = {"train": 2, "valid": 1, "test": 1}
 
 
 @dataclass
@@ -42,16 +45,28 @@ class MoleculeSplit:
     @classmethod
     def make(cls, dataset: MoleculeDataset, kind: str = "scaffold", seed: int = 0,
              max_molecules: int | None = None) -> MoleculeSplit:
-        """Split ``dataset`` (only its first ``max_molecules`` molecules if given)."""
+        """Split ``dataset`` (only its first ``max_molecules`` molecules if given).
+
+        Refuses a split with a part too small to train or score (:data:`MIN_SIZES`: two
+        training molecules, so a shuffled epoch keeps a batch of two or more, and one
+        each for validation and test), naming how many each part needs and got.
+        """
         n = len(dataset) if max_molecules is None else min(int(max_molecules), len(dataset))
-        if n < 3:
-            raise ValueError(f"max_molecules must leave at least 3 molecules, got {n}")
         if kind == "scaffold":
-            index = scaffold_split(dataset.smiles[:n])
-            return cls(dataset, index, kind, None)
-        if kind == "random":
-            return cls(dataset, random_split(n, seed), kind, seed)
-        raise ValueError(f"split must be 'scaffold' or 'random', got {kind!r}")
+            split = cls(dataset, scaffold_split(dataset.smiles[:n]), kind, None)
+        elif kind == "random":
+            split = cls(dataset, random_split(n, seed), kind, seed)
+        else:
+            raise ValueError(f"split must be 'scaffold' or 'random', got {kind!r}")
+        sizes = split.sizes
+        if any(sizes[part] < need for part, need in MIN_SIZES.items()):
+            what = (f"--max-molecules {max_molecules}" if max_molecules is not None
+                    else f"{dataset.name}")
+            got = ", ".join(f"{part} {sizes[part]}" for part in PARTS)
+            need = ", ".join(f"{part} {MIN_SIZES[part]}" for part in PARTS)
+            raise ValueError(f"{what}: the {kind} split of {n} molecules gives too few: {got} "
+                             f"(each part needs at least: {need}); use more molecules")
+        return split
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -96,4 +111,4 @@ def sampler_indices(loader: DataLoader) -> Tensor:
     return torch.tensor(list(iter(loader.sampler)), dtype=torch.long)
 
 
-__all__ = ["PARTS", "MoleculeSplit", "sampler_indices"]
+__all__ = ["MIN_SIZES", "PARTS", "MoleculeSplit", "sampler_indices"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,9 +13,9 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from fgsam.mol.build_model import build_model
-from fgsam.mol.build_optimizer import molecule_optimizer_arguments
+from fgsam.mol.build_optimizer import molecule_optimizer_arguments, optimizer_seed
 from fgsam.mol.distributed import DistributedContext
-from fgsam.mol.evaluate import evaluate, predict, score
+from fgsam.mol.evaluate import predict, score
 from fgsam.mol.masked_loss import REGRESSION, masked_loss
 from fgsam.mol.mol_config import MolConfig
 from fgsam.mol.molecule_split import MoleculeSplit
@@ -34,12 +35,16 @@ class MolRun:
     Args:
         optimizer (str): the optimizer's name.
         seed (int): the seed of model initialisation, shuffling and dropout.
-        best_epoch (int): the epoch (1-based) of the best validation metric.
-        valid (float): the best validation metric (with SWAD: the averaged model's).
-        test (float): the test metric at that epoch (with SWAD: the averaged model's).
-        seconds_per_epoch (float): mean training time per epoch (evaluation excluded).
-        history (list of dict): per epoch ``train_loss``, ``valid``, ``test``, ``seconds``
-            (and ``valid_loss`` with SWAD).
+        best_epoch (int): the epoch (1-based) of the best validation metric (``0`` for a
+            diverged run).
+        valid (float): the best validation metric (with SWAD: the averaged model's; NaN
+            for a diverged run).
+        test (float): the test metric at that epoch (with SWAD: the averaged model's; NaN
+            for a diverged run).
+        seconds_per_epoch (float): mean wall-clock training time per epoch (evaluation
+            excluded; NaN before a first finished epoch).
+        history (list of dict): per finished epoch ``train_loss``, ``valid``, ``test``,
+            ``seconds``, ``cpu_seconds`` (and ``valid_loss`` with SWAD).
         model (torch.nn.Module): the trained model (final weights; with SWAD the average).
         best_state (dict, optional): the tested weights (CPU), if kept.
         optimizer_arguments (dict): the optimizer's arguments (``rho``, ``total_steps``,
@@ -47,6 +52,13 @@ class MolRun:
         averaging (dict, optional): with SWAD, its settings, validation losses and window
             (:meth:`fgsam.optim.SWAD.as_dict`, plus ``first_epoch`` / ``last_epoch``, the
             averaged epochs, 1-based).
+        cpu_seconds_per_epoch (float): mean process CPU time of the same training per
+            epoch (all threads of this process; NaN before a first finished epoch).
+        diverged (dict, optional): ``None`` for a run that finished, else where it
+            diverged: ``epoch`` (1-based), ``step`` (the optimizer step of the run, 1-based,
+            or ``None`` if not known), ``pass`` (``"training"``, the sharpness-aware pass
+            that failed, or ``"validation"`` / ``"test"`` for non-finite predictions) and
+            ``message``.
     """
 
     optimizer: str
@@ -60,17 +72,25 @@ class MolRun:
     best_state: dict[str, torch.Tensor] | None = None
     optimizer_arguments: dict[str, Any] = field(default_factory=dict)
     averaging: dict[str, Any] | None = None
+    cpu_seconds_per_epoch: float = math.nan
+    diverged: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {"optimizer": self.optimizer, "seed": self.seed, "best_epoch": self.best_epoch,
                "valid": self.valid, "test": self.test,
                "seconds_per_epoch": self.seconds_per_epoch,
+               "cpu_seconds_per_epoch": self.cpu_seconds_per_epoch,
+               "diverged": self.diverged,
                "optimizer_arguments": self.optimizer_arguments, "history": self.history}
         if self.averaging is not None:
             out["averaging"] = self.averaging
         return out
 
     def __repr__(self) -> str:
+        if self.diverged is not None:
+            d = self.diverged
+            return (f"MolRun({self.optimizer}, seed {self.seed}: diverged at epoch "
+                    f"{d['epoch']}, {d['pass']} pass)")
         return (f"MolRun({self.optimizer}, seed {self.seed}: best epoch {self.best_epoch}, "
                 f"valid {self.valid:.4f}, test {self.test:.4f}, "
                 f"{self.seconds_per_epoch:.2f} s/epoch)")
@@ -102,7 +122,19 @@ def train_molecules(config: MolConfig, data: MoleculeSplit, optimizer: str, seed
     :class:`ogb.graphproppred.Evaluator` after every epoch; the test value reported is
     the one at the best validation epoch. Under several processes the model is wrapped in
     ``DistributedDataParallel`` and the optimizer gets it as ``model=``. The optimizer
-    gets ``total_steps`` = epochs × batches where it has a schedule.
+    gets ``total_steps`` = epochs × batches where it has a schedule, and a stochastic one
+    (RWP, ESAM, SSAM, tilted SAM, F2M, ...) its generator seeded from ``seed``
+    (:func:`~fgsam.mol.build_optimizer.optimizer_seed`), so the same seed gives the same
+    run again.
+
+    Each epoch's training is timed by the wall clock (``time.perf_counter``, CUDA
+    synchronised) and by this process's CPU time (``time.process_time``, which waiting
+    for a busy machine does not inflate); evaluation is not timed.
+
+    A run that diverges stops there and is returned with :attr:`MolRun.diverged` set
+    (and NaN metrics): a :class:`FloatingPointError` of a sharpness-aware optimizer (its
+    pass, the weights unchanged), a non-finite training loss of a plain optimizer (seen
+    at the end of the epoch), or non-finite validation or test predictions.
 
     With ``config.average == "swad"`` the reported model is the :class:`fgsam.optim.SWAD`
     average instead: the weights after every step enter it, every epoch reports the
@@ -137,51 +169,127 @@ def train_molecules(config: MolConfig, data: MoleculeSplit, optimizer: str, seed
         test = data.loader("test", config.eval_batch_size, ctx=ctx)
         arguments = molecule_optimizer_arguments(
             optimizer, config.options.get(optimizer), rho=config.rho,
-            sync_ascent=config.sync_ascent, total_steps=config.epochs * len(train))
-        opt = create_optimizer(trained, optimizer, base=config.base, lr=config.lr,
-                               weight_decay=config.weight_decay, **arguments)
+            sync_ascent=config.sync_ascent, total_steps=config.epochs * len(train),
+            seed=optimizer_seed(seed))
+        # --opt-arg NAME.lr=... (or weight_decay) wins over the run's setting
+        opt = create_optimizer(trained, optimizer, base=config.base,
+                               **{"lr": config.lr, "weight_decay": config.weight_decay,
+                                  **arguments})
         swad = SWAD(model, **config.average_options) if config.average == "swad" else None
         run = MolRun(optimizer, seed, 0, math.nan, math.nan, math.nan, model=model,
                      optimizer_arguments=arguments)
+        steps = [0]  # optimizer steps taken so far in this run
+
+        def on_step() -> None:
+            steps[0] += 1
+            if swad is not None:
+                swad.update_parameters(model)
+
         bar = tqdm(range(config.epochs), desc=f"{optimizer} seed {seed}", leave=False,
                    disable=not (progress and ctx.is_main), dynamic_ncols=True)
-        for epoch in bar:
-            start = time.perf_counter()
-            losses = train_epoch(trained, opt, train, data.dataset.task_type, device, epoch, ctx,
-                                 on_step=None if swad is None else
-                                 lambda: swad.update_parameters(model))
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            seconds = time.perf_counter() - start
-            y_true, y_pred = predict(model, valid, device, ctx)
-            row = {"epoch": epoch + 1, "train_loss": float(losses.mean()),
-                   "valid": score(evaluator, y_true, y_pred),
-                   "test": evaluate(model, test, evaluator, device, ctx), "seconds": seconds}
-            run.history.append(row)
-            if run.best_epoch == 0 or better(metric, row["valid"], run.valid):
-                run.best_epoch, run.valid, run.test = epoch + 1, row["valid"], row["test"]
-                if keep_best_state and swad is None:
-                    run.best_state = {k: v.detach().cpu().clone()
-                                      for k, v in model.state_dict().items()}
-            bar.set_postfix(loss=f"{row['train_loss']:.4f}", valid=f"{row['valid']:.4f}",
-                            test=f"{row['test']:.4f}")
+        try:
+            for epoch in bar:
+                before = steps[0]
+                start, cpu_start = time.perf_counter(), time.process_time()
+                try:
+                    losses = train_epoch(trained, opt, train, data.dataset.task_type, device,
+                                         epoch, ctx, on_step=on_step)
+                except FloatingPointError as err:  # a sharpness-aware pass: weights unchanged
+                    raise _Diverged(epoch + 1, steps[0] + 1, failed_pass(err), str(err)) from err
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                seconds = time.perf_counter() - start
+                cpu_seconds = time.process_time() - cpu_start
+                _check_losses(losses, epoch + 1, before, type(opt).__name__)
+                y_true, y_pred = _finite_predictions(model, valid, device, ctx, "validation",
+                                                    epoch + 1)
+                row = {"epoch": epoch + 1, "train_loss": float(losses.mean()),
+                       "valid": score(evaluator, y_true, y_pred),
+                       "test": score(evaluator, *_finite_predictions(
+                           model, test, device, ctx, "test", epoch + 1)),
+                       "seconds": seconds, "cpu_seconds": cpu_seconds}
+                run.history.append(row)
+                if run.best_epoch == 0 or better(metric, row["valid"], run.valid):
+                    run.best_epoch, run.valid, run.test = epoch + 1, row["valid"], row["test"]
+                    if keep_best_state and swad is None:
+                        run.best_state = {k: v.detach().cpu().clone()
+                                          for k, v in model.state_dict().items()}
+                bar.set_postfix(loss=f"{row['train_loss']:.4f}", valid=f"{row['valid']:.4f}",
+                                test=f"{row['test']:.4f}")
+                if swad is not None:
+                    row["valid_loss"] = float(masked_loss(y_pred, y_true,
+                                                          data.dataset.task_type))
+                    swad.report_validation(row["valid_loss"])
+                    if swad.phase == ENDED:
+                        break
             if swad is not None:
-                row["valid_loss"] = float(masked_loss(y_pred, y_true, data.dataset.task_type))
-                swad.report_validation(row["valid_loss"])
-                if swad.phase == ENDED:
-                    break
-        if swad is not None:
-            run.model = finalize_swad(swad, data, config, seed, device)
-            run.valid = evaluate(run.model, valid, evaluator, device, ctx)
-            run.test = evaluate(run.model, test, evaluator, device, ctx)
-            run.averaging = swad_window(swad)
-            if keep_best_state:
-                run.best_state = {k: v.detach().cpu().clone()
-                                  for k, v in run.model.state_dict().items()}
-    run.seconds_per_epoch = sum(r["seconds"] for r in run.history) / max(len(run.history), 1)
-    if keep_best_state and run.best_state is None:
+                last = len(run.history)
+                run.model = finalize_swad(swad, data, config, seed, device)
+                run.valid = score(evaluator, *_finite_predictions(
+                    run.model, valid, device, ctx, "validation", last))
+                run.test = score(evaluator, *_finite_predictions(
+                    run.model, test, device, ctx, "test", last))
+                run.averaging = swad_window(swad)
+                if keep_best_state:
+                    run.best_state = {k: v.detach().cpu().clone()
+                                      for k, v in run.model.state_dict().items()}
+        except _Diverged as err:
+            run.diverged = err.record
+            run.best_epoch, run.valid, run.test, run.best_state = 0, math.nan, math.nan, None
+        finally:
+            bar.close()
+    timed = run.history or [{"seconds": math.nan, "cpu_seconds": math.nan}]
+    run.seconds_per_epoch = sum(r["seconds"] for r in timed) / len(timed)
+    run.cpu_seconds_per_epoch = sum(r["cpu_seconds"] for r in timed) / len(timed)
+    if keep_best_state and run.best_state is None and run.diverged is None:
         run.best_state = copy.deepcopy({k: v.cpu() for k, v in model.state_dict().items()})
     return run
+
+
+class _Diverged(Exception):
+    """A run's loss or predictions became non-finite (caught in :func:`train_molecules`)."""
+
+    def __init__(self, epoch: int, step: int | None, pass_name: str, message: str) -> None:
+        super().__init__(message)
+        self.record = {"epoch": epoch, "step": step, "pass": pass_name, "message": message}
+
+
+def failed_pass(err: FloatingPointError) -> str:
+    """The pass a sharpness-aware optimizer's :class:`FloatingPointError` names
+    (``"the loss of the ascent pass is nan ..."`` → ``"ascent"``), else ``"training"``."""
+    name = getattr(err, "pass_name", None)
+    if name:
+        return str(name)
+    found = re.search(r"the loss of the (.+?) pass", str(err))
+    return found.group(1) if found else "training"
+
+
+def _check_losses(losses: torch.Tensor, epoch: int, steps_before: int, optimizer: str) -> None:
+    """Raise :class:`_Diverged` at the first non-finite loss of an epoch (a plain
+    optimizer trains on through it; a sharpness-aware one raises by itself)."""
+    bad = (~torch.isfinite(losses)).nonzero()
+    if bad.numel():
+        i = int(bad[0, 0])
+        step = steps_before + i + 1
+        raise _Diverged(epoch, step, "training",
+                        f"{optimizer}: the training loss is {float(losses[i])} at step {step} "
+                        f"(epoch {epoch}); lower the learning rate, or check the data and the "
+                        f"loss for NaN/inf")
+
+
+def _finite_predictions(model: torch.nn.Module, loader: Any, device: torch.device,
+                       ctx: DistributedContext, part: str, epoch: int
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`~fgsam.mol.evaluate.predict`, raising :class:`_Diverged` when a prediction
+    is not finite (weights that left the finite range: no metric can be read from them)."""
+    y_true, y_pred = predict(model, loader, device, ctx)
+    if not bool(torch.isfinite(y_pred).all()):
+        bad = int((~torch.isfinite(y_pred)).any(dim=1).sum())
+        raise _Diverged(epoch, None, part,
+                        f"{bad} of {y_pred.size(0)} {part} predictions are not finite after "
+                        f"epoch {epoch}: the weights left the finite range; lower the "
+                        f"learning rate or rho")
+    return y_true, y_pred
 
 
 def finalize_swad(swad: SWAD, data: MoleculeSplit, config: MolConfig, seed: int,
@@ -203,5 +311,5 @@ def swad_window(swad: SWAD) -> dict[str, Any]:
     return out
 
 
-__all__ = ["LOWER_IS_BETTER", "MolRun", "better", "finalize_swad", "swad_window",
+__all__ = ["LOWER_IS_BETTER", "MolRun", "better", "failed_pass", "finalize_swad", "swad_window",
            "train_molecules"]

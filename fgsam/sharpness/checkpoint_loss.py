@@ -41,10 +41,12 @@ def read_checkpoint_config(directory: str | os.PathLike[str]) -> dict[str, Any]:
         )
     try:
         config = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{folder / CONFIG} is not valid JSON: {err}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{folder / CONFIG} is not valid JSON ({err}); it should be the "
+                         f"settings object {written_by}") from None
     if not isinstance(config, dict):
-        raise ValueError(f"{folder / CONFIG} must hold a JSON object, got {type(config).__name__}")
+        raise ValueError(f"{folder / CONFIG} must hold a JSON object, got "
+                         f"{type(config).__name__}; it should be the settings {written_by}")
     return config
 
 
@@ -197,7 +199,11 @@ def checkpoint_loss(directory: str | os.PathLike[str], tasks: int = 20, *,
                          f"got {tasks!r}")
     if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise ValueError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
-    kind = checkpoint_kind(read_checkpoint_config(directory))
+    config = read_checkpoint_config(directory)
+    try:
+        kind = checkpoint_kind(config)
+    except ValueError as err:
+        raise ValueError(f"{Path(directory) / CONFIG}: {err}") from None
     build = _fsnc_loss if kind == "fsnc" else _mol_loss
     return build(directory, tasks, root, cache_dir, device, dtype)
 

@@ -16,13 +16,23 @@ from tqdm.auto import tqdm
 
 from fgsam import __version__
 from fgsam import typing as fgsam_typing
-from fgsam.sharpness.checkpoint_loss import EVAL_MODE, CheckpointLoss, checkpoint_loss
+from fgsam._io import check_output_dir, check_output_file, write_json
+from fgsam._validate import resolve_device
+from fgsam.mol.cache_dir import check_cache_dir
+from fgsam.sharpness.checkpoint_loss import (
+    EVAL_MODE,
+    CheckpointLoss,
+    checkpoint_loss,
+    read_checkpoint_config,
+)
 from fgsam.sharpness.eigenvalues import DEFAULT_ITERS, hessian_eigenvalues
 from fgsam.sharpness.landscape import loss_landscape
 from fgsam.sharpness.plot import plot_landscape, plot_spectrum
 from fgsam.sharpness.rho_sharpness import rho_sharpness
 from fgsam.sharpness.trace import hessian_trace
 
+#: The files ``--plots DIR`` receives.
+PLOTS = ("landscape.png", "spectrum.png")
 EXAMPLE = """example:
   fgsam fsnc --dataset cora --optimizer fgsam+ --save-checkpoint runs/fgsam+
   fgsam sharpness --checkpoint runs/fgsam+ --rho 0.05 0.1 --plots runs/fgsam+/plots
@@ -82,7 +92,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=("float32", "float64"), default=None,
                    help="measure in this precision (default: the saved one)")
     p.add_argument("--out", default="sharpness.json",
-                   help="the JSON file to write (default: sharpness.json)")
+                   help="the JSON file to write (default: sharpness.json; checked before "
+                        "measuring)")
     p.add_argument("--plots", default=None, metavar="DIR",
                    help="write landscape.png and spectrum.png here (needs the plot extra)")
     p.add_argument("--device", default=None,
@@ -93,16 +104,20 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        return _run(args)
-    except (ValueError, FileNotFoundError, ImportError, FloatingPointError) as err:
-        print(f"fgsam sharpness: error: {err}", file=sys.stderr)
-        return 2
-
-
-def _run(args: argparse.Namespace) -> int:
+    """Run ``fgsam sharpness``; returns the exit status. Every setting, the output paths
+    and the checkpoint's files are checked before any measurement; errors reach
+    :func:`fgsam.cli.main`, which prints them as one line."""
     _check(args)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = resolve_device(args.device, "--device")
+    check_output_file(args.out, "--out")
+    check_output_dir(args.plots, "--plots", files=PLOTS)
+    config = read_checkpoint_config(args.checkpoint)
+    if "num_tasks" in config and "dataset" in config:  # a molecule checkpoint
+        cache, flag = args.cache_dir, "--cache-dir"
+        if cache is None and config.get("cache_dir") is not None:  # the loader's fallback
+            cache = config["cache_dir"]
+            flag = f"the cache_dir of {Path(args.checkpoint) / 'config.json'} (or --cache-dir)"
+        check_cache_dir(cache, str(config["dataset"]), flag)
     dtype = getattr(torch, args.dtype) if args.dtype else None
     weights = Path(args.checkpoint) / "model.pt"
     loss = checkpoint_loss(args.checkpoint, args.tasks, root=args.root,
@@ -111,7 +126,6 @@ def _run(args: argparse.Namespace) -> int:
     results = measure(loss, args)
     plots = write_plots(results, args.plots) if args.plots else None
     from fgsam.bench.timing import machine_description
-    from fgsam.fewshot.results import write_json
 
     arguments = {k: v for k, v in vars(args).items() if k != "func"}
     summary = summary_line(results)
@@ -178,7 +192,8 @@ def measure(loss: CheckpointLoss, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def write_plots(results: dict[str, Any], folder: str) -> dict[str, str]:
-    """``landscape.png`` and ``spectrum.png`` in ``folder`` (created); returns their paths."""
+    """``landscape.png`` and ``spectrum.png`` (:data:`PLOTS`) in ``folder`` (created), each
+    written atomically; returns their paths."""
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     loss = results["loss"]["value"]
@@ -273,4 +288,4 @@ def _positive_int(text: str) -> int:
     return value
 
 
-__all__ = ["add_parser", "measure", "run", "summary_line", "write_plots"]
+__all__ = ["PLOTS", "add_parser", "measure", "run", "summary_line", "write_plots"]

@@ -11,6 +11,7 @@ from fgsam.mol.build_optimizer import (
     build_optimizer,
     molecule_optimizer_arguments,
     molecule_optimizers,
+    optimizer_seed,
 )
 from fgsam.mol.molecule_split import MoleculeSplit
 from fgsam.mol.train_epoch import train_epoch
@@ -64,3 +65,16 @@ def test_schedules_get_the_run_length_and_f2m_trains_molecules():
     adam = build_optimizer(model, "adam", lr=1e-3, total_steps=12, sync_ascent=True)
     assert isinstance(adam, torch.optim.Adam)
     assert molecule_optimizer_arguments("vasso", {"rho": 0.3}, rho=0.1) == {"rho": 0.3}
+
+
+def test_a_seed_becomes_the_generator_of_the_stochastic_optimizers_only():
+    assert molecule_optimizer_arguments("rwp", seed=7)["generator"] == 7
+    assert molecule_optimizer_arguments("f2m", seed=7)["generator"] == 7
+    assert "generator" not in molecule_optimizer_arguments("sam", seed=7)
+    assert "generator" not in molecule_optimizer_arguments("adam", seed=7)
+    assert molecule_optimizer_arguments("esam", {"generator": 1}, seed=7)["generator"] == 1
+    assert "generator" not in molecule_optimizer_arguments("rwp")
+    # the optimizer's stream is its own: not the seed that initialises the weights
+    assert optimizer_seed(0) not in (0, optimizer_seed(1))
+    assert optimizer_seed(3) == optimizer_seed(3)
+

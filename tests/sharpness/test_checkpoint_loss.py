@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -173,3 +174,30 @@ def test_config_errors(tmp_path):
 def test_tasks_must_be_a_positive_int(tmp_path, tasks):
     with pytest.raises(ValueError, match="tasks must be a positive int"):
         checkpoint_loss(tmp_path, tasks=tasks)
+
+
+def test_a_spoilt_mol_checkpoint_is_named_before_any_data_is_loaded(mol_checkpoint, tmp_path):
+    from fgsam.mol.checkpoint import load_mol_checkpoint
+
+    folder = tmp_path / "spoilt"
+    shutil.copytree(mol_checkpoint, folder)
+    weights = folder / "model.pt"
+    weights.write_bytes(weights.read_bytes()[:100])
+    # a data root that does not exist: reading it would fail otherwise
+    with pytest.raises(ValueError, match=rf"{weights} cannot be read as a torch state dict .* "
+                                         rf"written by fgsam mol --save-checkpoint DIR"):
+        load_mol_checkpoint(folder, root=tmp_path / "nowhere")
+    (folder / "config.json").write_text('{"dataset": "ogbg-molfreesolv"}', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"config.json lacks the keys \['model', 'optimizer'"):
+        load_mol_checkpoint(folder, root=tmp_path / "nowhere")
+
+
+def test_mol_weights_of_another_model_are_named(mol_checkpoint, tmp_path):
+    from fgsam.mol.checkpoint import load_mol_checkpoint
+
+    folder = tmp_path / "foreign"
+    shutil.copytree(mol_checkpoint, folder)
+    torch.save(torch.nn.Linear(3, 2).state_dict(), folder / "model.pt")
+    with pytest.raises(ValueError, match=rf"{folder / 'model.pt'} does not fit the model its "
+                                         rf"config.json describes \(TargetScaling\): Missing"):
+        load_mol_checkpoint(folder)
