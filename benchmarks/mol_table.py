@@ -86,7 +86,10 @@ for name in [d for d in DATASETS if d in table] + sorted(set(table) - set(DATASE
             cells.append("-")
             seconds.append("-")
             continue
-        cells.append(f"{run['test_mean']:.4f} ± {run['test_std']:.4f}")
+        if run["test_mean"] is None:  # some seed diverged: no mean over the survivors
+            cells.append("diverged")
+        else:
+            cells.append(f"{run['test_mean']:.4f} ± {run['test_std']:.4f}")
         seeds.add(len(run["seeds"]))
         seconds.append(f"{run['seconds_per_epoch']:.2f}")
     print(f"| {name} | {entry['metric']} {arrow} | " + " | ".join(cells) +

@@ -93,7 +93,11 @@ def read_checkpoint_files(folder: Path, writer: str, required: tuple[str, ...]
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile,
             ValueError) as err:
-        why = " ".join(str(err).split())[:200]
+        text = " ".join(str(err).split())
+        # torch's own advice (weights_only=False) would run arbitrary code: keep only short,
+        # factual messages
+        why = type(err).__name__ + (f": {text}" if len(text) < 120 and "weights_only" not in text
+                                    else "")
         raise ValueError(f"{weights_path} cannot be read as a torch state dict ({why}); it is "
                          f"truncated or not the {WEIGHTS} written by {writer}") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

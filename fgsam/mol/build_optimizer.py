@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import torch
 
 from fgsam.optim.base import SharpnessAwareOptimizer
 from fgsam.optim.registry import (
-    accepted_arguments,
     create_optimizer,
     get_optimizer_class,
     list_optimizers,
     optimizer_arguments,
 )
-
-# Whether the registry turns ``seed=`` into each stochastic optimizer's generator itself;
-# until it does, the generator is set here by the same rule.
-_REGISTRY_SEEDS = "seed" in inspect.signature(optimizer_arguments).parameters
 
 
 def molecule_optimizers() -> list[str]:
@@ -49,14 +43,8 @@ def molecule_optimizer_arguments(name: str, options: dict[str, Any] | None = Non
     with random draws of their own (RWP, ESAM, SSAM, tilted SAM, F2M, ...), so that a run
     repeats from its seed; a ``generator`` in ``options`` wins."""
     check_molecule_optimizer(name)
-    if seed is not None and _REGISTRY_SEEDS:
-        return optimizer_arguments(name, options, rho=rho, total_steps=total_steps,
-                                   sync_ascent=sync_ascent, seed=seed)
-    out = optimizer_arguments(name, options, rho=rho, total_steps=total_steps,
-                              sync_ascent=sync_ascent)
-    if seed is not None and "generator" in accepted_arguments(name) and "generator" not in out:
-        out["generator"] = seed
-    return out
+    return optimizer_arguments(name, options, rho=rho, total_steps=total_steps,
+                               sync_ascent=sync_ascent, seed=seed)
 
 
 def optimizer_seed(seed: int) -> int:

@@ -17,6 +17,7 @@ from fgsam.data.files import fetch, sha256sum
 from fgsam.data.molecule_catalog import MOLECULES
 from fgsam.data.root import data_root
 from fgsam.mol.atomic import torch_save
+from fgsam.mol.cache_dir import CACHE_ENV_VAR as CACHE_ENV
 from fgsam.mol.cache_dir import molecule_cache_dir, user_cache_dir
 from fgsam.mol.featurize import featurize
 from fgsam.mol.random_split import random_split
@@ -180,8 +181,10 @@ class MoleculeDataset(InMemoryDataset):
             try:
                 torch_save(target, content)
             except OSError as err:
-                if explicit:
-                    raise
+                if explicit:  # the folder was asked for: say so in one line, do not fall back
+                    raise ValueError(f"cache folder {str(target.parent)!r} cannot be written "
+                                     f"({err.strerror or err}); give a writable cache_dir / "
+                                     f"--cache-dir or ${CACHE_ENV}") from None
                 warnings.warn(f"could not write the cache {target}: {err}", stacklevel=3)
                 continue
             if self.log:
