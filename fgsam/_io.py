@@ -84,6 +84,20 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     return atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
+def read_json_object(path: str | os.PathLike[str], expected: str) -> dict[str, Any]:
+    """The JSON object in ``path``; a one-line ``ValueError`` naming the file and
+    ``expected`` (what it should be) when it is not valid JSON or not an object."""
+    path = Path(path)
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); it should be {expected}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path} holds a JSON {type(value).__name__}, not an object; it should "
+                         f"be {expected}")
+    return value
+
+
 def torch_save(path: str | os.PathLike[str], obj: Any) -> Path:
     """``torch.save(obj)`` to ``path``, atomically."""
     import torch  # only the writers of weights need torch here
@@ -145,5 +159,5 @@ def check_output_dir(path: str | os.PathLike[str] | None, flag: str,
         check_output_file(path / name, flag)
 
 
-__all__ = ["atomic_write", "check_output_dir", "check_output_file", "remove_temporaries",
-           "strict_json", "torch_save", "write_json"]
+__all__ = ["atomic_write", "check_output_dir", "check_output_file", "read_json_object",
+           "remove_temporaries", "strict_json", "torch_save", "write_json"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import zipfile
@@ -13,7 +12,7 @@ from typing import Any
 import torch
 from torch_geometric.data import Data
 
-from fgsam._io import torch_save, write_json
+from fgsam._io import read_json_object, torch_save, write_json
 from fgsam.data.class_split import ClassSplit
 from fgsam.data.load_graph import load_graph
 from fgsam.fewshot.features import normalize_features
@@ -78,14 +77,7 @@ def read_checkpoint_files(folder: Path, writer: str, required: tuple[str, ...]
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found: a checkpoint folder holds {CONFIG} and "
                                     f"{WEIGHTS} (written by {writer})")
-    try:
-        config = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{cfg_path} is not valid JSON ({err}); it should be the "
-                         f"{CONFIG} written by {writer}") from None
-    if not isinstance(config, dict):
-        raise ValueError(f"{cfg_path} holds a {type(config).__name__}, not the settings "
-                         f"object written by {writer}")
+    config = read_json_object(cfg_path, f"the {CONFIG} written by {writer}")
     missing = [k for k in required if k not in config]
     if missing:
         raise ValueError(f"{cfg_path} lacks the keys {missing}; it was not written by {writer}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,6 +10,8 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from fgsam._io import read_json_object
 
 #: The files of a checkpoint folder (``fgsam fsnc``/``fgsam mol --save-checkpoint DIR``).
 CONFIG, WEIGHTS = "config.json", "model.pt"
@@ -39,15 +40,7 @@ def read_checkpoint_config(directory: str | os.PathLike[str]) -> dict[str, Any]:
             f"checkpoint folder {folder} is incomplete: {' and '.join(missing)} not found; "
             f"a checkpoint folder holds {CONFIG} and {WEIGHTS} ({written_by})"
         )
-    try:
-        config = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{folder / CONFIG} is not valid JSON ({err}); it should be the "
-                         f"settings object {written_by}") from None
-    if not isinstance(config, dict):
-        raise ValueError(f"{folder / CONFIG} must hold a JSON object, got "
-                         f"{type(config).__name__}; it should be the settings {written_by}")
-    return config
+    return read_json_object(folder / CONFIG, f"the settings object {written_by}")
 
 
 def checkpoint_kind(config: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ from fgsam.cli import main
 from fgsam.fewshot.checkpoint import load_checkpoint
 from fgsam.fewshot.sampler import task_pool
 from fgsam.optim import OPTIMIZERS, default_rho
+from tests.json_helpers import strict
 
 TINY = ["--episodes", "20", "--val-every", "10", "--val-tasks", "5", "--test-tasks", "10",
         "--repeats", "1", "--quiet"]
@@ -153,20 +154,6 @@ def test_f2m_clamps_metagnn_fine_tuning_to_its_noise_bound(data_root, tmp_path):
     assert results["adam"]["config"]["method_args"] == {"inner_steps": 2}
     assert results["f2m"]["config"]["method_args"] == {"inner_steps": 2, "inner_clamp": 0.02}
     assert results["f2m"]["config"]["opt_kwargs"] == {"rho": 0.02}
-
-
-def strict(constant: str):
-    raise AssertionError(f"the JSON holds the non-standard constant {constant}")
-
-
-def timing_free(obj):
-    """``obj`` without any timing field (wall or CPU seconds) or the machine line."""
-    if isinstance(obj, dict):
-        return {k: timing_free(v) for k, v in obj.items()
-                if "seconds" not in k and k not in ("machine", "out")}
-    if isinstance(obj, list):
-        return [timing_free(v) for v in obj]
-    return obj
 
 
 def test_table_and_json_carry_wall_and_cpu_time(data_root, tmp_path, capsys):

@@ -19,6 +19,7 @@ import pytest
 
 from fgsam.optim import OPTIMIZERS
 from fgsam.optim.registry import PROCEDURES
+from tests.json_helpers import timing_free
 
 #: Every registered optimizer, the training procedures and plain Adam (pinned in size).
 EVERY = ["adam"] + [cls.name for cls in OPTIMIZERS] + [cls.name for cls in PROCEDURES]
@@ -36,15 +37,6 @@ def fsnc(root: Path, out: Path, *args: str, timeout: float = 600) -> subprocess.
     return subprocess.run([sys.executable, "-m", "fgsam", "fsnc", "--root", str(root),
                            "--out", str(out), *SMALL, *args], capture_output=True, text=True,
                           env=env, timeout=timeout)
-
-
-def timing_free(obj):
-    if isinstance(obj, dict):
-        return {k: timing_free(v) for k, v in obj.items()
-                if "seconds" not in k and k not in ("machine", "out")}
-    if isinstance(obj, list):
-        return [timing_free(v) for v in obj]
-    return obj
 
 
 @pytest.mark.parametrize("average", [[], ["--average", "swad"]], ids=["best", "swad"])

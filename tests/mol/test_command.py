@@ -17,6 +17,7 @@ from fgsam.mol.checkpoint import load_mol_checkpoint
 from fgsam.mol.evaluate import evaluate
 from fgsam.mol.train_molecules import train_molecules
 from fgsam.optim import OPTIMIZERS, default_rho, get_optimizer_class
+from tests.json_helpers import timing_free
 
 TINY = ["--max-molecules", "150", "--hidden", "16", "--layers", "1", "--heads", "2",
         "--epochs", "2", "--no-progress"]
@@ -166,18 +167,6 @@ def test_bad_average_settings_are_refused_before_any_work(tmp_path, capsys):
     assert not out.exists()
 
 
-TIMING = ("seconds", "cpu_seconds", "seconds_per_epoch", "cpu_seconds_per_epoch")
-
-
-def without_timing(value):
-    """``value`` (parsed JSON) with every timing field removed, recursively."""
-    if isinstance(value, dict):
-        return {k: without_timing(v) for k, v in value.items() if k not in TIMING}
-    if isinstance(value, list):
-        return [without_timing(v) for v in value]
-    return value
-
-
 @pytest.fixture()
 def _threads_kept():
     # --threads changes the process-wide torch setting: put it back for the other tests
@@ -232,7 +221,7 @@ def test_the_same_command_twice_gives_the_same_json_apart_from_timing(data_root,
         subprocess.run(argv, check=True, env=env, cwd=tmp_path, timeout=600,
                        capture_output=True)
         runs.append(json.loads(out.read_text()))
-    first, second = (without_timing(r) for r in runs)
+    first, second = (timing_free(r) for r in runs)
     assert first == second
     for name in ("rwp", "esam", "f2m"):  # the stochastic ones draw from a generator of their own
         seeds = first["results"][name]["seeds"]
