@@ -32,7 +32,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Meta-train and meta-test a few-shot node classifier with the FSNC "
                     "protocol; with a comma list of optimizers, compare them on identical "
                     "tasks and seeds, interleaved (repeat r of every optimizer before repeat "
-                    "r + 1) and timed by the wall clock and by process CPU time. Exit status: "
+                    "r + 1, in a rotating order) and timed by the wall clock and by process "
+                    "CPU time (the median step). Exit status: "
                     "0 done, 2 error, 3 some optimizer diverged (recorded in the table and "
                     "--out).")
     p.add_argument("--dataset", default="cora", help="catalog name (see `fgsam datasets`)")
@@ -179,9 +180,10 @@ def run(args: argparse.Namespace) -> int:
     failed: list[str] = []
     for trainer in trainers.values():
         trainer.warm_up()
-    # repeat r of every optimizer before repeat r + 1: a change of load hits all alike
+    # repeat r of every optimizer before repeat r + 1: a change of load hits all alike; the
+    # order rotates, so no optimizer always runs first
     for r in range(args.repeats):
-        for opt in optimizers:
+        for opt in optimizers[r % len(optimizers):] + optimizers[:r % len(optimizers)]:
             if results[opt].diverged is not None:
                 continue  # a method that diverged on one seed did not train on every seed
             results[opt].repeats.append(trainers[opt].run_repeat(r))

@@ -66,7 +66,9 @@ class EpisodicTrainer:
     accumulation) only, by two clocks: the wall clock (``time.perf_counter``,
     synchronising CUDA) and the CPU time of this process (``time.process_time``, which
     time spent waiting for a busy machine does not inflate; on a CPU device with one torch
-    thread it is the figure to compare optimizers by).
+    thread it is the figure to compare optimizers by). The CPU time of every step is kept,
+    and :attr:`FSNCResult.cpu_seconds_per_200` is their median, which one-off costs (the
+    first touches of fresh memory, a collection) do not move.
 
     A repeat whose loss becomes non-finite (a :class:`FloatingPointError` from a
     sharpness-aware optimizer, or a non-finite training loss of a plain one, seen at the
@@ -273,7 +275,7 @@ class EpisodicTrainer:
                 repeat=repeat, seeds=seeds, test_accs=[], val_history=record["history"],
                 best_val_acc=record["best_acc"], best_episode=record["best_episode"],
                 episodes=record["episodes"], train_seconds=record["seconds"],
-                cpu_seconds=record["cpu_seconds"], tested="none",
+                cpu_seconds=record["cpu_seconds"], cpu_steps=record["cpu_steps"], tested="none",
                 diverged=record["diverged"])
         averaging = None
         if swad is not None:
@@ -287,7 +289,8 @@ class EpisodicTrainer:
             repeat=repeat, seeds=seeds, test_accs=self.evaluate(method, test_pool),
             val_history=record["history"], best_val_acc=record["best_acc"],
             best_episode=record["best_episode"], episodes=record["episodes"],
-            train_seconds=record["seconds"], cpu_seconds=record["cpu_seconds"], tested=tested,
+            train_seconds=record["seconds"], cpu_seconds=record["cpu_seconds"],
+            cpu_steps=record["cpu_steps"], tested=tested,
             averaging=averaging,
         )
 
@@ -322,14 +325,15 @@ class EpisodicTrainer:
         Returns a dict with ``best_state`` (a copy of the best validated weights, or
         ``None`` if never validated or with ``swad``), ``best_acc``, ``best_episode``,
         ``episodes``, ``seconds`` and ``cpu_seconds`` (fwd + bwd + step time, wall and
-        process CPU), ``history`` and ``diverged`` (``None``, or where and how the loss
-        became non-finite).
+        process CPU), ``cpu_steps`` (the CPU time of each step), ``history`` and
+        ``diverged`` (``None``, or where and how the loss became non-finite).
         """
         sharpness_aware = isinstance(opt, SharpnessAwareOptimizer)
         two = sharpness_aware and opt.num_closures == 2
         reduction = "none" if getattr(opt, "per_sample_loss", False) else "mean"
         best_acc, best_episode, best_state, bad = -1.0, 0, None, 0
         seconds, cpu_seconds, history, done, diverged = 0.0, 0.0, [], 0, None
+        cpu_steps: list[float] = []
         # first episode with a non-finite training loss (-1: none); read at validations only,
         # so a plain optimizer's step needs no device synchronisation
         first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
@@ -347,6 +351,7 @@ class EpisodicTrainer:
                 done = episode
                 break
             seconds, cpu_seconds, done = seconds + wall, cpu_seconds + cpu, episode + 1
+            cpu_steps.append(cpu)
             if not sharpness_aware:
                 finite = torch.isfinite(loss.detach()).all()
                 first_bad = torch.where((first_bad < 0) & ~finite, episode + 1, first_bad)
@@ -378,7 +383,8 @@ class EpisodicTrainer:
         bar.close()
         return {"best_state": best_state, "best_acc": max(best_acc, 0.0),
                 "best_episode": best_episode, "episodes": done, "seconds": seconds,
-                "cpu_seconds": cpu_seconds, "history": history, "diverged": diverged}
+                "cpu_seconds": cpu_seconds, "cpu_steps": cpu_steps, "history": history,
+                "diverged": diverged}
 
     def _timed_step(self, method: FewShotMethod, opt: Optimizer, task: Episode, two: bool,
                     reduction: str, swad: SWAD | None = None) -> tuple[Tensor, float, float]:
