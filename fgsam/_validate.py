@@ -5,6 +5,10 @@ This module imports nothing from the rest of fgsam, so every package may use it.
 
 from __future__ import annotations
 
+import math
+import reprlib
+from typing import Any
+
 import torch
 
 
@@ -49,4 +53,53 @@ def resolve_device(name: str | torch.device | None, flag: str = "device") -> tor
     return device
 
 
-__all__ = ["available_devices", "resolve_device"]
+def check_loss(loss: Any, pass_name: str) -> torch.Tensor:
+    """``loss`` if it is a one-element tensor; otherwise a ``TypeError`` naming the pass."""
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+        if isinstance(loss, torch.Tensor):
+            got = f"Tensor of shape {tuple(loss.shape)} (reduce it, e.g. with .mean())"
+        elif loss is None:
+            got = "None (does the closure return the loss?)"
+        else:
+            got = f"{reprlib.repr(loss)} ({type(loss).__name__})"
+        raise TypeError(
+            f"the {pass_name} closure must return the loss as a one-element tensor, got {got}"
+        )
+    return loss
+
+
+def check_non_negative(name: str, value: Any) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is a finite number ≥ 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+        math.isfinite(value) and value >= 0
+    ):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+def check_range(name: str, value: Any, low: float, high: float, *, low_open: bool = False,
+                high_open: bool = False) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``low ≤ value ≤ high`` (or open ends)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        ok = (value > low if low_open else value >= low) and (
+            value < high if high_open else value <= high
+        )
+    if not ok:
+        lo, hi = "(" if low_open else "[", ")" if high_open else "]"
+        raise ValueError(f"{name} must be in {lo}{low}, {high}{hi}, got {value!r}")
+
+
+def check_positive_int(name: str, value: Any) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is an integer ≥ 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+__all__ = [
+    "available_devices",
+    "check_loss",
+    "check_non_negative",
+    "check_positive_int",
+    "check_range",
+    "resolve_device",
+]

@@ -11,7 +11,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from fgsam.optim.base import ASCENT, SharpnessAwareOptimizer, check_range, guarded_step
-from fgsam.optim.functional import EPS, global_norm
+from fgsam.optim.vectors import EPS, global_norm
 from fgsam.typing import Closure
 
 

@@ -3,40 +3,28 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 import reprlib
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from fgsam.optim.functional import EPS, global_norm, resolve_base_optimizer, scaled
+from fgsam._validate import check_loss, check_non_negative, check_positive_int, check_range
+from fgsam.optim.frozen_batchnorm_stats import frozen_batchnorm_stats
+from fgsam.optim.manual_steps import ManualSteps
+from fgsam.optim.step_guard import StepGuard, guarded_step
+from fgsam.optim.vectors import EPS, global_norm, resolve_base_optimizer, scaled
+from fgsam.optim.weight_backup import WeightBackup
 from fgsam.typing import Closure
 
 #: Names of the loss passes, used in error messages.
 ASCENT, DESCENT = "ascent", "descent"
 
-_Step = TypeVar("_Step", bound=Callable[..., Any])
 
-
-def guarded_step(step: _Step) -> _Step:
-    """Run the decorated :meth:`~SharpnessAwareOptimizer.step` inside
-    :meth:`~SharpnessAwareOptimizer.step_guard`: every optimizer that defines its own
-    ``step`` decorates it with this, so that all share one rollback."""
-
-    @functools.wraps(step)
-    def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with self.step_guard():
-            return step(self, *args, **kwargs)
-
-    guarded.guarded_step = True  # type: ignore[attr-defined]
-    return guarded  # type: ignore[return-value]
-
-
-class SharpnessAwareOptimizer(Optimizer):
+class SharpnessAwareOptimizer(StepGuard, ManualSteps, WeightBackup, Optimizer):
     r"""Base class of the sharpness-aware optimizers: a wrapper around a base optimizer.
 
     A sharpness-aware step evaluates the loss at the weights :math:`w`, moves to a
@@ -192,49 +180,6 @@ class SharpnessAwareOptimizer(Optimizer):
                 if params:
                     yield group, params
 
-    # ------------------------------------------------------------ weight moves
-    @torch.no_grad()
-    def save_weights(self, params: list[Tensor]) -> None:
-        """Copy ``params`` aside; :meth:`restore_weights` copies them back bit for bit."""
-        backups = []
-        for p in params:
-            b = self._backup.get(p)
-            if b is None or b.shape != p.shape or b.dtype != p.dtype or b.device != p.device:
-                b = self._backup[p] = torch.empty_like(p, memory_format=torch.preserve_format)
-            backups.append(b)
-        if params:
-            torch._foreach_copy_(backups, params)
-        self._perturbed = list(params)
-
-    @torch.no_grad()
-    def restore_weights(self) -> None:
-        """Copy the saved weights back (exact; never subtracts the perturbation).
-
-        This also ends a manual step begun with :meth:`first_step` without stepping:
-        call it to discard one.
-        """
-        if self._perturbed:
-            torch._foreach_copy_(self._perturbed, [self._backup[p] for p in self._perturbed])
-        self._perturbed = []
-        self._ascents = 0
-
-    @property
-    def is_perturbed(self) -> bool:
-        """Whether the weights are currently moved away from the saved ones."""
-        return bool(self._perturbed)
-
-    def saved_weight(self, p: Tensor) -> Tensor:
-        """The unperturbed value of ``p`` while a perturbation is applied."""
-        return self._backup[p] if self._perturbed else p
-
-    @torch.no_grad()
-    def perturb(self, params: list[Tensor], eps: list[Tensor]) -> None:
-        """Save ``params`` (if not already moved) and add ``eps`` to them."""
-        if not self._perturbed:
-            self.save_weights(params)
-        if params:
-            torch._foreach_add_(params, eps)
-
     # ------------------------------------------------------------------ passes
     def loss_and_grad(
         self,
@@ -303,90 +248,6 @@ class SharpnessAwareOptimizer(Optimizer):
             for p in group["params"]:
                 return p.device
         return torch.device("cpu")
-
-    # ------------------------------------------------------------ fault safety
-    @contextlib.contextmanager
-    def step_guard(self, manual: bool = False) -> Iterator[None]:
-        r"""Run a step, or one half of a manual step, so that a failure leaves no trace.
-
-        Every :meth:`step` of every optimizer runs inside this context (through
-        :func:`guarded_step`), and so do :meth:`first_step` and :meth:`second_step`. If
-        anything raises inside it (a closure that runs out of memory or is interrupted,
-        returns ``None`` or a tensor of more than one element, a non-finite loss), then
-        before the exception propagates:
-
-        * the weights are copied back from the saved ones, bit for bit, and
-          :attr:`is_perturbed` is ``False`` (a manual step is abandoned: :math:`w` is
-          the point before its :meth:`first_step`);
-        * :attr:`global_state` (the step counter included), the entries of
-          :attr:`state` and, for seeded optimizers, the generator return to what they
-          were on entry (:meth:`step_snapshot`, :meth:`rollback_step`);
-        * the per-step buffers are dropped (:meth:`clear_step_buffers`), freeing their
-          memory.
-
-        The base optimizer steps only at the very end of a step, after the last pass,
-        so a failure in a pass leaves it untouched. Per-parameter state is rolled back
-        by reference: the optimizers replace those tensors during a step instead of
-        writing into them, until the descent; what :meth:`before_descend` and
-        :meth:`descend` update after the last pass (and anything the base optimizer's
-        own ``step`` does) is outside this guarantee. Gradients in ``.grad`` are left as
-        the failed pass made them. Without a failure the block only pays for the
-        snapshot (a shallow copy of the state dictionaries and, if seeded, of the
-        generator state), and a step always ends at :math:`w`.
-
-        Args:
-            manual (bool, optional): guard a :meth:`first_step` / :meth:`second_step`
-                instead of a whole :meth:`step`. (default: ``False``)
-        """
-        if self._guard_depth:  # nested, e.g. a step calling super().step(): the outer rolls back
-            yield
-            return
-        if not manual and (self._ascents or self.is_perturbed):
-            raise RuntimeError(
-                f"{type(self).__name__}.step() called between first_step() and "
-                f"second_step(): finish the manual step with second_step(), or discard it "
-                f"with restore_weights()"
-            )
-        snapshot = self.step_snapshot()
-        self._guard_depth += 1
-        try:
-            yield
-        except BaseException:
-            self.rollback_step(snapshot)
-            raise
-        else:
-            if not manual and self.is_perturbed:  # a step always ends at w
-                self.restore_weights()
-        finally:
-            self._guard_depth -= 1
-
-    def step_snapshot(self) -> dict[str, Any]:
-        """What :meth:`rollback_step` returns to: shallow copies of :attr:`global_state`
-        and of every :attr:`state` entry (subclasses extend, e.g. with the generator)."""
-        return {
-            "global_state": dict(self.global_state),
-            "state": {p: dict(entries) for p, entries in self.state.items()},
-        }
-
-    @torch.no_grad()
-    def rollback_step(self, snapshot: dict[str, Any]) -> None:
-        """Undo a failed step: restore the weights, drop the per-step buffers and put
-        :attr:`global_state` and :attr:`state` back as :meth:`step_snapshot` saw them."""
-        self.restore_weights()
-        self.clear_step_buffers()
-        self.global_state.clear()
-        self.global_state.update(snapshot["global_state"])
-        saved = snapshot["state"]
-        for p in [p for p in self.state if p not in saved]:
-            del self.state[p]
-        for p, entries in saved.items():
-            current = self.state[p]
-            current.clear()
-            current.update(entries)
-
-    def clear_step_buffers(self) -> None:
-        """Drop what a step keeps only until its descent (copies of gradients, the
-        accumulated perturbation); subclasses holding such buffers extend this."""
 
     # -------------------------------------------------------------------- step
     @torch.no_grad()
@@ -538,61 +399,7 @@ class SharpnessAwareOptimizer(Optimizer):
         """Called by training loops at the start of every epoch (no-op unless a method
         schedules by epoch, e.g. GraphSAM's radius decay)."""
 
-    # ------------------------------------------------------------ manual steps
-    @torch.no_grad()
-    def first_step(self, zero_grad: bool = False) -> None:
-        """Move to the perturbed point using the gradients already in ``.grad``
-        (:meth:`ascend`; call it ``ascent_steps`` times, each after a backward pass).
-
-        Raises ``RuntimeError`` if called more than ``ascent_steps`` times before
-        :meth:`second_step`; :meth:`restore_weights` discards a begun manual step.
-        """
-        self._require_manual_steps()
-        if self._ascents >= self.ascent_steps:
-            raise RuntimeError(
-                f"{type(self).__name__}.first_step() called again while the weights are "
-                f"perturbed ({self._ascents} of {self.ascent_steps} ascent step(s) taken): "
-                f"back-propagate the loss at the perturbed weights and call second_step()"
-            )
-        with self.step_guard(manual=True):
-            self.ascend()
-            self._ascents += 1
-        if zero_grad:
-            self.zero_grad(set_to_none=True)
-
-    @torch.no_grad()
-    def second_step(self, zero_grad: bool = False) -> None:
-        """Restore the weights and step with the gradients in ``.grad`` (taken at ``w + ε``).
-
-        Raises ``RuntimeError`` without a preceding :meth:`first_step`.
-        """
-        self._require_manual_steps()
-        if not self._ascents:
-            raise RuntimeError(
-                f"{type(self).__name__}.second_step() called without a preceding "
-                f"first_step(): call loss.backward() and first_step() first, or use "
-                f"step(closure)"
-            )
-        with self.step_guard(manual=True):
-            self.before_descend(None)
-            self.descend()
-        if zero_grad:
-            self.zero_grad(set_to_none=True)
-
-    def _require_manual_steps(self) -> None:
-        if not self.manual_steps:
-            raise NotImplementedError(f"{type(self).__name__} does not support manual steps")
-
     # ------------------------------------------------------------- persistence
-    def _require_unperturbed(self, what: str) -> None:
-        # Between first_step() and second_step() the model holds w + eps, not w.
-        if self._ascents or self.is_perturbed:
-            raise RuntimeError(
-                f"{type(self).__name__}.{what}() called between first_step() and "
-                f"second_step(), while the weights are perturbed: call second_step() first, "
-                f"or restore_weights() to discard the manual step"
-            )
-
     def state_dict(self) -> dict[str, Any]:
         r"""The base optimizer's state and all internal state.
 
@@ -662,67 +469,6 @@ class SharpnessAwareOptimizer(Optimizer):
         if self.max_grad_norm is not None:
             out["max_grad_norm"] = self.max_grad_norm
         return out
-
-
-@contextlib.contextmanager
-def frozen_batchnorm_stats(model: torch.nn.Module) -> Iterator[None]:
-    """Inside this context, BatchNorm layers in training mode normalise with the batch
-    statistics but do not update their running statistics (nor ``num_batches_tracked``).
-    """
-    layers = [
-        m
-        for m in model.modules()
-        if isinstance(m, torch.nn.modules.batchnorm._NormBase) and m.track_running_stats
-    ]
-    for m in layers:
-        m.track_running_stats = False
-    try:
-        yield
-    finally:
-        for m in layers:
-            m.track_running_stats = True
-
-
-def check_loss(loss: Any, pass_name: str) -> Tensor:
-    """``loss`` if it is a one-element tensor; otherwise a ``TypeError`` naming the pass."""
-    if not isinstance(loss, Tensor) or loss.numel() != 1:
-        if isinstance(loss, Tensor):
-            got = f"Tensor of shape {tuple(loss.shape)} (reduce it, e.g. with .mean())"
-        elif loss is None:
-            got = "None (does the closure return the loss?)"
-        else:
-            got = f"{reprlib.repr(loss)} ({type(loss).__name__})"
-        raise TypeError(
-            f"the {pass_name} closure must return the loss as a one-element tensor, got {got}"
-        )
-    return loss
-
-
-def check_non_negative(name: str, value: Any) -> None:
-    """Raise ``ValueError`` naming ``name`` unless ``value`` is a finite number ≥ 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-        math.isfinite(value) and value >= 0
-    ):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-
-
-def check_range(name: str, value: Any, low: float, high: float, *, low_open: bool = False,
-                high_open: bool = False) -> None:
-    """Raise ``ValueError`` naming ``name`` unless ``low ≤ value ≤ high`` (or open ends)."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = (value > low if low_open else value >= low) and (
-            value < high if high_open else value <= high
-        )
-    if not ok:
-        lo, hi = "(" if low_open else "[", ")" if high_open else "]"
-        raise ValueError(f"{name} must be in {lo}{low}, {high}{hi}, got {value!r}")
-
-
-def check_positive_int(name: str, value: Any) -> None:
-    """Raise ``ValueError`` naming ``name`` unless ``value`` is an integer ≥ 1."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
 
 
 __all__ = [

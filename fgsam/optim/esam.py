@@ -11,8 +11,8 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from fgsam.optim.base import SharpnessAwareOptimizer, check_range
-from fgsam.optim.functional import EPS, global_norm
 from fgsam.optim.seeding import SeededMixin
+from fgsam.optim.vectors import EPS, global_norm
 from fgsam.typing import Closure
 
 

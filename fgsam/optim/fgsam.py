@@ -10,7 +10,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from fgsam.optim.base import SharpnessAwareOptimizer, check_non_negative, check_range, guarded_step
-from fgsam.optim.functional import EPS, global_norm, scaled
+from fgsam.optim.vectors import EPS, global_norm, scaled
 from fgsam.typing import Closure
 
 #: Names of the loss passes, used in error messages.

@@ -11,7 +11,7 @@ from torch.optim import Optimizer
 
 from fgsam.optim.base import check_non_negative, check_positive_int, guarded_step
 from fgsam.optim.fgsam import FGSAM, GNN_PASS, PEER_PASS, PERTURBED_PEER_PASS
-from fgsam.optim.functional import EPS, global_dot, global_norm
+from fgsam.optim.vectors import EPS, global_dot, global_norm
 from fgsam.typing import Closure
 
 

@@ -18,7 +18,7 @@ from fgsam.optim.base import (
     check_range,
     guarded_step,
 )
-from fgsam.optim.functional import EPS, global_norm
+from fgsam.optim.vectors import EPS, global_norm
 from fgsam.typing import Closure
 
 

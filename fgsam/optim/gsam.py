@@ -10,8 +10,8 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from fgsam.optim.base import check_non_negative
-from fgsam.optim.functional import global_dot, normalized
 from fgsam.optim.sam import SAM
+from fgsam.optim.vectors import global_dot, normalized
 
 
 class GSAM(SAM):

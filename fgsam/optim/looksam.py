@@ -17,7 +17,7 @@ from fgsam.optim.base import (
     check_positive_int,
     guarded_step,
 )
-from fgsam.optim.functional import EPS, global_norm, reject, scaled
+from fgsam.optim.vectors import EPS, global_norm, reject, scaled
 from fgsam.typing import Closure
 
 

@@ -10,7 +10,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from fgsam.optim.base import DESCENT, SharpnessAwareOptimizer, guarded_step
-from fgsam.optim.functional import EPS, global_norm
+from fgsam.optim.vectors import EPS, global_norm
 from fgsam.typing import Closure
 
 #: Where ``torch.optim`` optimizers keep their first moment: SGD/RMSprop, Adam family.

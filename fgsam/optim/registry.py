@@ -19,7 +19,6 @@ from fgsam.optim.f2m import F2M
 from fgsam.optim.fgsam import FGSAM
 from fgsam.optim.fgsam_plus import FGSAMPlus
 from fgsam.optim.friendly_sam import FriendlySAM
-from fgsam.optim.functional import base_optimizer_names, resolve_base_optimizer
 from fgsam.optim.graphsam import GraphSAM
 from fgsam.optim.gsam import GSAM
 from fgsam.optim.looksam import LookSAM
@@ -29,6 +28,7 @@ from fgsam.optim.sam import SAM
 from fgsam.optim.ssam import SSAMD, SSAMF
 from fgsam.optim.tilted_sam import TiltedSAM
 from fgsam.optim.vasso import VaSSO
+from fgsam.optim.vectors import base_optimizer_names, resolve_base_optimizer
 from fgsam.optim.zo_tilted_sam import ZerothOrderTiltedSAM
 
 #: Every sharpness-aware optimizer, in the order the documentation lists them.

@@ -10,8 +10,8 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from fgsam.optim.base import ASCENT, SharpnessAwareOptimizer, check_range, guarded_step
-from fgsam.optim.functional import global_norm
 from fgsam.optim.seeding import SeededMixin
+from fgsam.optim.vectors import global_norm
 from fgsam.typing import Closure
 
 

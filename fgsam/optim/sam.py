@@ -15,7 +15,7 @@ from fgsam.optim.base import (
     check_positive_int,
     check_range,
 )
-from fgsam.optim.functional import EPS, global_norm
+from fgsam.optim.vectors import EPS, global_norm
 
 
 class SAM(SharpnessAwareOptimizer):

@@ -17,8 +17,8 @@ from fgsam.optim.base import (
     check_positive_int,
     guarded_step,
 )
-from fgsam.optim.functional import EPS, global_norm
 from fgsam.optim.seeding import SeededMixin
+from fgsam.optim.vectors import EPS, global_norm
 from fgsam.typing import Closure
 
 

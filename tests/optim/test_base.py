@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from fgsam.optim import SAM, frozen_batchnorm_stats
 from fgsam.optim.base import SharpnessAwareOptimizer
-from fgsam.optim.functional import global_norm, resolve_base_optimizer
+from fgsam.optim.vectors import global_norm, resolve_base_optimizer
 
 
 def bn_net() -> torch.nn.Module:
