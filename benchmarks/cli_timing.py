@@ -1,8 +1,9 @@
 """Do the time columns of ``fgsam fsnc`` agree with ``fgsam bench`` on the same setting?
 
-For each setting, runs ``fgsam fsnc`` (a comparison of optimizers, interleaved by repeat,
-timed by process CPU time over its training steps) and ``fgsam bench`` (interleaved rounds
-of training steps, medians of process CPU time), both with one torch thread, and prints
+For each setting, runs ``fgsam fsnc`` with GPN (a comparison of optimizers, interleaved by
+repeat, its CPU-time column: the median over blocks of 10 training steps) and ``fgsam bench
+--method gpn`` (the same method and step, in interleaved rounds of 10 steps, medians of
+process CPU time), both with one torch thread, and prints
 each optimizer's CPU-time ratio to Adam by both and their quotient. ``--load N`` runs N
 CPU-bound processes beside them for the whole measurement (a machine that is busy with
 other work), so the two columns can be compared idle and under load.
@@ -69,7 +70,8 @@ def bench_ratios(opts: list[str], setting: tuple, root: list[str], rounds: int,
     _, dataset, way, shot, query = setting
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench.json"
-        subprocess.run(command("bench", "--dataset", dataset, "--task", "episode", "--way",
+        subprocess.run(command("bench", "--dataset", dataset, "--method", "gpn", "--task",
+                               "episode", "--way",
                                str(way), "--shot", str(shot), "--query", str(query),
                                "--optimizers", ",".join(opts), "--clock", "cpu", "--rounds",
                                str(3 if quick else rounds), "--out", str(out), *root),

@@ -54,6 +54,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--query", type=_positive_int, default=10,
                    help="queries per class (default: 10)")
     p.add_argument("--hidden", type=_positive_int, default=16, help="GCN width (default: 16)")
+    p.add_argument("--method", default=None,
+                   help="time a few-shot method of fgsam fsnc (gpn, protonet, ...) instead "
+                        "of the GCN, with fsnc's step (episode task; width --hidden)")
+    p.add_argument("--features", default=None,
+                   help="node-feature scaling as in fgsam fsnc (l2, row, none) (default: "
+                        "none; with --method: l2, fsnc's default)")
     p.add_argument("--rounds", type=_positive_int, default=9,
                    help="interleaved rounds (default: 9)")
     p.add_argument("--steps", type=_positive_int, default=10,
@@ -80,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
     :func:`fgsam.cli.main`, which prints them as one line."""
     from fgsam.bench.step_cost import bench_graph, make_steps, measure_step_cost
     from fgsam.bench.timing import machine_description
+    from fgsam.fewshot.features import FEATURE_NORMALIZATIONS, normalize_features
+    from fgsam.fewshot.method_registry import method_name
 
     _check_clock(args.clock, args.device)
     device = resolve_device(args.device, "--device")
@@ -88,15 +96,25 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--warmup must be >= 0, got {args.warmup}")
     check_output_file(args.out, "--out")
     contenders = parse_contenders(args.optimizers, args.opt_arg)
+    if args.method is not None:
+        args.method = method_name(args.method)
+        if args.task != "episode":
+            raise ValueError(f"--method {args.method} trains on episodes: use --task episode, "
+                             f"got --task {args.task}")
+    if args.features is not None and args.features not in FEATURE_NORMALIZATIONS:
+        raise ValueError(f"--features must be one of {', '.join(FEATURE_NORMALIZATIONS)}, got "
+                         f"{args.features!r}")
     if args.threads:
         torch.set_num_threads(args.threads)
     args.dataset = dataset = None if args.shape else (args.dataset or "cora")
     name = args.shape or dataset
     print(f"fgsam bench: loading {name} ...", file=sys.stderr, flush=True)
     data, train = bench_graph(dataset, args.shape, args.root, seed=args.seed)
-    data = data.to(device)
+    features = args.features or ("l2" if args.method else "none")
+    data = normalize_features(data, features).to(device)
     steps = make_steps(data, train, contenders, args.task, hidden=args.hidden, n_way=args.way,
-                       k_shot=args.shot, q_query=args.query, seed=args.seed)
+                       k_shot=args.shot, q_query=args.query, seed=args.seed,
+                       method=args.method)
     print(f"fgsam bench: {len(steps)} optimizers, {args.rounds} rounds x {args.steps} steps "
           f"...", file=sys.stderr, flush=True)
     costs = measure_step_cost(steps, rounds=args.rounds, steps_per_round=args.steps,

@@ -110,8 +110,10 @@ def bench_graph(dataset: str | None = None, shape: Any = None, root: Any = None,
 
 def make_steps(data, train: Tensor, contenders: Sequence[Contender], task: str = "episode",
                *, hidden: int = 16, n_way: int = 5, k_shot: int = 3, q_query: int = 10,
-               tasks: int = 40, seed: int = 0) -> dict[str, Callable[[], Tensor]]:
-    r"""One training-step function per contender, each on its own 2-layer GCN.
+               tasks: int = 40, seed: int = 0, method: str | None = None
+               ) -> dict[str, Callable[[], Tensor]]:
+    r"""One training-step function per contender, each on its own 2-layer GCN (or its own
+    few-shot ``method``).
 
     Every contender's model starts from the same weights (``seed``) and trains with its
     optimizer (learning rate :data:`LR`, weight decay :data:`WEIGHT_DECAY`) on the same
@@ -125,6 +127,10 @@ def make_steps(data, train: Tensor, contenders: Sequence[Contender], task: str =
       labelled nodes); the PeerMLP runs on the episode's nodes only.
     * ``task="full"``: the GCN classifies; cross-entropy on the rows ``train``, and the
       PeerMLP runs on those rows.
+    * ``method`` (episode task only): a few-shot method of :mod:`fgsam.fewshot` (``"gpn"``,
+      ``"protonet"``, ...) built as ``fgsam fsnc`` builds it (width ``hidden``, dropout 0.2)
+      instead of the GCN, and the step ``fgsam fsnc`` times: its episode loss, the PeerMLP
+      loss for FGSAM-style optimizers, one loss per query for per-sample ones.
 
     Args:
         data (torch_geometric.data.Data): the graph (``x``, ``edge_index``, ``y``), on the
@@ -136,6 +142,7 @@ def make_steps(data, train: Tensor, contenders: Sequence[Contender], task: str =
         n_way, k_shot, q_query (int, optional): the episodes. (default: ``5, 3, 10``)
         tasks (int, optional): episodes in the pool. (default: ``40``)
         seed (int, optional): initial weights and episodes. (default: ``0``)
+        method (str, optional): a few-shot method instead of the GCN. (default: ``None``)
 
     Example:
         >>> steps = make_steps(data, train, [Contender("adam", "adam"),
@@ -149,6 +156,12 @@ def make_steps(data, train: Tensor, contenders: Sequence[Contender], task: str =
 
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    if method is not None:
+        if task != "episode":
+            raise ValueError(f"method={method!r} trains on episodes: it needs task='episode', "
+                             f"got {task!r}")
+        return _method_steps(data, contenders, method, hidden, n_way, k_shot, q_query, tasks,
+                             seed)
     labels = [c.label for c in contenders]
     if not labels or len(set(labels)) != len(labels):
         raise ValueError(f"contenders need distinct labels, at least one, got {labels}")
@@ -213,6 +226,45 @@ def measure_step_cost(steps: dict[str, Callable[[], object]], *, rounds: int = 9
         out[label] = StepCost(label, timing.median * 1e3, timing.median / first, peak,
                               [t * 1e3 for t in timing.per_step])
     return out
+
+
+def _method_steps(data, contenders: Sequence[Contender], method: str, hidden: int, n_way: int,
+                  k_shot: int, q_query: int, tasks: int, seed: int
+                  ) -> dict[str, Callable[[], Tensor]]:
+    """The steps of :func:`make_steps` for a few-shot ``method``: ``fgsam fsnc``'s step."""
+    from fgsam.fewshot.method_registry import create_method
+    from fgsam.fewshot.sampler import EpisodeSampler, derive_seed
+    from fgsam.optim import SharpnessAwareOptimizer, create_optimizer, training_step
+
+    labels = data.y.cpu()
+    classes = sorted(int(c) for c in labels.unique() if c >= 0
+                     if int((labels == c).sum()) >= k_shot + q_query)
+    sampler = EpisodeSampler(labels, classes, n_way, k_shot, q_query,
+                             generator=derive_seed(seed, "bench"))
+    pool = [e.to(data.x.device) for e in sampler.sample_tasks(tasks)]
+    steps = {}
+    for contender in contenders:
+        with torch.random.fork_rng(devices=[]):
+            model = create_method(method, data.num_features, int(labels.max()) + 1, n_way,
+                                  hidden, 0.2)
+        model.reset_parameters(seed)
+        model = model.to(data.x.device).train()
+        opt = create_optimizer(model, contender.optimizer, lr=LR, weight_decay=WEIGHT_DECAY,
+                               seed=derive_seed(seed, "optimizer"), **contender.options)
+        two = isinstance(opt, SharpnessAwareOptimizer) and opt.num_closures == 2
+        reduction = "none" if getattr(opt, "per_sample_loss", False) else "mean"
+
+        cycle = itertools.cycle(pool)
+
+        def step(model=model, opt=opt, cycle=cycle, two=two, reduction=reduction,
+                 peer_only=contender.peer_only):
+            task = next(cycle)
+            gnn = lambda: model.loss(data, task, peer=False, reduction=reduction)  # noqa: E731
+            mlp = lambda: model.loss(data, task, peer=True, reduction=reduction)  # noqa: E731
+            return training_step(opt, mlp if peer_only else gnn, mlp if two else None)
+
+        steps[contender.label] = step
+    return steps
 
 
 def _episodes(y: Tensor, n_way: int, k_shot: int, q_query: int, count: int,

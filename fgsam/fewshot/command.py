@@ -33,7 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "protocol; with a comma list of optimizers, compare them on identical "
                     "tasks and seeds, interleaved (repeat r of every optimizer before repeat "
                     "r + 1, in a rotating order) and timed by the wall clock and by process "
-                    "CPU time (the median step). Exit status: "
+                    "CPU time (the median over blocks of 10 steps). Exit status: "
                     "0 done, 2 error, 3 some optimizer diverged (recorded in the table and "
                     "--out).")
     p.add_argument("--dataset", default="cora", help="catalog name (see `fgsam datasets`)")

@@ -67,8 +67,9 @@ class EpisodicTrainer:
     synchronising CUDA) and the CPU time of this process (``time.process_time``, which
     time spent waiting for a busy machine does not inflate; on a CPU device with one torch
     thread it is the figure to compare optimizers by). The CPU time of every step is kept,
-    and :attr:`FSNCResult.cpu_seconds_per_200` is their median, which one-off costs (the
-    first touches of fresh memory, a collection) do not move.
+    and :attr:`FSNCResult.cpu_seconds_per_200` is the median over blocks of 10 consecutive
+    steps (:func:`~fgsam.fewshot.results.block_median`), which one-off costs (the first
+    touches of fresh memory, a collection) do not move.
 
     A repeat whose loss becomes non-finite (a :class:`FloatingPointError` from a
     sharpness-aware optimizer, or a non-finite training loss of a plain one, seen at the

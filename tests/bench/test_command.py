@@ -72,3 +72,23 @@ def test_contenders_get_each_optimizers_default_rho_unless_given():
     assert [(c.label, c.optimizer, c.options) for c in contenders] == [
         ("adam", "adam", {}), ("sam", "sam", {"rho": 0.2}),
         ("fgsam+", "fgsam+", {"rho": 0.1, "k": 5})]
+
+
+def test_a_few_shot_method_is_timed_with_the_step_fsnc_times(data_root, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--dataset", "cora", "--root", str(data_root), "--method", "gpn",
+                 "--way", "2", "--optimizers", "adam,fgsam+,rwp,esam", *TINY,
+                 "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["configuration"]["method"] == "gpn"
+    assert result["configuration"]["features"] is None  # fsnc's default l2 scaling used
+    assert [r["optimizer"] for r in result["results"]] == ["adam", "fgsam+", "rwp", "esam"]
+    assert all(math.isfinite(r["ms_per_step"]) and r["ms_per_step"] > 0
+               for r in result["results"])
+
+
+def test_a_method_needs_the_episode_task(data_root, capsys):
+    assert main(["bench", "--root", str(data_root), "--method", "gpn", "--task", "full",
+                 *TINY]) == 2
+    assert capsys.readouterr().err == ("fgsam bench: error: --method gpn trains on episodes: "
+                                       "use --task episode, got --task full\n")
