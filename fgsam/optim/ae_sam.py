@@ -58,10 +58,9 @@ class AESAM(SharpnessAwareOptimizer):
             :math:`\lambda_2`). (default: ``1.0``)
         total_steps (int, optional): length :math:`T` of the threshold schedule, usually
             the number of training steps. (default: ``None``)
-        model (torch.nn.Module, optional): for BatchNorm and DDP handling.
-            (default: ``None``)
-        max_grad_norm (float, optional): clip the descent gradient. (default: ``None``)
-        **base_kwargs: the base optimizer's arguments (``lr``, ...).
+        **kwargs: ``model``, ``sync_ascent`` and ``max_grad_norm`` of
+            :class:`~fgsam.optim.SharpnessAwareOptimizer`, and the base optimizer's
+            arguments (``lr``, ...).
 
     Example:
         >>> opt = AESAM(model.parameters(), "sgd", rho=0.05, total_steps=10_000, lr=0.05)
@@ -81,9 +80,7 @@ class AESAM(SharpnessAwareOptimizer):
         c_start: float = -1.0,
         c_end: float = 1.0,
         total_steps: int | None = None,
-        model: torch.nn.Module | None = None,
-        max_grad_norm: float | None = None,
-        **base_kwargs: Any,
+        **kwargs: Any,
     ) -> None:
         check_range("delta", delta, 0.0, 1.0, high_open=True)
         for name, value in (("c_start", c_start), ("c_end", c_end)):
@@ -98,9 +95,7 @@ class AESAM(SharpnessAwareOptimizer):
             isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1
         ):
             raise ValueError(f"total_steps must be an integer >= 1 or None, got {total_steps!r}")
-        super().__init__(
-            params, base_optimizer, rho, model=model, max_grad_norm=max_grad_norm, **base_kwargs
-        )
+        super().__init__(params, base_optimizer, rho, **kwargs)
         self.delta = float(delta)
         self.c_start = float(c_start)
         self.c_end = float(c_end)

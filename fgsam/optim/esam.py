@@ -60,12 +60,9 @@ class ESAM(SeededMixin, SharpnessAwareOptimizer):
         generator (int or torch.Generator, optional): seed or generator of the
             perturbation draws; ``None`` seeds one from ``torch.initial_seed()`` (a seed
             makes a generator on the parameters' device). (default: ``None``)
-        model (torch.nn.Module, optional): for BatchNorm and DDP handling.
-            (default: ``None``)
-        sync_ascent (bool, optional): all-reduce the ascent gradient under DDP.
-            (default: ``False``)
-        max_grad_norm (float, optional): clip the descent gradient. (default: ``None``)
-        **base_kwargs: the base optimizer's arguments (``lr``, ...).
+        **kwargs: ``model``, ``sync_ascent`` and ``max_grad_norm`` of
+            :class:`~fgsam.optim.SharpnessAwareOptimizer`, and the base optimizer's
+            arguments (``lr``, ...).
 
     Example:
         >>> opt = ESAM(model.parameters(), "sgd", rho=0.05, beta=0.6, gamma=0.5, lr=0.05)
@@ -86,22 +83,11 @@ class ESAM(SeededMixin, SharpnessAwareOptimizer):
         beta: float = 0.6,
         gamma: float = 0.5,
         generator: int | torch.Generator | None = None,
-        model: torch.nn.Module | None = None,
-        sync_ascent: bool = False,
-        max_grad_norm: float | None = None,
-        **base_kwargs: Any,
+        **kwargs: Any,
     ) -> None:
         check_range("beta", beta, 0.0, 1.0, low_open=True)
         check_range("gamma", gamma, 0.0, 1.0, low_open=True)
-        super().__init__(
-            params,
-            base_optimizer,
-            rho,
-            model=model,
-            sync_ascent=sync_ascent,
-            max_grad_norm=max_grad_norm,
-            **base_kwargs,
-        )
+        super().__init__(params, base_optimizer, rho, **kwargs)
         self.beta = float(beta)
         self.gamma = float(gamma)
         self.init_generator(generator)

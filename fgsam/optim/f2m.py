@@ -64,12 +64,10 @@ class F2M(SeededMixin, SharpnessAwareOptimizer):
             (default: ``2``)
         generator (int or torch.Generator, optional): seed or generator of the noise;
             ``None`` seeds one from ``torch.initial_seed()``. (default: ``None``)
-        model (torch.nn.Module, optional): for BatchNorm and DDP handling.
-            (default: ``None``)
-        sync_ascent (bool, optional): accepted for a uniform interface, without effect:
-            every pass enters :math:`d`, so all are synchronised. (default: ``False``)
-        max_grad_norm (float, optional): clip the descent gradient. (default: ``None``)
-        **base_kwargs: the base optimizer's arguments (``lr``, ...).
+        **kwargs: ``model``, ``sync_ascent`` and ``max_grad_norm`` of
+            :class:`~fgsam.optim.SharpnessAwareOptimizer`, and the base optimizer's
+            arguments (``lr``, ...). ``sync_ascent`` here: accepted for a uniform interface,
+            without effect: every pass enters :math:`d`, so all are synchronised.
 
     Example:
         >>> opt = F2M(model.parameters(), "sgd", rho=0.01, num_samples=2, lr=0.1,
@@ -91,21 +89,10 @@ class F2M(SeededMixin, SharpnessAwareOptimizer):
         rho: float = 0.01,
         num_samples: int = 2,
         generator: int | torch.Generator | None = None,
-        model: torch.nn.Module | None = None,
-        sync_ascent: bool = False,
-        max_grad_norm: float | None = None,
-        **base_kwargs: Any,
+        **kwargs: Any,
     ) -> None:
         check_positive_int("num_samples", num_samples)
-        super().__init__(
-            params,
-            base_optimizer,
-            rho,
-            model=model,
-            sync_ascent=sync_ascent,
-            max_grad_norm=max_grad_norm,
-            **base_kwargs,
-        )
+        super().__init__(params, base_optimizer, rho, **kwargs)
         self.num_samples = num_samples
         self.init_generator(generator)
         self.global_state["anchored"] = False

@@ -69,12 +69,10 @@ class FGSAM(SharpnessAwareOptimizer):
         convex (bool, optional): the authors' code convention
             :math:`d = (1 - \lambda) g_{\mathrm{gnn}} + \lambda g_s`,
             :math:`\lambda \in [0, 1]`. (default: ``False``)
-        model (torch.nn.Module, optional): for BatchNorm and DDP handling.
-            (default: ``None``)
-        sync_ascent (bool, optional): all-reduce the GNN gradient under DDP even when it
-            does not enter :math:`d`. (default: ``False``)
-        max_grad_norm (float, optional): clip the descent gradient. (default: ``None``)
-        **base_kwargs: the base optimizer's arguments (``lr``, ``weight_decay``, ...).
+        **kwargs: ``model``, ``sync_ascent`` and ``max_grad_norm`` of
+            :class:`~fgsam.optim.SharpnessAwareOptimizer`, and the base optimizer's
+            arguments (``lr``, ``weight_decay``, ...). ``sync_ascent`` here: all-reduce the
+            GNN gradient under DDP even when it does not enter :math:`d`.
 
     Example:
         >>> from fgsam.nn import peer_forward
@@ -97,10 +95,7 @@ class FGSAM(SharpnessAwareOptimizer):
         rho: float = 0.05,
         lam: float = 1.0,
         convex: bool = False,
-        model: torch.nn.Module | None = None,
-        sync_ascent: bool = False,
-        max_grad_norm: float | None = None,
-        **base_kwargs: Any,
+        **kwargs: Any,
     ) -> None:
         if not isinstance(convex, bool):
             raise ValueError(f"convex must be True or False, got {convex!r}")
@@ -108,15 +103,7 @@ class FGSAM(SharpnessAwareOptimizer):
             check_range("lam", lam, 0.0, 1.0)
         else:
             check_non_negative("lam", lam)
-        super().__init__(
-            params,
-            base_optimizer,
-            rho,
-            model=model,
-            sync_ascent=sync_ascent,
-            max_grad_norm=max_grad_norm,
-            **base_kwargs,
-        )
+        super().__init__(params, base_optimizer, rho, **kwargs)
         self.lam = float(lam)
         self.convex = convex
         self._g_gnn: dict[Tensor, Tensor] = {}

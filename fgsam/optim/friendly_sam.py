@@ -40,12 +40,9 @@ class FriendlySAM(SharpnessAwareOptimizer):
             (default: ``1.0``)
         lmbda (float, optional): decay :math:`\lambda \in [0, 1]` of the average.
             (default: ``0.9``)
-        model (torch.nn.Module, optional): for BatchNorm and DDP handling.
-            (default: ``None``)
-        sync_ascent (bool, optional): all-reduce the ascent gradient under DDP.
-            (default: ``False``)
-        max_grad_norm (float, optional): clip the descent gradient. (default: ``None``)
-        **base_kwargs: the base optimizer's arguments (``lr``, ...).
+        **kwargs: ``model``, ``sync_ascent`` and ``max_grad_norm`` of
+            :class:`~fgsam.optim.SharpnessAwareOptimizer`, and the base optimizer's
+            arguments (``lr``, ...).
 
     Example:
         >>> opt = FriendlySAM(model.parameters(), "sgd", rho=0.1, sigma=1.0, lmbda=0.9, lr=0.05)
@@ -62,22 +59,11 @@ class FriendlySAM(SharpnessAwareOptimizer):
         rho: float = 0.05,
         sigma: float = 1.0,
         lmbda: float = 0.9,
-        model: torch.nn.Module | None = None,
-        sync_ascent: bool = False,
-        max_grad_norm: float | None = None,
-        **base_kwargs: Any,
+        **kwargs: Any,
     ) -> None:
         check_non_negative("sigma", sigma)
         check_range("lmbda", lmbda, 0.0, 1.0)
-        super().__init__(
-            params,
-            base_optimizer,
-            rho,
-            model=model,
-            sync_ascent=sync_ascent,
-            max_grad_norm=max_grad_norm,
-            **base_kwargs,
-        )
+        super().__init__(params, base_optimizer, rho, **kwargs)
         self.sigma = float(sigma)
         self.lmbda = float(lmbda)
 

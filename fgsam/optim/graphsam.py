@@ -61,12 +61,10 @@ class GraphSAM(SharpnessAwareOptimizer):
             (default: ``1``)
         adaptive (bool, optional): ASAM scaling of the perturbation. (default: ``False``)
         eta (float, optional): ASAM's :math:`\eta`. (default: ``0.01``)
-        model (torch.nn.Module, optional): for BatchNorm and DDP handling.
-            (default: ``None``)
-        sync_ascent (bool, optional): all-reduce the refresh gradient under DDP.
-            (default: ``False``)
-        max_grad_norm (float, optional): clip the descent gradient. (default: ``None``)
-        **base_kwargs: the base optimizer's arguments (``lr``, ``weight_decay``, ...).
+        **kwargs: ``model``, ``sync_ascent`` and ``max_grad_norm`` of
+            :class:`~fgsam.optim.SharpnessAwareOptimizer`, and the base optimizer's
+            arguments (``lr``, ``weight_decay``, ...). ``sync_ascent`` here: all-reduce the
+            refresh gradient under DDP.
 
     Example:
         >>> opt = GraphSAM(model.parameters(), torch.optim.Adam, rho=0.05, lr=1e-3)
@@ -89,24 +87,13 @@ class GraphSAM(SharpnessAwareOptimizer):
         decay_every: int = 1,
         adaptive: bool = False,
         eta: float = 0.01,
-        model: torch.nn.Module | None = None,
-        sync_ascent: bool = False,
-        max_grad_norm: float | None = None,
-        **base_kwargs: Any,
+        **kwargs: Any,
     ) -> None:
         check_range("beta", beta, 0.0, 1.0)
         check_range("gamma", gamma, 0.0, 1.0, low_open=True)
         check_positive_int("decay_every", decay_every)
         check_non_negative("eta", eta)
-        super().__init__(
-            params,
-            base_optimizer,
-            rho,
-            model=model,
-            sync_ascent=sync_ascent,
-            max_grad_norm=max_grad_norm,
-            **base_kwargs,
-        )
+        super().__init__(params, base_optimizer, rho, **kwargs)
         self.beta = float(beta)
         self.gamma = float(gamma)
         self.decay_every = decay_every

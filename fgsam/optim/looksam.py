@@ -51,13 +51,10 @@ class LookSAM(SharpnessAwareOptimizer):
         k (int, optional): SAM step interval :math:`k \ge 1`. (default: ``5``)
         alpha (float, optional): weight :math:`\alpha \ge 0` of the reused component.
             (default: ``0.7``)
-        model (torch.nn.Module, optional): for BatchNorm and DDP handling.
-            (default: ``None``)
-        sync_ascent (bool, optional): all-reduce the ascent gradient of SAM steps under
-            DDP (the single pass of the other steps is always synchronised).
-            (default: ``False``)
-        max_grad_norm (float, optional): clip the descent gradient. (default: ``None``)
-        **base_kwargs: the base optimizer's arguments (``lr``, ...).
+        **kwargs: ``model``, ``sync_ascent`` and ``max_grad_norm`` of
+            :class:`~fgsam.optim.SharpnessAwareOptimizer`, and the base optimizer's
+            arguments (``lr``, ...). ``sync_ascent`` here: all-reduce the ascent gradient of
+            SAM steps under DDP (the single pass of the other steps is always synchronised).
 
     Example:
         >>> opt = LookSAM(model.parameters(), "adam", rho=0.05, k=5, alpha=0.7, lr=1e-3)
@@ -74,22 +71,11 @@ class LookSAM(SharpnessAwareOptimizer):
         rho: float = 0.05,
         k: int = 5,
         alpha: float = 0.7,
-        model: torch.nn.Module | None = None,
-        sync_ascent: bool = False,
-        max_grad_norm: float | None = None,
-        **base_kwargs: Any,
+        **kwargs: Any,
     ) -> None:
         check_positive_int("k", k)
         check_non_negative("alpha", alpha)
-        super().__init__(
-            params,
-            base_optimizer,
-            rho,
-            model=model,
-            sync_ascent=sync_ascent,
-            max_grad_norm=max_grad_norm,
-            **base_kwargs,
-        )
+        super().__init__(params, base_optimizer, rho, **kwargs)
         self.k = k
         self.alpha = float(alpha)
 

@@ -55,11 +55,11 @@ class MomentumSAM(SharpnessAwareOptimizer):
         base_optimizer (type or str): a base optimizer with momentum, e.g.
             :class:`torch.optim.Adam` or ``"sgd"`` with ``momentum > 0``.
         rho (float, optional): radius :math:`\rho`. (default: ``0.3``)
-        model (torch.nn.Module, optional): for DDP handling. (default: ``None``)
-        sync_ascent (bool, optional): accepted for a uniform interface, without effect:
-            the one pass enters :math:`d`, so it is always synchronised. (default: ``False``)
-        max_grad_norm (float, optional): clip the descent gradient. (default: ``None``)
-        **base_kwargs: the base optimizer's arguments (``lr``, ``momentum``, ...).
+        **kwargs: ``model``, ``sync_ascent`` and ``max_grad_norm`` of
+            :class:`~fgsam.optim.SharpnessAwareOptimizer`, and the base optimizer's
+            arguments (``lr``, ``momentum``, ...). ``sync_ascent`` here: accepted for a
+            uniform interface, without effect: the one pass enters :math:`d`, so it is
+            always synchronised.
 
     Example:
         >>> opt = MomentumSAM(model.parameters(), "sgd", rho=0.3, lr=0.1, momentum=0.9)
@@ -76,20 +76,9 @@ class MomentumSAM(SharpnessAwareOptimizer):
         params: Iterable[Tensor] | Iterable[dict[str, Any]],
         base_optimizer: type[Optimizer] | str,
         rho: float = 0.3,
-        model: torch.nn.Module | None = None,
-        sync_ascent: bool = False,
-        max_grad_norm: float | None = None,
-        **base_kwargs: Any,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            params,
-            base_optimizer,
-            rho,
-            model=model,
-            sync_ascent=sync_ascent,
-            max_grad_norm=max_grad_norm,
-            **base_kwargs,
-        )
+        super().__init__(params, base_optimizer, rho, **kwargs)
 
     def _check_group(self, group: dict[str, Any]) -> None:
         super()._check_group(group)

@@ -64,12 +64,10 @@ class RWP(SeededMixin, SharpnessAwareOptimizer):
             (default: ``0.5``)
         generator (int or torch.Generator, optional): seed or generator of the noise;
             ``None`` seeds one from ``torch.initial_seed()``. (default: ``None``)
-        model (torch.nn.Module, optional): for BatchNorm and DDP handling.
-            (default: ``None``)
-        sync_ascent (bool, optional): accepted for a uniform interface, without effect:
-            both passes enter :math:`d`, so both are always synchronised. (default: ``False``)
-        max_grad_norm (float, optional): clip the descent gradient. (default: ``None``)
-        **base_kwargs: the base optimizer's arguments (``lr``, ...).
+        **kwargs: ``model``, ``sync_ascent`` and ``max_grad_norm`` of
+            :class:`~fgsam.optim.SharpnessAwareOptimizer`, and the base optimizer's
+            arguments (``lr``, ...). ``sync_ascent`` here: accepted for a uniform interface,
+            without effect: both passes enter :math:`d`, so both are always synchronised.
 
     Example:
         >>> opt = RWP(model.parameters(), "sgd", rho=0.01, lam=0.5, generator=0, lr=0.1,
@@ -88,21 +86,10 @@ class RWP(SeededMixin, SharpnessAwareOptimizer):
         rho: float = 0.01,
         lam: float = 0.5,
         generator: int | torch.Generator | None = None,
-        model: torch.nn.Module | None = None,
-        sync_ascent: bool = False,
-        max_grad_norm: float | None = None,
-        **base_kwargs: Any,
+        **kwargs: Any,
     ) -> None:
         check_range("lam", lam, 0.0, 1.0)
-        super().__init__(
-            params,
-            base_optimizer,
-            rho,
-            model=model,
-            sync_ascent=sync_ascent,
-            max_grad_norm=max_grad_norm,
-            **base_kwargs,
-        )
+        super().__init__(params, base_optimizer, rho, **kwargs)
         self.lam = float(lam)
         self.init_generator(generator)
         self._clean: dict[Tensor, Tensor] = {}

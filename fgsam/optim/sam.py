@@ -46,12 +46,9 @@ class SAM(SharpnessAwareOptimizer):
         unified (float, optional): Unified SAM's :math:`\lambda \in [0, 1]`.
             (default: ``1.0``)
         ascent_steps (int, optional): number of ascent steps :math:`n`. (default: ``1``)
-        model (torch.nn.Module, optional): for BatchNorm and DDP handling.
-            (default: ``None``)
-        sync_ascent (bool, optional): all-reduce the ascent gradient under DDP.
-            (default: ``False``)
-        max_grad_norm (float, optional): clip the descent gradient. (default: ``None``)
-        **base_kwargs: the base optimizer's arguments (``lr``, ``weight_decay``, ...).
+        **kwargs: ``model``, ``sync_ascent`` and ``max_grad_norm`` of
+            :class:`~fgsam.optim.SharpnessAwareOptimizer`, and the base optimizer's
+            arguments (``lr``, ``weight_decay``, ...).
 
     Example:
         >>> opt = SAM(model.parameters(), torch.optim.Adam, rho=0.05, lr=1e-3)
@@ -71,23 +68,12 @@ class SAM(SharpnessAwareOptimizer):
         eta: float = 0.01,
         unified: float = 1.0,
         ascent_steps: int = 1,
-        model: torch.nn.Module | None = None,
-        sync_ascent: bool = False,
-        max_grad_norm: float | None = None,
-        **base_kwargs: Any,
+        **kwargs: Any,
     ) -> None:
         check_non_negative("eta", eta)
         check_range("unified", unified, 0.0, 1.0)
         check_positive_int("ascent_steps", ascent_steps)
-        super().__init__(
-            params,
-            base_optimizer,
-            rho,
-            model=model,
-            sync_ascent=sync_ascent,
-            max_grad_norm=max_grad_norm,
-            **base_kwargs,
-        )
+        super().__init__(params, base_optimizer, rho, **kwargs)
         self.adaptive = bool(adaptive)
         self.eta = float(eta)
         self.unified = float(unified)

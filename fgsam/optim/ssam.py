@@ -32,22 +32,11 @@ class _SparseSAM(SeededMixin, SharpnessAwareOptimizer):
         sparsity: float,
         update_interval: int,
         generator: int | torch.Generator | None,
-        model: torch.nn.Module | None,
-        sync_ascent: bool,
-        max_grad_norm: float | None,
-        **base_kwargs: Any,
+        **kwargs: Any,
     ) -> None:
         check_range("sparsity", sparsity, 0.0, 1.0)
         check_positive_int("update_interval", update_interval)
-        super().__init__(
-            params,
-            base_optimizer,
-            rho,
-            model=model,
-            sync_ascent=sync_ascent,
-            max_grad_norm=max_grad_norm,
-            **base_kwargs,
-        )
+        super().__init__(params, base_optimizer, rho, **kwargs)
         self.sparsity = float(sparsity)
         self.update_interval = update_interval
         self.init_generator(generator)
@@ -177,12 +166,9 @@ class SSAMF(_SparseSAM):
         generator (int or torch.Generator, optional): seed or generator of the sample
             draws; ``None`` seeds one from ``torch.initial_seed()`` (a seed makes a
             generator on the parameters' device). (default: ``None``)
-        model (torch.nn.Module, optional): for BatchNorm and DDP handling.
-            (default: ``None``)
-        sync_ascent (bool, optional): all-reduce the ascent gradient under DDP.
-            (default: ``False``)
-        max_grad_norm (float, optional): clip the descent gradient. (default: ``None``)
-        **base_kwargs: the base optimizer's arguments (``lr``, ...).
+        **kwargs: ``model``, ``sync_ascent`` and ``max_grad_norm`` of
+            :class:`~fgsam.optim.SharpnessAwareOptimizer`, and the base optimizer's
+            arguments (``lr``, ...).
 
     Example:
         >>> opt = SSAMF(model.parameters(), "sgd", rho=0.1, sparsity=0.5, generator=0, lr=0.05)
@@ -204,15 +190,11 @@ class SSAMF(_SparseSAM):
         num_samples: int = 16,
         update_interval: int = 100,
         generator: int | torch.Generator | None = None,
-        model: torch.nn.Module | None = None,
-        sync_ascent: bool = False,
-        max_grad_norm: float | None = None,
-        **base_kwargs: Any,
+        **kwargs: Any,
     ) -> None:
         check_positive_int("num_samples", num_samples)
         super().__init__(
-            params, base_optimizer, rho, sparsity, update_interval, generator, model,
-            sync_ascent, max_grad_norm, **base_kwargs,
+            params, base_optimizer, rho, sparsity, update_interval, generator, **kwargs,
         )
         self.num_samples = num_samples
         self._fisher: dict[Tensor, Tensor] | None = None
@@ -315,12 +297,9 @@ class SSAMD(_SparseSAM):
         generator (int or torch.Generator, optional): seed or generator of the random
             mask draws; ``None`` seeds one from ``torch.initial_seed()`` (a seed makes a
             generator on the parameters' device). (default: ``None``)
-        model (torch.nn.Module, optional): for BatchNorm and DDP handling.
-            (default: ``None``)
-        sync_ascent (bool, optional): all-reduce the ascent gradient under DDP.
-            (default: ``False``)
-        max_grad_norm (float, optional): clip the descent gradient. (default: ``None``)
-        **base_kwargs: the base optimizer's arguments (``lr``, ...).
+        **kwargs: ``model``, ``sync_ascent`` and ``max_grad_norm`` of
+            :class:`~fgsam.optim.SharpnessAwareOptimizer`, and the base optimizer's
+            arguments (``lr``, ...).
 
     Example:
         >>> opt = SSAMD(model.parameters(), "sgd", rho=0.1, total_steps=5000, generator=0,
@@ -340,17 +319,13 @@ class SSAMD(_SparseSAM):
         update_interval: int = 100,
         total_steps: int | None = None,
         generator: int | torch.Generator | None = None,
-        model: torch.nn.Module | None = None,
-        sync_ascent: bool = False,
-        max_grad_norm: float | None = None,
-        **base_kwargs: Any,
+        **kwargs: Any,
     ) -> None:
         check_range("drop_rate", drop_rate, 0.0, 1.0)
         if total_steps is not None:
             check_positive_int("total_steps", total_steps)
         super().__init__(
-            params, base_optimizer, rho, sparsity, update_interval, generator, model,
-            sync_ascent, max_grad_norm, **base_kwargs,
+            params, base_optimizer, rho, sparsity, update_interval, generator, **kwargs,
         )
         self.drop_rate = float(drop_rate)
         self.total_steps = total_steps

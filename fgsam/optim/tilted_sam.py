@@ -129,12 +129,10 @@ class TiltedSAM(SeededMixin, SharpnessAwareOptimizer):
             (default: ``True``)
         generator (int or torch.Generator, optional): seed or generator of the noise;
             ``None`` seeds one from ``torch.initial_seed()``. (default: ``None``)
-        model (torch.nn.Module, optional): for BatchNorm and DDP handling.
-            (default: ``None``)
-        sync_ascent (bool, optional): all-reduce the ascent gradients under DDP.
-            (default: ``False``)
-        max_grad_norm (float, optional): clip the descent gradient. (default: ``None``)
-        **base_kwargs: the base optimizer's arguments (``lr``, ...).
+        **kwargs: ``model``, ``sync_ascent`` and ``max_grad_norm`` of
+            :class:`~fgsam.optim.SharpnessAwareOptimizer`, and the base optimizer's
+            arguments (``lr``, ...). ``sync_ascent`` here: all-reduce the ascent gradients
+            under DDP.
 
     Example:
         >>> opt = TiltedSAM(model.parameters(), "sgd", rho=0.05, tilt=1.0, num_samples=3,
@@ -157,25 +155,14 @@ class TiltedSAM(SeededMixin, SharpnessAwareOptimizer):
         noise_radius: float = 1.0,
         ascent: bool = True,
         generator: int | torch.Generator | None = None,
-        model: torch.nn.Module | None = None,
-        sync_ascent: bool = False,
-        max_grad_norm: float | None = None,
-        **base_kwargs: Any,
+        **kwargs: Any,
     ) -> None:
         check_non_negative("tilt", tilt)
         check_positive_int("num_samples", num_samples)
         check_non_negative("noise_radius", noise_radius)
         if not isinstance(ascent, bool):
             raise ValueError(f"ascent must be True or False, got {ascent!r}")
-        super().__init__(
-            params,
-            base_optimizer,
-            rho,
-            model=model,
-            sync_ascent=sync_ascent,
-            max_grad_norm=max_grad_norm,
-            **base_kwargs,
-        )
+        super().__init__(params, base_optimizer, rho, **kwargs)
         self.tilt = float(tilt)
         self.num_samples = num_samples
         self.noise_radius = float(noise_radius)

@@ -38,12 +38,9 @@ class VaSSO(SharpnessAwareOptimizer):
         rho (float, optional): radius :math:`\rho`. (default: ``0.05``)
         theta (float, optional): weight :math:`\theta \in [0, 1]` of the new gradient
             in the average; 0.9 is the authors' setting. (default: ``0.9``)
-        model (torch.nn.Module, optional): for BatchNorm and DDP handling.
-            (default: ``None``)
-        sync_ascent (bool, optional): all-reduce the ascent gradient under DDP.
-            (default: ``False``)
-        max_grad_norm (float, optional): clip the descent gradient. (default: ``None``)
-        **base_kwargs: the base optimizer's arguments (``lr``, ...).
+        **kwargs: ``model``, ``sync_ascent`` and ``max_grad_norm`` of
+            :class:`~fgsam.optim.SharpnessAwareOptimizer`, and the base optimizer's
+            arguments (``lr``, ...).
 
     Example:
         >>> opt = VaSSO(model.parameters(), "sgd", rho=0.1, theta=0.9, lr=0.05, momentum=0.9)
@@ -59,21 +56,10 @@ class VaSSO(SharpnessAwareOptimizer):
         base_optimizer: type[Optimizer] | str,
         rho: float = 0.05,
         theta: float = 0.9,
-        model: torch.nn.Module | None = None,
-        sync_ascent: bool = False,
-        max_grad_norm: float | None = None,
-        **base_kwargs: Any,
+        **kwargs: Any,
     ) -> None:
         check_range("theta", theta, 0.0, 1.0)
-        super().__init__(
-            params,
-            base_optimizer,
-            rho,
-            model=model,
-            sync_ascent=sync_ascent,
-            max_grad_norm=max_grad_norm,
-            **base_kwargs,
-        )
+        super().__init__(params, base_optimizer, rho, **kwargs)
         self.theta = float(theta)
 
     @torch.no_grad()

@@ -111,12 +111,11 @@ class ZerothOrderTiltedSAM(SeededMixin, SharpnessAwareOptimizer):
         generator (int or torch.Generator, optional): seed or generator of the
             directions; ``None`` seeds one from ``torch.initial_seed()``.
             (default: ``None``)
-        model (torch.nn.Module, optional): for BatchNorm and DDP handling.
-            (default: ``None``)
-        sync_ascent (bool, optional): accepted for a uniform interface, without effect:
-            there is no backward pass to synchronise. (default: ``False``)
-        max_grad_norm (float, optional): clip :math:`d`. (default: ``None``)
-        **base_kwargs: the base optimizer's arguments (``lr``, ...).
+        **kwargs: ``model``, ``sync_ascent`` and ``max_grad_norm`` of
+            :class:`~fgsam.optim.SharpnessAwareOptimizer`, and the base optimizer's
+            arguments (``lr``, ...). ``sync_ascent`` here: accepted for a uniform interface,
+            without effect: there is no backward pass to synchronise. ``max_grad_norm``
+            here: clip :math:`d`.
 
     Example:
         >>> opt = ZerothOrderTiltedSAM(model.parameters(), "sgd", rho=1e-3, tilt=1.0,
@@ -137,22 +136,11 @@ class ZerothOrderTiltedSAM(SeededMixin, SharpnessAwareOptimizer):
         tilt: float = 1.0,
         num_samples: int = 4,
         generator: int | torch.Generator | None = None,
-        model: torch.nn.Module | None = None,
-        sync_ascent: bool = False,
-        max_grad_norm: float | None = None,
-        **base_kwargs: Any,
+        **kwargs: Any,
     ) -> None:
         check_non_negative("tilt", tilt)
         check_positive_int("num_samples", num_samples)
-        super().__init__(
-            params,
-            base_optimizer,
-            rho,
-            model=model,
-            sync_ascent=sync_ascent,
-            max_grad_norm=max_grad_norm,
-            **base_kwargs,
-        )
+        super().__init__(params, base_optimizer, rho, **kwargs)
         self.tilt = float(tilt)
         self.num_samples = num_samples
         self.init_generator(generator)
