@@ -20,10 +20,10 @@ import torch
 
 from fgsam.bench import interleaved_medians, machine_description
 from fgsam.mol import MoleculeDataset
-from fgsam.mol.build_model import MODELS, build_model
-from fgsam.mol.build_optimizer import build_optimizer
-from fgsam.mol.masked_loss import masked_loss
-from fgsam.mol.molecule_split import MoleculeSplit
+from fgsam.mol.config import build_optimizer
+from fgsam.mol.loss import masked_loss
+from fgsam.mol.model import MODELS, build_model
+from fgsam.mol.split import MoleculeSplit
 from fgsam.optim import SharpnessAwareOptimizer, training_step
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import torch
 
-from fgsam.mol.atomic import write_json
-from fgsam.mol.build_model import MODELS
+from fgsam._io import write_json
+from fgsam.mol.config import MolConfig
 from fgsam.mol.experiment import run_experiment
-from fgsam.mol.mol_config import MolConfig
+from fgsam.mol.model import MODELS
 
 DATASETS = ["ogbg-molbbbp", "ogbg-molbace", "ogbg-molclintox", "ogbg-moltox21",
             "ogbg-molsider", "ogbg-molesol", "ogbg-molfreesolv", "ogbg-mollipo"]
@@ -36,7 +36,9 @@ parser.add_argument("--root", default=None)
 parser.add_argument("--cache-dir", default=None)
 parser.add_argument("--model", default="transformer", choices=list(MODELS))
 parser.add_argument("--epochs", type=int, default=50)
-parser.add_argument("--seeds", type=int, default=5)
+# --seeds and --no-progress: the earlier names, as in fgsam mol
+parser.add_argument("--repeats", "--seeds", dest="repeats", type=int, default=5,
+                    help="runs per optimizer (seeds 0, 1, ...)")
 parser.add_argument("--batch-size", type=int, default=32)
 parser.add_argument("--lr", type=float, default=1e-3)
 parser.add_argument("--rho", type=float, default=None)
@@ -46,7 +48,8 @@ parser.add_argument("--heads", type=int, default=None)
 parser.add_argument("--dropout", type=float, default=None)
 parser.add_argument("--max-molecules", type=int, default=None, help="quick trials only")
 parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-parser.add_argument("--no-progress", action="store_true")
+parser.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
+                    help="no progress bars")
 args = parser.parse_args()
 
 path = Path(args.json)
@@ -57,11 +60,11 @@ if not args.table_only:
     for name in [d.strip() for d in args.datasets.split(",") if d.strip()]:
         config = MolConfig(
             dataset=name, model=args.model, optimizers=optimizers,
-            seeds=list(range(args.seeds)), epochs=args.epochs, batch_size=args.batch_size,
+            seeds=list(range(args.repeats)), epochs=args.epochs, batch_size=args.batch_size,
             lr=args.lr, rho=args.rho, hidden=args.hidden, layers=args.layers,
             heads=args.heads, dropout=args.dropout, max_molecules=args.max_molecules,
             root=args.root, cache_dir=args.cache_dir)
-        results = run_experiment(config, args.device, progress=not args.no_progress)
+        results = run_experiment(config, args.device, progress=not args.quiet)
         entry = table.setdefault(name, {"metric": results["dataset"]["metric"], "runs": {}})
         for opt, summary in results["results"].items():
             entry["runs"][opt] = {"config": results["config"], "environment":

@@ -16,9 +16,9 @@ from fgsam.data.synthetic import SHAPES, GraphShape, synthetic_graph
 
 
 def __getattr__(name: str) -> Any:
-    # fgsam.mol.molecule_dataset imports this package: import it only when asked for.
+    # fgsam.mol.dataset imports this package: import it only when asked for.
     if name == "MoleculeDataset":
-        from fgsam.mol.molecule_dataset import MoleculeDataset
+        from fgsam.mol.dataset import MoleculeDataset
 
         return MoleculeDataset
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,14 +11,11 @@ import torch
 from fgsam._io import check_output_dir, check_output_file
 from fgsam._validate import resolve_device
 from fgsam.data.root import ENV_VAR
-from fgsam.mol.build_model import MODELS
-from fgsam.mol.build_optimizer import molecule_optimizers
-from fgsam.mol.cache_dir import CACHE_ENV_VAR, check_cache_dir
-from fgsam.mol.checkpoint import CONFIG, WEIGHTS
+from fgsam.mol.config import MolConfig, molecule_optimizers
+from fgsam.mol.dataset import CACHE_ENV_VAR, SPLITS, check_cache_dir, molecule_names
 from fgsam.mol.distributed import init_distributed, shutdown_distributed
 from fgsam.mol.experiment import check_optimizers, checkpoint_folders, run_experiment
-from fgsam.mol.mol_config import MolConfig
-from fgsam.mol.molecule_dataset import SPLITS, molecule_names
+from fgsam.mol.model import CONFIG, MODELS, WEIGHTS
 from fgsam.optim.options import default_rho_text, parse_options, parse_pairs
 from fgsam.optim.registry import OPTIMIZERS
 from fgsam.optim.swad import WEIGHT_AVERAGES
@@ -26,7 +23,7 @@ from fgsam.optim.swad import WEIGHT_AVERAGES
 #: Registry names refused here: two closures, a PeerMLP view of a node-level GNN.
 FGSAM_STYLE = [cls.name for cls in OPTIMIZERS if cls.num_closures == 2]
 EXAMPLE = ("example: fgsam mol --dataset ogbg-molbbbp --model transformer "
-           "--optimizer adam,sam,graphsam --epochs 50 --seeds 5 --out results.json; "
+           "--optimizer adam,sam,graphsam --epochs 50 --repeats 5 --out results.json; "
            "several processes: torchrun --nproc_per_node=N -m fgsam mol ...")
 
 
@@ -52,8 +49,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         f"FGSAM-style ones ({', '.join(FGSAM_STYLE)}) need node-level GNNs: "
                         f"see fgsam fsnc")
     p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--seeds", type=int, default=5, help="number of seeds")
-    p.add_argument("--first-seed", type=int, default=0)
+    # --seeds and --first-seed: the earlier names, kept working
+    p.add_argument("--repeats", "--seeds", dest="repeats", type=int, default=5,
+                   help="runs per optimizer, seeds --seed, --seed + 1, ...")
+    p.add_argument("--seed", "--first-seed", dest="seed", type=int, default=0,
+                   help="seed of the first run")
     p.add_argument("--batch-size", type=int, default=32,
                    help="global batch size (split over the processes)")
     p.add_argument("--eval-batch-size", type=int, default=256)
@@ -106,13 +106,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="save the best-validation model and its settings (config.json, "
                         "model.pt) for fgsam sharpness; DIR/<optimizer>/seed<k> when there "
                         "are several runs")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
+                   help="no progress bars")
     p.set_defaults(func=run)
     return p
 
 
 #: Integer flags that must be at least 1 (``None`` allowed where the default is ``None``).
-POSITIVE = ("epochs", "seeds", "batch_size", "eval_batch_size", "hidden", "layers", "heads",
+POSITIVE = ("epochs", "repeats", "batch_size", "eval_batch_size", "hidden", "layers", "heads",
             "max_molecules", "threads")
 
 
@@ -140,7 +141,7 @@ def config_from_args(args: argparse.Namespace) -> MolConfig:
         raise ValueError(f"--optimizer lists a name twice: {args.optimizer!r}")
     return MolConfig(
         dataset=args.dataset, model=args.model, optimizers=optimizers,
-        seeds=list(range(args.first_seed, args.first_seed + args.seeds)), epochs=args.epochs,
+        seeds=list(range(args.seed, args.seed + args.repeats)), epochs=args.epochs,
         batch_size=args.batch_size, eval_batch_size=args.eval_batch_size, lr=args.lr,
         weight_decay=args.weight_decay, rho=args.rho, base=args.base,
         sync_ascent=args.sync_ascent,
@@ -180,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         results = run_experiment(config, device, ctx, out=args.out,
                                  checkpoint_dir=args.save_checkpoint,
-                                 progress=not args.no_progress)
+                                 progress=not args.quiet)
     finally:
         shutdown_distributed(ctx)
     if not ctx.is_main:

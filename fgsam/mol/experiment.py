@@ -13,14 +13,12 @@ import torch
 
 import fgsam
 from fgsam._io import write_json
-from fgsam.mol.build_optimizer import molecule_optimizer_arguments
-from fgsam.mol.checkpoint import save_mol_checkpoint
+from fgsam.mol.config import MolConfig, build_optimizer_and_arguments, check_molecule_optimizer
+from fgsam.mol.dataset import MoleculeDataset
 from fgsam.mol.distributed import DistributedContext
-from fgsam.mol.mol_config import MolConfig
-from fgsam.mol.molecule_dataset import MoleculeDataset
-from fgsam.mol.molecule_split import MoleculeSplit
-from fgsam.mol.train_molecules import MolRun, train_molecules
-from fgsam.optim.registry import create_optimizer
+from fgsam.mol.model import save_mol_checkpoint
+from fgsam.mol.split import MoleculeSplit
+from fgsam.mol.train import MolRun, train_molecules
 from fgsam.optim.swad import WEIGHT_AVERAGES, check_swad_options
 
 
@@ -30,13 +28,9 @@ def check_optimizers(config: MolConfig) -> None:
     probe = torch.nn.Linear(1, 1)
     for name in config.optimizers:
         options = config.options.get(name, {})
-        arguments = molecule_optimizer_arguments(name, options, rho=config.rho,
-                                                 sync_ascent=config.sync_ascent, total_steps=1,
-                                                 seed=0)
+        check_molecule_optimizer(name)  # its ValueError, not the TypeError of an option
         try:
-            create_optimizer(probe, name, base=config.base,
-                             **{"lr": config.lr, "weight_decay": config.weight_decay,
-                                **arguments})
+            build_optimizer_and_arguments(probe, config, name, total_steps=1, seed=0)
         except TypeError as err:  # an option the optimizer does not take
             raise ValueError(f"optimizer {name!r} with options {options}: {err}") from err
     if config.average is not None and config.average not in WEIGHT_AVERAGES:

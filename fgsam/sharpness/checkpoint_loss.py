@@ -236,7 +236,7 @@ def _fsnc_loss(directory: Any, tasks: int, root: Any, cache_dir: Any, device: An
 
 def _mol_loss(directory: Any, tasks: int, root: Any, cache_dir: Any, device: Any,
               dtype: torch.dtype | None) -> CheckpointLoss:
-    from fgsam.mol.checkpoint import load_mol_checkpoint
+    from fgsam.mol.model import load_mol_checkpoint
 
     model, data, config = load_mol_checkpoint(directory, root=root, cache_dir=cache_dir,
                                               device=device)

@@ -18,7 +18,7 @@ from fgsam import __version__
 from fgsam import typing as fgsam_typing
 from fgsam._io import check_output_dir, check_output_file, write_json
 from fgsam._validate import resolve_device
-from fgsam.mol.cache_dir import check_cache_dir
+from fgsam.mol.dataset import check_cache_dir
 from fgsam.sharpness.checkpoint_loss import (
     EVAL_MODE,
     CheckpointLoss,

@@ -13,9 +13,8 @@ import torch
 
 from fgsam.cli import main
 from fgsam.mol import experiment
-from fgsam.mol.checkpoint import load_mol_checkpoint
-from fgsam.mol.evaluate import evaluate
-from fgsam.mol.train_molecules import train_molecules
+from fgsam.mol.model import evaluate, load_mol_checkpoint
+from fgsam.mol.train import train_molecules
 from fgsam.optim import OPTIMIZERS, default_rho, get_optimizer_class
 from tests.json_helpers import timing_free
 

@@ -15,11 +15,11 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.testing import assert_close
 
 from fgsam.mol import MoleculeDataset
-from fgsam.mol.build_model import build_model
-from fgsam.mol.build_optimizer import build_optimizer
+from fgsam.mol.config import build_optimizer
 from fgsam.mol.distributed import DistributedContext
-from fgsam.mol.molecule_split import MoleculeSplit
-from fgsam.mol.train_epoch import train_epoch
+from fgsam.mol.model import build_model
+from fgsam.mol.split import MoleculeSplit
+from fgsam.mol.train import train_epoch
 
 
 def first_steps(ctx: DistributedContext, root: str, cache: str, optimizer: str) -> torch.Tensor:

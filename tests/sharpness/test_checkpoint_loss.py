@@ -127,7 +127,7 @@ def test_fsnc_loss_is_deterministic_and_weights_come_back(fsnc_checkpoint):
 
 
 def test_mol_loss_is_the_mean_over_the_first_training_batches(mol_checkpoint):
-    from fgsam.mol.checkpoint import load_mol_checkpoint
+    from fgsam.mol.model import load_mol_checkpoint
 
     loss = checkpoint_loss(mol_checkpoint, tasks=2)
     assert loss.kind == "mol" and not loss.model.training
@@ -177,7 +177,7 @@ def test_tasks_must_be_a_positive_int(tmp_path, tasks):
 
 
 def test_a_spoilt_mol_checkpoint_is_named_before_any_data_is_loaded(mol_checkpoint, tmp_path):
-    from fgsam.mol.checkpoint import load_mol_checkpoint
+    from fgsam.mol.model import load_mol_checkpoint
 
     folder = tmp_path / "spoilt"
     shutil.copytree(mol_checkpoint, folder)
@@ -193,7 +193,7 @@ def test_a_spoilt_mol_checkpoint_is_named_before_any_data_is_loaded(mol_checkpoi
 
 
 def test_mol_weights_of_another_model_are_named(mol_checkpoint, tmp_path):
-    from fgsam.mol.checkpoint import load_mol_checkpoint
+    from fgsam.mol.model import load_mol_checkpoint
 
     folder = tmp_path / "foreign"
     shutil.copytree(mol_checkpoint, folder)

@@ -1,8 +1,10 @@
-"""MoleculeNet datasets as PyG graphs, named and split as OGB does it."""
+"""MoleculeNet/OGB molecule datasets (:class:`MoleculeDataset`) and where their processed
+graphs are cached."""
 
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import warnings
 from pathlib import Path
@@ -12,17 +14,87 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data, InMemoryDataset
 
+from fgsam._io import check_output_dir, torch_save
 from fgsam.data.dataset_info import DatasetInfo
 from fgsam.data.files import fetch, sha256sum
 from fgsam.data.molecule_catalog import MOLECULES
 from fgsam.data.root import data_root
-from fgsam.mol.atomic import torch_save
-from fgsam.mol.cache_dir import CACHE_ENV_VAR as CACHE_ENV
-from fgsam.mol.cache_dir import molecule_cache_dir, user_cache_dir
-from fgsam.mol.featurize import featurize
-from fgsam.mol.random_split import random_split
-from fgsam.mol.read_csv import read_molecule_csv
-from fgsam.mol.scaffold_split import scaffold_split
+from fgsam.mol.featurize import featurize, read_molecule_csv
+from fgsam.mol.split import random_split, scaffold_split
+
+#: Environment variable naming the cache folder of processed molecule datasets.
+CACHE_ENV_VAR = "FGSAM_CACHE"
+
+
+def molecule_cache_dir(cache_dir: str | os.PathLike[str] | None = None,
+                       source: str | os.PathLike[str] | None = None) -> Path:
+    """The folder for processed molecule graphs.
+
+    In order: ``cache_dir`` if given; else ``$FGSAM_CACHE``; else ``processed/`` beside
+    the ``source`` CSV when that folder can be written (a data root whose folders are
+    read-only, by their permission bits, is left alone); else the user cache,
+    ``$XDG_CACHE_HOME/fgsam/molecules`` (default ``~/.cache/fgsam/molecules``).
+
+    Example:
+        >>> molecule_cache_dir(source="datasets/moleculenet/BBBP.csv")
+        PosixPath('datasets/moleculenet/processed')
+    """
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    env = os.environ.get(CACHE_ENV_VAR)
+    if env:
+        return Path(env).expanduser()
+    if source is not None:
+        beside = Path(source).parent / "processed"
+        if writable(beside):
+            return beside
+    return user_cache_dir()
+
+
+def check_cache_dir(cache_dir: str | os.PathLike[str] | None, dataset: str,
+                    flag: str = "--cache-dir") -> None:
+    """Refuse, before any data is loaded, a cache folder the processed graphs of
+    ``dataset`` cannot be written to: a file, a location under a file, a read-only folder.
+
+    A folder that already holds a cache of ``dataset`` passes even if read-only, since
+    reading it needs no write. With ``cache_dir=None`` the ``$FGSAM_CACHE`` folder is
+    checked if set (like an explicit folder, a failure to write it is an error); the
+    default locations fall back to the user cache by themselves and are not checked.
+
+    Example:
+        >>> check_cache_dir("runs/cache", "ogbg-molbbbp")  # raises ValueError if unwritable
+    """
+
+    if cache_dir is None:
+        env = os.environ.get(CACHE_ENV_VAR)
+        if not env:
+            return
+        cache_dir, flag = env, f"${CACHE_ENV_VAR}"
+    folder = Path(cache_dir).expanduser()
+    if folder.is_dir() and any(folder.glob(f"{dataset}-*-v{CACHE_FORMAT}.pt")):
+        return
+    check_output_dir(folder, flag)
+
+
+def user_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/fgsam/molecules``, default ``~/.cache/fgsam/molecules``."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "fgsam" / "molecules"
+
+
+def writable(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` (or, if absent, its nearest existing parent) may be written to:
+    access allowed *and* a write permission bit set, so read-only folders stay read-only
+    even for a privileged user."""
+    path = Path(path).absolute()
+    while not path.exists():
+        if path.parent == path:
+            return False
+        path = path.parent
+    mode = path.stat().st_mode
+    has_w_bit = bool(mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    return path.is_dir() and has_w_bit and os.access(path, os.W_OK)
+
 
 #: Version of the processed cache; bump it when featurisation changes.
 CACHE_FORMAT = 1
@@ -57,7 +129,7 @@ class MoleculeDataset(InMemoryDataset):
     written atomically, in ``cache_dir`` (see :func:`~fgsam.mol.molecule_cache_dir`),
     keyed by the CSV's sha256.
 
-    The CSV is checked as it is read (:func:`~fgsam.mol.read_csv.read_molecule_csv`): an
+    The CSV is checked as it is read (:func:`~fgsam.mol.featurize.read_molecule_csv`): an
     empty or undecodable file, a missing SMILES or label column, an infinite label, a
     label column without any label and, for classification, a label other than 0/1
     raise a one-line ``ValueError`` naming the file, the dataset, the column, how many
@@ -184,7 +256,7 @@ class MoleculeDataset(InMemoryDataset):
                 if explicit:  # the folder was asked for: say so in one line, do not fall back
                     raise ValueError(f"cache folder {str(target.parent)!r} cannot be written "
                                      f"({err.strerror or err}); give a writable cache_dir / "
-                                     f"--cache-dir or ${CACHE_ENV}") from None
+                                     f"--cache-dir or ${CACHE_ENV_VAR}") from None
                 warnings.warn(f"could not write the cache {target}: {err}", stacklevel=3)
                 continue
             if self.log:
@@ -194,4 +266,15 @@ class MoleculeDataset(InMemoryDataset):
         return path
 
 
-__all__ = ["CACHE_FORMAT", "SPLITS", "MoleculeDataset", "molecule_info", "molecule_names"]
+__all__ = [
+    "CACHE_ENV_VAR",
+    "CACHE_FORMAT",
+    "SPLITS",
+    "MoleculeDataset",
+    "check_cache_dir",
+    "molecule_cache_dir",
+    "molecule_info",
+    "molecule_names",
+    "user_cache_dir",
+    "writable",
+]

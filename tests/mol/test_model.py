@@ -7,7 +7,7 @@ import math
 import torch
 from torch.testing import assert_close
 
-from fgsam.mol.target_scaling import TargetScaling
+from fgsam.mol.model import TargetScaling
 
 
 def test_statistics_ignore_missing_labels_and_scale_the_output():

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from fgsam.mol.read_csv import read_molecule_csv
+from fgsam.mol.featurize import read_molecule_csv
 
 
 def test_empty_cells_are_missing_labels_not_zeros(tmp_path):

@@ -50,4 +50,8 @@ def masked_loss(pred: Tensor, y: Tensor, task_type: str, per_sample: bool = Fals
     return elementwise.sum(1)[keep] / counts[keep]
 
 
-__all__ = ["CLASSIFICATION", "REGRESSION", "masked_loss"]
+__all__ = [
+    "CLASSIFICATION",
+    "REGRESSION",
+    "masked_loss",
+]

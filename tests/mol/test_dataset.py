@@ -9,7 +9,7 @@ import stat
 import pytest
 import torch
 
-import fgsam.mol.molecule_dataset as molecule_dataset
+import fgsam.mol.dataset as molecule_dataset
 from fgsam.mol import MoleculeDataset, molecule_cache_dir, molecule_names
 
 

@@ -1,4 +1,5 @@
-"""OGB's scaffold split: deterministic, scaffold-disjoint, 80/10/10, largest groups first."""
+"""The splits: OGB's scaffold split (deterministic, scaffold-disjoint, 80/10/10, largest groups
+first) and the seeded random split."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 import torch
 
 from fgsam.mol import MoleculeDataset
-from fgsam.mol.scaffold_split import murcko_scaffold, scaffold_split
+from fgsam.mol.split import murcko_scaffold, random_split, scaffold_split
 
 
 def test_groups_are_taken_largest_first_then_by_later_first_member():
@@ -56,3 +57,19 @@ def test_fractions_are_validated():
         scaffold_split(["C"], 0.8, 0.1, 0.2)
     with pytest.raises(ValueError, match=r"frac_valid must be in \[0, 1\], got -0.1"):
         scaffold_split(["C"], 0.9, -0.1, 0.2)
+
+
+def test_same_seed_same_split_and_a_partition_of_the_right_sizes():
+    a, b = random_split(1000, seed=7), random_split(1000, seed=7)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [len(a[k]) for k in ("train", "valid", "test")] == [800, 100, 100]
+    assert torch.equal(torch.cat(list(a.values())).sort().values, torch.arange(1000))
+    assert not torch.equal(random_split(1000, seed=8)["train"], a["train"])
+
+
+def test_global_rng_is_left_alone():
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    random_split(50, seed=1)
+    assert torch.equal(torch.rand(3), expected)

@@ -6,15 +6,15 @@ import pytest
 import torch
 
 from fgsam.mol import MoleculeDataset
-from fgsam.mol.build_model import build_model
-from fgsam.mol.build_optimizer import (
+from fgsam.mol.config import (
     build_optimizer,
     molecule_optimizer_arguments,
     molecule_optimizers,
     optimizer_seed,
 )
-from fgsam.mol.molecule_split import MoleculeSplit
-from fgsam.mol.train_epoch import train_epoch
+from fgsam.mol.model import build_model
+from fgsam.mol.split import MoleculeSplit
+from fgsam.mol.train import train_epoch
 from fgsam.optim import OPTIMIZERS
 
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from fgsam.mol import MoleculeDataset
-from fgsam.mol.mol_config import MolConfig
-from fgsam.mol.molecule_split import MoleculeSplit
-from fgsam.mol.train_molecules import better, train_molecules
+from fgsam.mol.config import MolConfig
+from fgsam.mol.split import MoleculeSplit
+from fgsam.mol.train import better, train_molecules
 
 SMALL = {"hidden": 32, "layers": 2, "heads": 4, "dropout": 0.0, "lr": 3e-3}
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from fgsam.mol.masked_loss import masked_loss
+from fgsam.mol.loss import masked_loss
 
 PRED = torch.tensor([[0.5, -1.0], [2.0, 0.0], [0.3, 0.1]], dtype=torch.float64)
 Y = torch.tensor([[1.0, math.nan], [0.0, 1.0], [math.nan, math.nan]], dtype=torch.float64)

@@ -1,4 +1,5 @@
-"""Train one model with one optimizer and one seed; test read at the best validation epoch."""
+"""Training molecule models: one epoch (:func:`train_epoch`) and a whole run
+(:func:`train_molecules`)."""
 
 from __future__ import annotations
 
@@ -6,23 +7,77 @@ import copy
 import math
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
+from torch_geometric.loader import DataLoader
 
-from fgsam.mol.build_model import build_model
-from fgsam.mol.build_optimizer import molecule_optimizer_arguments, optimizer_seed
+from fgsam.mol.config import MolConfig, build_optimizer_and_arguments, optimizer_seed
 from fgsam.mol.distributed import DistributedContext
-from fgsam.mol.evaluate import predict, score
-from fgsam.mol.masked_loss import REGRESSION, masked_loss
-from fgsam.mol.mol_config import MolConfig
-from fgsam.mol.molecule_split import MoleculeSplit
-from fgsam.mol.target_scaling import TargetScaling
-from fgsam.mol.train_epoch import train_epoch
-from fgsam.optim.registry import create_optimizer
+from fgsam.mol.loss import REGRESSION, masked_loss
+from fgsam.mol.model import TargetScaling, build_model, predict, score
+from fgsam.mol.split import MoleculeSplit
+from fgsam.optim.base import SharpnessAwareOptimizer
 from fgsam.optim.swad import ENDED, SWAD, has_batchnorm
+from fgsam.optim.training_step import training_step
+
+
+def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loader: DataLoader,
+                task_type: str, device: torch.device | str, epoch: int = 0,
+                ctx: DistributedContext | None = None, max_steps: int | None = None,
+                on_step: Callable[[], Any] | None = None) -> Tensor:
+    """Train one epoch; returns each step's loss, averaged over the processes (CPU).
+
+    Calls ``optimizer.start_epoch()`` first for sharpness-aware optimizers (GraphSAM's
+    radius decay and direction refresh) and steps through
+    :func:`fgsam.optim.training_step`, so plain and sharpness-aware optimizers train the
+    same way; optimizers with ``per_sample_loss`` get per-molecule losses. Under DDP
+    pass the wrapped model (its backward synchronises the gradients).
+
+    Args:
+        model (torch.nn.Module): the model (or its ``DistributedDataParallel`` wrapper).
+        optimizer (torch.optim.Optimizer): any single-closure optimizer.
+        loader (DataLoader): the training batches of this process.
+        task_type (str): the dataset's task type (selects the loss).
+        device (torch.device or str): where the batches go.
+        epoch (int, optional): the epoch number, which seeds the shuffle. (default: ``0``)
+        ctx (DistributedContext, optional): the processes. (default: one process)
+        max_steps (int, optional): stop after this many steps. (default: ``None``)
+        on_step (callable, optional): called after every optimizer step, e.g. SWAD's
+            ``lambda: swad.update_parameters(model)``. (default: ``None``)
+
+    Example:
+        >>> loader = data.loader("train", 32, shuffle=True, seed=0)
+        >>> for epoch in range(50):
+        ...     losses = train_epoch(model, opt, loader, "regression", "cpu", epoch)
+    """
+    ctx = ctx or DistributedContext()
+    if isinstance(optimizer, SharpnessAwareOptimizer):
+        optimizer.start_epoch()
+    if hasattr(loader.sampler, "set_epoch"):
+        loader.sampler.set_epoch(epoch)  # a new, seeded shuffle per epoch
+    per_sample = bool(getattr(optimizer, "per_sample_loss", False))
+    model.train()
+    losses = []
+    for step, batch in enumerate(loader):
+        if max_steps is not None and step >= max_steps:
+            break
+        batch = batch.to(device)
+
+        def closure(batch=batch) -> Tensor:
+            return masked_loss(model(batch), batch.y, task_type, per_sample)
+
+        losses.append(training_step(optimizer, closure).detach().float().mean())
+        if on_step is not None:
+            on_step()
+    if not losses:
+        return torch.zeros(0, dtype=torch.float64)
+    return ctx.mean(torch.stack(losses)).double().cpu()
+
 
 #: Metrics for which lower is better (the others: higher is better).
 LOWER_IS_BETTER = ("rmse", "mae")
@@ -124,7 +179,7 @@ def train_molecules(config: MolConfig, data: MoleculeSplit, optimizer: str, seed
     ``DistributedDataParallel`` and the optimizer gets it as ``model=``. The optimizer
     gets ``total_steps`` = epochs × batches where it has a schedule, and a stochastic one
     (RWP, ESAM, SSAM, tilted SAM, F2M, ...) its generator seeded from ``seed``
-    (:func:`~fgsam.mol.build_optimizer.optimizer_seed`), so the same seed gives the same
+    (:func:`~fgsam.mol.config.optimizer_seed`), so the same seed gives the same
     run again.
 
     Each epoch's training is timed by the wall clock (``time.perf_counter``, CUDA
@@ -167,14 +222,8 @@ def train_molecules(config: MolConfig, data: MoleculeSplit, optimizer: str, seed
         train = data.loader("train", config.batch_size, shuffle=True, seed=seed, ctx=ctx)
         valid = data.loader("valid", config.eval_batch_size, ctx=ctx)
         test = data.loader("test", config.eval_batch_size, ctx=ctx)
-        arguments = molecule_optimizer_arguments(
-            optimizer, config.options.get(optimizer), rho=config.rho,
-            sync_ascent=config.sync_ascent, total_steps=config.epochs * len(train),
-            seed=optimizer_seed(seed))
-        # --opt-arg NAME.lr=... (or weight_decay) wins over the run's setting
-        opt = create_optimizer(trained, optimizer, base=config.base,
-                               **{"lr": config.lr, "weight_decay": config.weight_decay,
-                                  **arguments})
+        opt, arguments = build_optimizer_and_arguments(
+            trained, config, optimizer, config.epochs * len(train), optimizer_seed(seed))
         swad = SWAD(model, **config.average_options) if config.average == "swad" else None
         run = MolRun(optimizer, seed, 0, math.nan, math.nan, math.nan, model=model,
                      optimizer_arguments=arguments)
@@ -280,7 +329,7 @@ def _check_losses(losses: torch.Tensor, epoch: int, steps_before: int, optimizer
 def _finite_predictions(model: torch.nn.Module, loader: Any, device: torch.device,
                        ctx: DistributedContext, part: str, epoch: int
                        ) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`~fgsam.mol.evaluate.predict`, raising :class:`_Diverged` when a prediction
+    """:func:`~fgsam.mol.model.predict`, raising :class:`_Diverged` when a prediction
     is not finite (weights that left the finite range: no metric can be read from them)."""
     y_true, y_pred = predict(model, loader, device, ctx)
     if not bool(torch.isfinite(y_pred).all()):
@@ -311,5 +360,13 @@ def swad_window(swad: SWAD) -> dict[str, Any]:
     return out
 
 
-__all__ = ["LOWER_IS_BETTER", "MolRun", "better", "failed_pass", "finalize_swad", "swad_window",
-           "train_molecules"]
+__all__ = [
+    "LOWER_IS_BETTER",
+    "MolRun",
+    "better",
+    "failed_pass",
+    "finalize_swad",
+    "swad_window",
+    "train_epoch",
+    "train_molecules",
+]
