@@ -13,13 +13,17 @@ from fgsam.optim.gsam import GSAM
 from fgsam.optim.looksam import LookSAM
 from fgsam.optim.momentum_sam import MomentumSAM
 from fgsam.optim.registry import (
+    ALIASES,
     OPTIMIZERS,
     PROCEDURES,
+    accepted_arguments,
+    canonical_name,
     create_optimizer,
     default_rho,
     get_optimizer_class,
     list_optimizers,
     optimizer_arguments,
+    param_groups,
     takes_generator,
 )
 from fgsam.optim.rwp import RWP
@@ -33,6 +37,7 @@ from fgsam.optim.zo_tilted_sam import ZerothOrderTiltedSAM
 
 __all__ = [
     "AESAM",
+    "ALIASES",
     "ASAM",
     "ESAM",
     "F2M",
@@ -54,12 +59,15 @@ __all__ = [
     "TiltedSAM",
     "VaSSO",
     "ZerothOrderTiltedSAM",
+    "accepted_arguments",
+    "canonical_name",
     "create_optimizer",
     "default_rho",
     "frozen_batchnorm_stats",
     "get_optimizer_class",
     "list_optimizers",
     "optimizer_arguments",
+    "param_groups",
     "takes_generator",
     "training_step",
 ]

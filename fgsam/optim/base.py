@@ -294,6 +294,20 @@ class SharpnessAwareOptimizer(StepGuard, ManualSteps, WeightBackup, Optimizer):
         check = {**losses, f"{ASCENT} gradient": global_norm(grads)}
         return self.check_finite(check, scaler) and self.ascend()
 
+    def ascent_gradients(
+        self, check_overflow: bool, norm: bool = True
+    ) -> tuple[list[tuple[dict[str, Any], list[Tensor]]], list[Tensor], Tensor | None] | None:
+        """The opening of every :meth:`ascend`: ``(groups, params, ‖g‖)`` over the
+        perturbed parameters with a gradient, or ``None`` if ``check_overflow`` and
+        :math:`\\lVert g \rVert` is not finite (``norm=False``: computed only for that
+        check, else ``None``)."""
+        groups = list(self.perturbed_groups())
+        params = [p for _, ps in groups for p in ps]
+        value = global_norm([p.grad for p in params]) if norm or check_overflow else None
+        if check_overflow and not bool(torch.isfinite(value)):
+            return None
+        return groups, params, value if norm else None
+
     def ascend(self, check_overflow: bool = False) -> bool:
         """Move to :math:`w + \\epsilon` built from the gradients in ``.grad``.
 

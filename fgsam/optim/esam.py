@@ -12,7 +12,7 @@ from torch.optim import Optimizer
 
 from fgsam.optim.base import SharpnessAwareOptimizer, check_range
 from fgsam.optim.seeding import SeededMixin
-from fgsam.optim.vectors import EPS, global_norm
+from fgsam.optim.vectors import EPS
 from fgsam.typing import Closure
 
 
@@ -133,10 +133,10 @@ class ESAM(SeededMixin, SharpnessAwareOptimizer):
     def ascend(self, check_overflow: bool = False) -> bool:
         """Perturb a random subset of the tensors (no data selection here); ``False``
         (nothing moved) if ``check_overflow`` and the gradient is not finite."""
-        groups = list(self.perturbed_groups())
-        norm = global_norm([p.grad for _, ps in groups for p in ps])
-        if check_overflow and not bool(torch.isfinite(norm)):
+        opening = self.ascent_gradients(check_overflow)
+        if opening is None:
             return False
+        groups, _, norm = opening
         chosen = iter((self.draws(sum(len(ps) for _, ps in groups)) < self.beta).tolist())
         kept = [(group, [p for p in ps if next(chosen)]) for group, ps in groups]
         params = [p for _, ps in kept for p in ps]

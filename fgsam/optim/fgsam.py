@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -10,7 +11,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from fgsam.optim.base import SharpnessAwareOptimizer, check_non_negative, check_range, guarded_step
-from fgsam.optim.vectors import EPS, global_norm, scaled
+from fgsam.optim.vectors import EPS
 from fgsam.typing import Closure
 
 #: Names of the loss passes, used in error messages.
@@ -148,15 +149,8 @@ class FGSAM(SharpnessAwareOptimizer):
         }
         if not self.ascend(check_overflow=scaler is not None):
             self.skip_step(scaler)
-            return losses[GNN_PASS]
-        losses[PERTURBED_PEER_PASS] = self.loss_and_grad(
-            mlp_closure, PERTURBED_PEER_PASS, perturbed=True, scaler=scaler, unscale=False
-        )
-        if not self.check_finite(losses, scaler):
-            self.skip_step(scaler)
         else:
-            self.mix(self.grad_scale(scaler))
-            self.descend(scaler)
+            self.descent_pass(mlp_closure, losses, scaler, PERTURBED_PEER_PASS)
         return losses[GNN_PASS]
 
     @torch.no_grad()
@@ -167,12 +161,10 @@ class FGSAM(SharpnessAwareOptimizer):
         finite.
         """
         self.keep_gnn_grads()
-        groups = list(self.perturbed_groups())
-        params = [p for _, ps in groups for p in ps]
-        eps = self.gnn_perturbation(groups, check_overflow)
-        if eps is None:
+        opening = self.gnn_perturbation(check_overflow)
+        if opening is None:
             return False
-        self.perturb(params, eps)
+        self.perturb(*opening)
         return True
 
     def keep_gnn_grads(self) -> None:
@@ -182,27 +174,28 @@ class FGSAM(SharpnessAwareOptimizer):
         copies = torch._foreach_mul([p.grad for p in params], 1.0) if params else []
         self._g_gnn = dict(zip(params, copies, strict=True))
 
-    def gnn_perturbation(
-        self, groups: list[tuple[dict[str, Any], list[Tensor]]], check_overflow: bool
-    ) -> list[Tensor] | None:
-        """:math:`\\epsilon = \\rho\\, g / (\\lVert g \\rVert + 10^{-12})` from ``.grad`` of
-        ``groups`` (``None`` if ``check_overflow`` and the gradient is not finite)."""
-        grads = [p.grad for _, ps in groups for p in ps]
-        if not grads:
-            return []
-        norm = global_norm(grads)
-        if check_overflow and not bool(torch.isfinite(norm)):
+    def gnn_perturbation(self, check_overflow: bool) -> tuple[list[Tensor], list[Tensor]] | None:
+        """``(params, ε)`` with :math:`\\epsilon = \\rho\\, g / (\\lVert g \\rVert + 10^{-12})`
+        from ``.grad`` (``None`` if ``check_overflow`` and the gradient is not finite)."""
+        opening = self.ascent_gradients(check_overflow)
+        if opening is None:
             return None
-        inv = 1.0 / (norm + EPS)
-        eps: list[Tensor] = []
-        for group, ps in groups:
-            eps += scaled([p.grad for p in ps], inv * group["rho"])
-        return eps
+        groups, params, norm = opening
+        return params, self.group_scaled(groups, [p.grad for p in params], 1.0 / (norm + EPS))
 
     @torch.no_grad()
+    def before_descend(self, scaler: torch.amp.GradScaler | None) -> None:
+        """Turn ``.grad`` (:math:`g_s`, still carrying the scaler's factor) into the descent
+        direction :math:`\\lambda g_{\\mathrm{gnn}} + g_s` (or the ``convex`` mix); also the
+        hook of :meth:`second_step`, after the base class's :meth:`first_step`."""
+        self._mix(self.grad_scale(scaler))
+
     def mix(self, scale: float = 1.0) -> None:
-        """Turn ``.grad`` (:math:`g_s`, times ``scale``) into the descent direction
-        :math:`\\lambda g_{\\mathrm{gnn}} + g_s` (or the ``convex`` mix)."""
+        """Deprecated name of :meth:`before_descend` (``scale``: the scaler's factor)."""
+        warnings.warn("FGSAM.mix is deprecated; use before_descend", DeprecationWarning, 2)
+        self._mix(scale)
+
+    def _mix(self, scale: float) -> None:
         a, b = self.gnn_weight, self.peer_weight
         present, added = [], []
         for p, g in self._g_gnn.items():
@@ -217,13 +210,6 @@ class FGSAM(SharpnessAwareOptimizer):
         if present and a != 0.0:
             torch._foreach_add_(present, added, alpha=a * scale)
         self._g_gnn = {}
-
-    # ------------------------------------------------------------ manual steps
-    def before_descend(self, scaler: torch.amp.GradScaler | None) -> None:
-        """:meth:`second_step`'s hook: add the kept GNN gradient to the PeerMLP
-        gradients in ``.grad`` (:meth:`first_step` is the base class's, through
-        :meth:`ascend`)."""
-        self.mix(self.grad_scale(scaler))
 
     def skip_step(self, scaler: torch.amp.GradScaler | None) -> None:
         self._g_gnn = {}

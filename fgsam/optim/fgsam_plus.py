@@ -11,7 +11,7 @@ from torch.optim import Optimizer
 
 from fgsam.optim.base import check_non_negative, check_positive_int, guarded_step
 from fgsam.optim.fgsam import FGSAM, GNN_PASS, PEER_PASS, PERTURBED_PEER_PASS
-from fgsam.optim.vectors import EPS, global_dot, global_norm
+from fgsam.optim.vectors import EPS, global_norm, normalized, reject
 from fgsam.typing import Closure
 
 
@@ -165,12 +165,11 @@ class FGSAMPlus(FGSAM):
             )
         }
         self.keep_gnn_grads()
-        groups = list(self.perturbed_groups())
-        params = [p for _, ps in groups for p in ps]
-        eps = self.gnn_perturbation(groups, check_overflow=scaler is not None)
-        if eps is None:
+        opening = self.gnn_perturbation(check_overflow=scaler is not None)
+        if opening is None:
             self.skip_step(scaler)
             return losses[GNN_PASS]
+        params, eps = opening
         unit = None
         if self.k > 1:
             losses[PEER_PASS] = self.loss_and_grad(
@@ -195,7 +194,7 @@ class FGSAMPlus(FGSAM):
             if scale != 1.0:
                 g_s = torch._foreach_div(g_s, scale)
             directions = (self._reject(g_gnn, unit), self._reject(g_s, unit))
-        self.mix(scale)
+        self.before_descend(scaler)
         if self.descend(scaler) and directions is not None:
             for p, g_G, g_v in zip(params, *directions, strict=True):
                 self.state[p]["g_G"] = g_G
@@ -229,15 +228,6 @@ class FGSAMPlus(FGSAM):
         self.descend(scaler)
         return loss
 
-    def first_step(self, zero_grad: bool = False) -> None:
-        raise NotImplementedError(
-            "FGSAMPlus has no manual first_step/second_step: its steps alternate between "
-            "exact and PeerMLP-only ones; call step(gnn_closure, mlp_closure)"
-        )
-
-    def second_step(self, zero_grad: bool = False) -> None:
-        self.first_step(zero_grad)
-
     # -------------------------------------------------------------- vector ops
     def _norms(self, xs: list[Tensor]) -> list[Tensor]:
         """Per-tensor norms (``per_tensor``) or the global norm repeated."""
@@ -252,14 +242,15 @@ class FGSAMPlus(FGSAM):
 
     def _unit(self, xs: list[Tensor]) -> list[Tensor]:
         """``x / (‖x‖ + eps)``, with the global or per-tensor norm."""
+        if not self.per_tensor:
+            return normalized(xs)
         return [x / (n + EPS) for x, n in zip(xs, self._norms(xs), strict=True)]
 
     def _reject(self, xs: list[Tensor], unit: list[Tensor]) -> list[Tensor]:
         """``x - <x, u> u`` over all tensors at once, or tensor by tensor (per_tensor)."""
-        if self.per_tensor:
-            return [x - torch.vdot(x.reshape(-1), u.reshape(-1)) * u for x, u in zip(xs, unit)]
-        coeff = global_dot(xs, unit)
-        return [x - coeff.to(x.device) * u for x, u in zip(xs, unit, strict=True)]
+        if not self.per_tensor:
+            return reject(xs, unit)
+        return [x - torch.vdot(x.reshape(-1), u.reshape(-1)) * u for x, u in zip(xs, unit)]
 
     def extra_repr(self) -> dict[str, Any]:
         out = super().extra_repr()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -38,18 +39,18 @@ class FriendlySAM(SharpnessAwareOptimizer):
         rho (float, optional): radius :math:`\rho`. (default: ``0.05``)
         sigma (float, optional): weight :math:`\sigma \ge 0` of the removed average.
             (default: ``1.0``)
-        lmbda (float, optional): decay :math:`\lambda \in [0, 1]` of the average.
-            (default: ``0.9``)
+        lam (float, optional): decay :math:`\lambda \in [0, 1]` of the average
+            (``lmbda``: its deprecated name). (default: ``0.9``)
         **kwargs: ``model``, ``sync_ascent`` and ``max_grad_norm`` of
             :class:`~fgsam.optim.SharpnessAwareOptimizer`, and the base optimizer's
             arguments (``lr``, ...).
 
     Example:
-        >>> opt = FriendlySAM(model.parameters(), "sgd", rho=0.1, sigma=1.0, lmbda=0.9, lr=0.05)
+        >>> opt = FriendlySAM(model.parameters(), "sgd", rho=0.1, sigma=1.0, lam=0.9, lr=0.05)
         >>> loss = opt.step(lambda: F.cross_entropy(model(x, edge_index)[m], y[m]))
     """
 
-    name = "fsam"
+    name = "friendly-sam"
     ascent_keeps_state = True
 
     def __init__(
@@ -58,14 +59,23 @@ class FriendlySAM(SharpnessAwareOptimizer):
         base_optimizer: type[Optimizer] | str,
         rho: float = 0.05,
         sigma: float = 1.0,
-        lmbda: float = 0.9,
+        lam: float = 0.9,
         **kwargs: Any,
     ) -> None:
+        arg = "lam"
+        if "lmbda" in kwargs:  # the name of earlier releases
+            warnings.warn("FriendlySAM's lmbda is deprecated; use lam", DeprecationWarning, 2)
+            arg, lam = "lmbda", kwargs.pop("lmbda")
         check_non_negative("sigma", sigma)
-        check_range("lmbda", lmbda, 0.0, 1.0)
+        check_range(arg, lam, 0.0, 1.0)
         super().__init__(params, base_optimizer, rho, **kwargs)
         self.sigma = float(sigma)
-        self.lmbda = float(lmbda)
+        self.lam = float(lam)
+
+    @property
+    def lmbda(self) -> float:
+        """Deprecated name of :attr:`lam`."""
+        return self.lam
 
     @torch.no_grad()
     def ascend(self, check_overflow: bool = False) -> bool:
@@ -74,11 +84,11 @@ class FriendlySAM(SharpnessAwareOptimizer):
         ``False`` (nothing changed) if ``check_overflow`` and the gradient is not finite;
         :meth:`step` checks the loss and the gradient before calling it.
         """
-        groups = list(self.perturbed_groups())
-        params = [p for _, ps in groups for p in ps]
-        grads = [p.grad for p in params]
-        if check_overflow and not bool(torch.isfinite(global_norm(grads))):
+        opening = self.ascent_gradients(check_overflow, norm=False)
+        if opening is None:
             return False
+        groups, params, _ = opening
+        grads = [p.grad for p in params]
         directions = []
         for p, g in zip(params, grads):
             m = self.state[p].get("fsam_m")
@@ -88,13 +98,13 @@ class FriendlySAM(SharpnessAwareOptimizer):
             else:
                 directions.append(g - self.sigma * m)
                 # A new tensor, not in place: a failed step rolls the state back by reference.
-                self.state[p]["fsam_m"] = m.mul(self.lmbda).add_(g, alpha=1.0 - self.lmbda)
+                self.state[p]["fsam_m"] = m.mul(self.lam).add_(g, alpha=1.0 - self.lam)
         coeff = 1.0 / (global_norm(directions) + EPS)
         self.perturb(params, self.group_scaled(groups, directions, coeff))
         return True
 
     def extra_repr(self) -> dict[str, Any]:
-        return {"sigma": self.sigma, "lmbda": self.lmbda, **super().extra_repr()}
+        return {"sigma": self.sigma, "lam": self.lam, **super().extra_repr()}
 
 
 __all__ = ["FriendlySAM"]

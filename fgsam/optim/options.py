@@ -82,9 +82,11 @@ def parse_options(items: Iterable[str], names: list[str], flag: str = "--opt-arg
 def _takes(name: str, base: str) -> set[str]:
     # A name the registry does not know is the caller's to check; it takes no shared key.
     try:
-        return accepted_arguments(name, base)
+        names = accepted_arguments(name, base)
     except ValueError:
         return set()
+    # create_optimizer's ``base`` reaches every optimizer that wraps a base optimizer
+    return names | {"base"} if "base_optimizer" in names else names
 
 
 def default_rho_text(names: Iterable[str] | None = None) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import inspect
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -57,6 +58,26 @@ OPTIMIZERS: list[type[SharpnessAwareOptimizer]] = [
 PROCEDURES: list[type[SharpnessAwareOptimizer]] = [F2M]
 
 
+#: Deprecated registry names and the names they resolve to (``fsam`` is usually Fisher SAM).
+ALIASES: dict[str, str] = {"fsam": "friendly-sam"}
+
+
+def canonical_name(name: str) -> str:
+    """``name`` in lower case, a deprecated alias (:data:`ALIASES`) replaced by its
+    registry name with a ``DeprecationWarning``.
+
+    Example:
+        >>> canonical_name("SAM")
+        'sam'
+    """
+    key = str(name).lower()
+    if key in ALIASES:
+        warnings.warn(f"optimizer name {key!r} is deprecated; use {ALIASES[key]!r}",
+                      DeprecationWarning, stacklevel=3)
+        return ALIASES[key]
+    return key
+
+
 def _table(procedures: bool = True) -> dict[str, type[SharpnessAwareOptimizer]]:
     return {cls.name: cls for cls in OPTIMIZERS + (PROCEDURES if procedures else [])}
 
@@ -75,8 +96,8 @@ def list_optimizers(pattern: str = "*", include_base: bool = False,
 
 def get_optimizer_class(name: str) -> type[Optimizer]:
     """The class registered as ``name``, the training procedure of that name (``"f2m"``),
-    or the plain ``torch.optim`` class of that name."""
-    key = str(name).lower()
+    or the plain ``torch.optim`` class of that name (deprecated aliases accepted)."""
+    key = canonical_name(name)
     table = _table()
     if key in table:
         return table[key]
@@ -147,6 +168,7 @@ def optimizer_arguments(
     """
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise ValueError(f"seed must be an int or None, got {seed!r}")
+    name = canonical_name(name)
     cls = get_optimizer_class(name)
     accepted = _arguments(cls)
     out: dict[str, Any] = {}
@@ -212,6 +234,7 @@ def create_optimizer(
         >>> opt = create_optimizer(model, "ae-sam", total_steps=1000, lr=1e-3)
         >>> opt = create_optimizer(model, "rwp", seed=0, lr=0.1)  # RWP(..., generator=0)
     """
+    name = canonical_name(name)
     cls = get_optimizer_class(name)
     if "lr" in kwargs:
         check_non_negative("lr", kwargs["lr"])
@@ -259,9 +282,11 @@ def _arguments(cls: type) -> set[str]:
 
 
 __all__ = [
+    "ALIASES",
     "OPTIMIZERS",
     "PROCEDURES",
     "accepted_arguments",
+    "canonical_name",
     "create_optimizer",
     "default_rho",
     "get_optimizer_class",

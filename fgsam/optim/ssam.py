@@ -12,7 +12,7 @@ from torch.optim import Optimizer
 
 from fgsam.optim.base import SharpnessAwareOptimizer, check_positive_int, check_range
 from fgsam.optim.seeding import SeededMixin
-from fgsam.optim.vectors import EPS, global_norm
+from fgsam.optim.vectors import EPS
 from fgsam.typing import Closure
 
 #: The key of the mask (0/1 in the parameter's dtype) in ``state[p]``.
@@ -67,12 +67,11 @@ class _SparseSAM(SeededMixin, SharpnessAwareOptimizer):
         ``False`` (nothing changed) if ``check_overflow`` and the gradient is not finite;
         :meth:`step` checks the loss and the gradient before the mask is built from it.
         """
-        groups = list(self.perturbed_groups())
-        params = [p for _, ps in groups for p in ps]
-        grads = [p.grad for p in params]
-        norm = global_norm(grads)
-        if check_overflow and not bool(torch.isfinite(norm)):
+        opening = self.ascent_gradients(check_overflow)
+        if opening is None:
             return False
+        groups, params, norm = opening
+        grads = [p.grad for p in params]
         if params and (self.mask_due() or any(MASK not in self.state[p] for p in params)):
             self.update_mask(params)
             self.global_state["mask_step"] = self.global_state["step"]

@@ -258,6 +258,11 @@ class SWAD:
         return self.averaged_model
 
     def as_dict(self) -> dict[str, Any]:
+        """Deprecated name of :meth:`to_dict`."""
+        warnings.warn("SWAD.as_dict is deprecated; use to_dict", DeprecationWarning, 2)
+        return self.to_dict()
+
+    def to_dict(self) -> dict[str, Any]:
         """The settings, the validation losses reported and the window (evaluation
         indices, 0-based; ``end`` is the first segment left out, ``None`` if none was),
         JSON-ready."""

@@ -227,10 +227,10 @@ class TiltedSAM(SeededMixin, SharpnessAwareOptimizer):
     @torch.no_grad()
     def ascend(self, check_overflow: bool = False) -> bool:
         """Add :math:`\\rho \\hat g` (``.grad``, per-group ``rho``) to the moved weights."""
-        groups = list(self.perturbed_groups())
-        norm = global_norm([p.grad for _, ps in groups for p in ps])
-        if check_overflow and not bool(torch.isfinite(norm)):
+        opening = self.ascent_gradients(check_overflow)
+        if opening is None:
             return False
+        groups, _, norm = opening
         for group, ps in groups:
             factor = group["rho"] / (norm + EPS)
             torch._foreach_add_(ps, [p.grad * factor.to(p.device) for p in ps])

@@ -69,11 +69,11 @@ class VaSSO(SharpnessAwareOptimizer):
         ``False`` (nothing changed) if ``check_overflow`` and the gradient is not finite;
         :meth:`step` checks the loss and the gradient before calling it.
         """
-        groups = list(self.perturbed_groups())
-        params = [p for _, ps in groups for p in ps]
-        grads = [p.grad for p in params]
-        if check_overflow and not bool(torch.isfinite(global_norm(grads))):
+        opening = self.ascent_gradients(check_overflow, norm=False)
+        if opening is None:
             return False
+        groups, params, _ = opening
+        grads = [p.grad for p in params]
         averages = []
         for p, g in zip(params, grads):
             d = self.state[p].get("vasso_d")

@@ -223,7 +223,7 @@ SCENARIOS = [
              warmup=1),
     Scenario("ae-sam-plain-step", "ae-sam", (W,), {"c_start": NEVER, "c_end": NEVER},
              warmup=1),
-    Scenario("fsam", "fsam", (W, P), warmup=1),
+    Scenario("friendly-sam", "friendly-sam", (W, P), warmup=1),
     Scenario("msam-first-step", "msam", (W,)),
     Scenario("msam", "msam", (P,), warmup=1),
     Scenario("gsam", "gsam", (W, P)),

@@ -312,3 +312,21 @@ def test_converges_on_node_classification() -> None:
         pred = model(data.x, data.edge_index).argmax(1)
     test = torch.arange(1, data.num_nodes, 2)
     assert (pred[test] == data.y[test]).float().mean() > 0.9
+
+
+def test_mix_is_a_deprecated_alias_of_before_descend():
+    opt = FGSAM([torch.nn.Parameter(torch.ones(2))], "sgd", lr=0.1)
+    with pytest.warns(DeprecationWarning, match="before_descend"):
+        opt.mix()
+
+
+def test_functional_is_a_deprecated_alias_of_vectors():
+    import importlib
+    import sys
+
+    sys.modules.pop("fgsam.optim.functional", None)
+    with pytest.warns(DeprecationWarning, match="vectors"):
+        functional = importlib.import_module("fgsam.optim.functional")
+    from fgsam.optim import vectors
+
+    assert functional.global_norm is vectors.global_norm and functional.EPS == vectors.EPS

@@ -102,3 +102,10 @@ def test_repr_shows_sigma_and_lambda():
 
 def test_grad_scaler_matches_the_unscaled_steps_and_an_overflow_changes_nothing():
     assert_grad_scaler_matches_unscaled(lambda: setup(rho=RHO))
+
+
+def test_lmbda_is_a_deprecated_alias_of_lam():
+    with pytest.warns(DeprecationWarning, match="lam"):
+        _, old, _ = setup(lmbda=0.6)
+    _, new, _ = setup(lam=0.6)
+    assert old.lam == new.lam == old.lmbda == 0.6

@@ -60,3 +60,8 @@ def test_a_shared_option_goes_only_to_the_optimizers_that_take_it():
         parse_options(["nope=1"], ["adam", "sam"])
     # the base optimizer decides what a sharpness-aware optimizer forwards to it
     assert parse_options(["momentum=0.9"], ["sam"], base="sgd") == {"sam": {"momentum": 0.9}}
+
+
+def test_a_shared_base_reaches_the_sharpness_aware_optimizers_only():
+    assert parse_options(["base=sgd"], ["adam", "sam"]) == {"adam": {}, "sam": {"base": "sgd"}}
+    assert parse_options(["sam.base=sgd"], ["adam", "sam"]) == {"adam": {}, "sam": {"base": "sgd"}}

@@ -318,3 +318,28 @@ def test_without_a_seed_the_run_follows_the_global_seed():
     assert all(first[n] != second[n] for n in STOCHASTIC), [
         n for n in STOCHASTIC if first[n] == second[n]
     ]
+
+
+def test_registry_names_are_pinned():
+    assert list_optimizers() == [
+        "ae-sam", "asam", "esam", "fgsam", "fgsam+", "friendly-sam", "graphsam", "gsam",
+        "looksam", "msam", "rwp", "sam", "ssam-d", "ssam-f", "tsam", "vasso", "zo-tsam",
+    ]
+    assert list_optimizers(include_procedures=True) == sorted([*list_optimizers(), "f2m"])
+
+
+def test_registry_all_is_exported_by_the_package():
+    import fgsam.optim
+    from fgsam.optim import registry
+
+    assert set(registry.__all__) <= set(fgsam.optim.__all__)
+
+
+def test_fsam_is_a_deprecated_alias_of_friendly_sam():
+    from fgsam.optim import FriendlySAM
+
+    with pytest.warns(DeprecationWarning, match="friendly-sam"):
+        assert get_optimizer_class("fsam") is FriendlySAM
+    with pytest.warns(DeprecationWarning, match="friendly-sam"):
+        opt = create_optimizer(torch.nn.Linear(2, 2), "fsam", lr=0.1)
+    assert isinstance(opt, FriendlySAM) and "fsam" not in list_optimizers()

@@ -225,3 +225,9 @@ def test_average_of_noisy_sgd_beats_its_last_iterate():
     averaged = swad.finalize().module
     assert swad.n_averaged >= 100
     assert excess(averaged) < 0.5 * excess(model)
+
+
+def test_as_dict_is_a_deprecated_alias_of_to_dict():
+    swad = SWAD(Scalar(), n_converge=3, n_tolerance=3)
+    with pytest.warns(DeprecationWarning, match="to_dict"):
+        assert swad.as_dict() == swad.to_dict()
