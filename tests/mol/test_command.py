@@ -357,3 +357,13 @@ def test_non_finite_predictions_are_a_divergence_not_an_sklearn_error(data_root,
     assert math.isfinite(results["results"]["sgd"]["test_mean"])
     assert "adam: diverged on 1 of 1 seed (first: seed 0, epoch 1, validation pass)" in \
         capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flags", [["--seed", "3", "--repeats", "2", "--quiet"],
+                                   ["--first-seed", "3", "--seeds", "2", "--no-progress"]])
+def test_seed_repeats_and_quiet_take_their_earlier_names_too(flags):
+    from fgsam.cli import build_parser
+    from fgsam.mol.command import config_from_args
+
+    args = build_parser().parse_args(["mol", *flags])
+    assert args.quiet and config_from_args(args).seeds == [3, 4]

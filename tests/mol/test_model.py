@@ -23,3 +23,14 @@ def test_statistics_ignore_missing_labels_and_scale_the_output():
     again = TargetScaling(torch.nn.Identity(), torch.zeros(2), torch.ones(2))
     again.load_state_dict(state)
     assert_close(again(z), model(z))
+
+
+def test_a_loaded_checkpoint_is_a_dataclass_that_unpacks_as_a_tuple():
+    import dataclasses
+
+    from fgsam.mol import MolCheckpoint
+
+    ckpt = MolCheckpoint(torch.nn.Linear(1, 1), None, {"seed": 0})
+    model, data, config = ckpt
+    assert dataclasses.is_dataclass(ckpt) and model is ckpt.model and data is None
+    assert config == {"seed": 0}
