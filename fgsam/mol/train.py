@@ -105,7 +105,7 @@ class MolRun:
         optimizer_arguments (dict): the optimizer's arguments (``rho``, ``total_steps``,
             options), as :func:`fgsam.optim.optimizer_arguments` resolved them.
         averaging (dict, optional): with SWAD, its settings, validation losses and window
-            (:meth:`fgsam.optim.SWAD.as_dict`, plus ``first_epoch`` / ``last_epoch``, the
+            (:meth:`fgsam.optim.SWAD.to_dict`, plus ``first_epoch`` / ``last_epoch``, the
             averaged epochs, 1-based).
         cpu_seconds_per_epoch (float): mean process CPU time of the same training per
             epoch (all threads of this process; NaN before a first finished epoch).
@@ -353,7 +353,7 @@ def finalize_swad(swad: SWAD, data: MoleculeSplit, config: MolConfig, seed: int,
 
 def swad_window(swad: SWAD) -> dict[str, Any]:
     """SWAD's record with the averaged epochs (1-based; one evaluation per epoch)."""
-    out = swad.as_dict()
+    out = swad.to_dict()
     window = swad.window
     out["first_epoch"] = None if window is None else window[0] + 1
     out["last_epoch"] = None if window is None else window[1] + 1
