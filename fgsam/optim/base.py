@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import math
 import reprlib
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -14,7 +12,9 @@ from torch.optim import Optimizer
 
 from fgsam._validate import check_loss, check_non_negative, check_positive_int, check_range
 from fgsam.optim.frozen_batchnorm_stats import frozen_batchnorm_stats
+from fgsam.optim.loss_passes import LossPasses
 from fgsam.optim.manual_steps import ManualSteps
+from fgsam.optim.persistence import Persistence
 from fgsam.optim.step_guard import StepGuard, guarded_step
 from fgsam.optim.vectors import EPS, global_norm, resolve_base_optimizer, scaled
 from fgsam.optim.weight_backup import WeightBackup
@@ -24,7 +24,9 @@ from fgsam.typing import Closure
 ASCENT, DESCENT = "ascent", "descent"
 
 
-class SharpnessAwareOptimizer(StepGuard, ManualSteps, WeightBackup, Optimizer):
+class SharpnessAwareOptimizer(
+    StepGuard, ManualSteps, WeightBackup, Persistence, LossPasses, Optimizer
+):
     r"""Base class of the sharpness-aware optimizers: a wrapper around a base optimizer.
 
     A sharpness-aware step evaluates the loss at the weights :math:`w`, moves to a
@@ -179,75 +181,6 @@ class SharpnessAwareOptimizer(StepGuard, ManualSteps, WeightBackup, Optimizer):
                 params = [p for p in group["params"] if p.grad is not None]
                 if params:
                     yield group, params
-
-    # ------------------------------------------------------------------ passes
-    def loss_and_grad(
-        self,
-        closure: Closure,
-        pass_name: str,
-        *,
-        perturbed: bool = False,
-        sync: bool = True,
-        scaler: torch.amp.GradScaler | None = None,
-        unscale: bool = True,
-    ) -> Tensor:
-        """Zero the gradients, evaluate ``closure`` and back-propagate.
-
-        ``perturbed`` freezes BatchNorm running statistics; ``sync=False`` keeps the
-        gradient local under DDP. With ``scaler`` the loss is scaled for ``backward``
-        and, if ``unscale``, the gradients are unscaled again (an overflow shows up as
-        a non-finite norm); the last pass before :meth:`descend` keeps them scaled,
-        for the scaler to check. Returns the detached loss.
-        """
-        self.zero_grad(set_to_none=True)
-        with torch.enable_grad(), self._pass_context(perturbed, sync):
-            loss = check_loss(closure(), pass_name)
-            (loss if scaler is None else scaler.scale(loss)).backward()
-        if unscale and scaler is not None:
-            grads = [p.grad for p in self.params_with_grad()]
-            if grads:
-                torch._foreach_mul_(grads, 1.0 / scaler.get_scale())
-        return loss.detach()
-
-    def _pass_context(self, perturbed: bool, sync: bool) -> contextlib.ExitStack:
-        stack = contextlib.ExitStack()
-        if self.model is not None:
-            if perturbed:
-                stack.enter_context(frozen_batchnorm_stats(self.model))
-            if not sync and isinstance(self.model, torch.nn.parallel.DistributedDataParallel):
-                stack.enter_context(self.model.no_sync())
-        return stack
-
-    def check_finite(self, losses: dict[str, Tensor], scaler: torch.amp.GradScaler | None) -> bool:
-        """Raise (no scaler) or report ``False`` (scaler) if any pass's loss is not finite.
-
-        One device synchronisation per step; the weights are restored before raising.
-        """
-        values = list(losses.values())
-        if all(v.dtype == values[0].dtype and v.device == values[0].device for v in values):
-            stacked = torch.stack(values)  # the usual case: no casts or moves
-        else:
-            stacked = torch.stack([v.reshape(()).float().to(self._device()) for v in values])
-        if bool(torch.isfinite(stacked).all()):
-            return True
-        self.restore_weights()
-        if scaler is not None:
-            return False
-        name, value = next((k, v) for k, v in losses.items() if not math.isfinite(float(v)))
-        err = FloatingPointError(
-            f"{type(self).__name__}: the loss of the {name} pass is {float(value)} at step "
-            f"{self.global_state['step']}; the weights were left unchanged. Lower the learning "
-            f"rate or rho, or check the data and the loss for NaN/inf."
-        )
-        # where it diverged, for training loops that record it instead of stopping
-        err.pass_name, err.step = name, int(self.global_state["step"])  # type: ignore[attr-defined]
-        raise err
-
-    def _device(self) -> torch.device:
-        for group in self.param_groups:
-            for p in group["params"]:
-                return p.device
-        return torch.device("cpu")
 
     # -------------------------------------------------------------------- step
     @torch.no_grad()
@@ -413,57 +346,6 @@ class SharpnessAwareOptimizer(StepGuard, ManualSteps, WeightBackup, Optimizer):
         """Called by training loops at the start of every epoch (no-op unless a method
         schedules by epoch, e.g. GraphSAM's radius decay)."""
 
-    # ------------------------------------------------------------- persistence
-    def state_dict(self) -> dict[str, Any]:
-        r"""The base optimizer's state and all internal state.
-
-        Raises ``RuntimeError`` between :meth:`first_step` and :meth:`second_step`: the
-        model's weights are :math:`w + \epsilon` then, so a checkpoint would be wrong.
-        """
-        self._require_unperturbed("state_dict")
-        state = super().state_dict()
-        state["base_optimizer"] = self.base_optimizer.state_dict()
-        state["global_state"] = {
-            k: (v.clone() if isinstance(v, Tensor) else v) for k, v in self.global_state.items()
-        }
-        return state
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Load what :meth:`state_dict` saved (``ValueError`` for a dict it did not
-        save; ``RuntimeError`` between :meth:`first_step` and :meth:`second_step`)."""
-        self._require_unperturbed("load_state_dict")
-        if not isinstance(state_dict, dict):
-            raise ValueError(
-                f"state_dict must be a dict saved by {type(self).__name__}.state_dict(), "
-                f"got {type(state_dict).__name__}"
-            )
-        state_dict = dict(state_dict)
-        base_state = state_dict.pop("base_optimizer", None)
-        global_state = state_dict.pop("global_state", None)
-        if base_state is None or global_state is None:
-            raise ValueError(
-                f"state_dict was not saved by a {type(self).__name__}: it lacks the keys "
-                f"'base_optimizer' and 'global_state' (keys found: {sorted(state_dict)})"
-            )
-        super().load_state_dict(state_dict)
-        self.base_optimizer.load_state_dict(base_state)
-        self.base_optimizer.param_groups = self.param_groups
-        self.global_state = {
-            k: (v.clone() if isinstance(v, Tensor) else v) for k, v in global_state.items()
-        }
-        self._perturbed = []
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Optimizer.__getstate__ keeps only defaults/state/param_groups; keep everything.
-        state = dict(self.__dict__)
-        state["_guard_depth"] = 0  # a copy taken inside a step still guards its own steps
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        # Pickles of optimizers saved before manual steps were counted lack these.
-        self.__dict__.setdefault("_ascents", 0)
-        self.__dict__.setdefault("_guard_depth", 0)
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__}(base={type(self.base_optimizer).__name__}"]
