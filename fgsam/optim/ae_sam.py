@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from fgsam.optim.base import ASCENT, SharpnessAwareOptimizer, check_range, guarded_step
+from fgsam.optim.base import ASCENT, SharpnessAwareOptimizer, check_range
 from fgsam.optim.vectors import EPS, global_norm
 from fgsam.typing import Closure
 
@@ -110,13 +110,8 @@ class AESAM(SharpnessAwareOptimizer):
             return 0.5 * (self.c_start + self.c_end)
         return self.c_start + (self.c_end - self.c_start) * min(t / self.total_steps, 1.0)
 
-    @torch.no_grad()
-    @guarded_step
-    def step(  # type: ignore[override]
-        self, closure: Closure | None = None, scaler: torch.amp.GradScaler | None = None
-    ) -> Tensor:
+    def run_step(self, closure: Closure, scaler: torch.amp.GradScaler | None) -> Tensor:
         """One AE-SAM step; returns the loss at the unperturbed weights."""
-        closure = self._require_closure(closure)
         # Kept scaled: a plain step hands these very gradients to the base optimizer.
         losses = {ASCENT: self.loss_and_grad(closure, ASCENT, scaler=scaler, unscale=False)}
         groups = list(self.perturbed_groups())

@@ -195,7 +195,11 @@ class SharpnessAwareOptimizer(
         perturbed point and :meth:`descent_pass`'s checks and descent. An overflow under
         ``scaler`` skips the step; a non-finite loss without one raises.
         """
-        closure = self._require_closure(closure)
+        return self.run_step(self._require_closure(closure), scaler)
+
+    def run_step(self, closure: Closure, scaler: torch.amp.GradScaler | None) -> Tensor:
+        """The passes of one :meth:`step` (inside its guard, with a checked closure);
+        optimizers with other passes override this, not :meth:`step`."""
         ascent, descent = self.pass_closures(closure, scaler)
         losses = {ASCENT: self.loss_and_grad(ascent, ASCENT, sync=self.sync_ascent, scaler=scaler)}
         if not self._first_ascent(losses, scaler):

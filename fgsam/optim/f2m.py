@@ -13,7 +13,6 @@ from fgsam.optim.base import (
     SharpnessAwareOptimizer,
     check_non_negative,
     check_positive_int,
-    guarded_step,
 )
 from fgsam.optim.seeding import SeededMixin
 from fgsam.typing import Closure
@@ -112,13 +111,8 @@ class F2M(SeededMixin, SharpnessAwareOptimizer):
         ]
 
     # ------------------------------------------------------------------ steps
-    @torch.no_grad()
-    @guarded_step
-    def step(  # type: ignore[override]
-        self, closure: Closure | None = None, scaler: torch.amp.GradScaler | None = None
-    ) -> Tensor:
+    def run_step(self, closure: Closure, scaler: torch.amp.GradScaler | None) -> Tensor:
         """A noise-averaged step, or a clamped plain step once anchored."""
-        closure = self._require_closure(closure)
         if self.anchored:
             return self._clamped_step(closure, scaler)
         noisy = [(p, delta) for p, delta in self.clamped() if p.requires_grad]

@@ -16,7 +16,6 @@ from fgsam.optim.base import (
     check_non_negative,
     check_positive_int,
     check_range,
-    guarded_step,
 )
 from fgsam.optim.vectors import EPS, global_norm
 from fgsam.typing import Closure
@@ -120,13 +119,8 @@ class GraphSAM(SharpnessAwareOptimizer):
         return [g["rho"] * self.global_state["rho_scale"] for g in self.param_groups]
 
     # -------------------------------------------------------------------- step
-    @torch.no_grad()
-    @guarded_step
-    def step(  # type: ignore[override]
-        self, closure: Closure | None = None, scaler: torch.amp.GradScaler | None = None
-    ) -> Tensor:
+    def run_step(self, closure: Closure, scaler: torch.amp.GradScaler | None) -> Tensor:
         """One GraphSAM step; returns :math:`L(w)` (refresh) or :math:`L(w+\\epsilon)`."""
-        closure = self._require_closure(closure)
         losses: dict[str, Tensor] = {}
         if self.global_state["refresh"] or not self._directed_groups():
             losses[ASCENT] = self.loss_and_grad(

@@ -15,7 +15,6 @@ from fgsam.optim.base import (
     SharpnessAwareOptimizer,
     check_non_negative,
     check_positive_int,
-    guarded_step,
 )
 from fgsam.optim.vectors import EPS, global_norm, reject, scaled
 from fgsam.typing import Closure
@@ -79,13 +78,8 @@ class LookSAM(SharpnessAwareOptimizer):
         self.k = k
         self.alpha = float(alpha)
 
-    @torch.no_grad()
-    @guarded_step
-    def step(  # type: ignore[override]
-        self, closure: Closure | None = None, scaler: torch.amp.GradScaler | None = None
-    ) -> Tensor:
+    def run_step(self, closure: Closure, scaler: torch.amp.GradScaler | None) -> Tensor:
         """One LookSAM step; returns the loss at the unperturbed weights."""
-        closure = self._require_closure(closure)
         if self.global_state["step"] % self.k == 0:
             return self._sam_step(closure, scaler)
         losses: dict[str, Tensor] = {}

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from fgsam.optim.base import DESCENT, SharpnessAwareOptimizer, guarded_step
+from fgsam.optim.base import DESCENT, SharpnessAwareOptimizer
 from fgsam.optim.vectors import EPS, global_norm
 from fgsam.typing import Closure
 
@@ -105,13 +105,8 @@ class MomentumSAM(SharpnessAwareOptimizer):
                     rhos.append(group["rho"])
         return params, buffers, rhos
 
-    @torch.no_grad()
-    @guarded_step
-    def step(  # type: ignore[override]
-        self, closure: Closure | None = None, scaler: torch.amp.GradScaler | None = None
-    ) -> Tensor:
+    def run_step(self, closure: Closure, scaler: torch.amp.GradScaler | None) -> Tensor:
         """One Momentum-SAM step; returns the loss at :math:`w + \\epsilon`."""
-        closure = self._require_closure(closure)
         params, buffers, rhos = self.momentum()
         if params:
             norm = global_norm(buffers)

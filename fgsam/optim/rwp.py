@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from fgsam.optim.base import ASCENT, SharpnessAwareOptimizer, check_range, guarded_step
+from fgsam.optim.base import ASCENT, SharpnessAwareOptimizer, check_range
 from fgsam.optim.seeding import SeededMixin
 from fgsam.optim.vectors import global_norm
 from fgsam.typing import Closure
@@ -94,13 +94,8 @@ class RWP(SeededMixin, SharpnessAwareOptimizer):
         self.init_generator(generator)
         self._clean: dict[Tensor, Tensor] = {}
 
-    @torch.no_grad()
-    @guarded_step
-    def step(  # type: ignore[override]
-        self, closure: Closure | None = None, scaler: torch.amp.GradScaler | None = None
-    ) -> Tensor:
+    def run_step(self, closure: Closure, scaler: torch.amp.GradScaler | None) -> Tensor:
         """One m-RWP step; returns the loss at the unperturbed weights."""
-        closure = self._require_closure(closure)
         # Kept scaled, as the perturbed pass's gradient it is mixed with.
         losses = {ASCENT: self.loss_and_grad(closure, ASCENT, scaler=scaler, unscale=False)}
         self.ascend()  # the noise does not depend on the gradient: nothing to check yet

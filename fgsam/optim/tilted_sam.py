@@ -15,7 +15,6 @@ from fgsam.optim.base import (
     SharpnessAwareOptimizer,
     check_non_negative,
     check_positive_int,
-    guarded_step,
 )
 from fgsam.optim.seeding import SeededMixin
 from fgsam.optim.vectors import EPS, global_norm
@@ -188,13 +187,8 @@ class TiltedSAM(SeededMixin, SharpnessAwareOptimizer):
         factor = norm.clamp(max=self.noise_radius) / norm
         return [zi * factor.to(zi.device) for zi in z]
 
-    @torch.no_grad()
-    @guarded_step
-    def step(  # type: ignore[override]
-        self, closure: Closure | None = None, scaler: torch.amp.GradScaler | None = None
-    ) -> Tensor:
+    def run_step(self, closure: Closure, scaler: torch.amp.GradScaler | None) -> Tensor:
         """One TSAM step; returns the tilted loss of the sampled perturbations."""
-        closure = self._require_closure(closure)
         params = self.candidates()
         losses: dict[str, Tensor] = {}
         values: list[Tensor] = []

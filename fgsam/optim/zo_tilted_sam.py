@@ -17,7 +17,6 @@ from fgsam.optim.base import (
     check_loss,
     check_non_negative,
     check_positive_int,
-    guarded_step,
 )
 from fgsam.optim.seeding import SeededMixin
 from fgsam.optim.tilted_sam import worker_mean
@@ -161,13 +160,8 @@ class ZerothOrderTiltedSAM(SeededMixin, SharpnessAwareOptimizer):
             loss = closure()
         return check_loss(loss, name).detach().reshape(())
 
-    @torch.no_grad()
-    @guarded_step
-    def step(  # type: ignore[override]
-        self, closure: Closure | None = None, scaler: torch.amp.GradScaler | None = None
-    ) -> Tensor:
+    def run_step(self, closure: Closure, scaler: torch.amp.GradScaler | None) -> Tensor:
         """One zeroth-order tilted SAM step (forward passes only); returns :math:`L(w)`."""
-        closure = self._require_closure(closure)
         self.zero_grad(set_to_none=True)
         candidates = self.candidates()
         tracer = UsedParameters(p for p, _ in candidates)
