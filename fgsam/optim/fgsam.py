@@ -142,6 +142,13 @@ class FGSAM(SharpnessAwareOptimizer):
         """
         gnn_closure = self._require_closure(gnn_closure, "gnn_closure")
         mlp_closure = self._require_closure(mlp_closure, "mlp_closure (the PeerMLP loss)")
+        return self.run_peer_step(gnn_closure, mlp_closure, scaler)
+
+    def run_peer_step(
+        self, gnn_closure: Closure, peer_closure: Closure, scaler: torch.amp.GradScaler | None
+    ) -> Tensor:
+        """The passes of one :meth:`step` (inside its guard, with checked closures); the
+        FGSAM variants override this, not :meth:`step`."""
         losses = {
             GNN_PASS: self.loss_and_grad(
                 gnn_closure, GNN_PASS, sync=self._sync_gnn(), scaler=scaler
@@ -150,7 +157,7 @@ class FGSAM(SharpnessAwareOptimizer):
         if not self.ascend(check_overflow=scaler is not None):
             self.skip_step(scaler)
         else:
-            self.descent_pass(mlp_closure, losses, scaler, PERTURBED_PEER_PASS)
+            self.descent_pass(peer_closure, losses, scaler, PERTURBED_PEER_PASS)
         return losses[GNN_PASS]
 
     @torch.no_grad()

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from fgsam.optim.base import check_non_negative, check_positive_int, guarded_step
+from fgsam.optim.base import check_non_negative, check_positive_int
 from fgsam.optim.fgsam import FGSAM, GNN_PASS, PEER_PASS, PERTURBED_PEER_PASS
 from fgsam.optim.vectors import EPS, global_norm, normalized, reject
 from fgsam.typing import Closure
@@ -140,21 +140,14 @@ class FGSAMPlus(FGSAM):
             for p in group["params"]
         )
 
-    @torch.no_grad()
-    @guarded_step
-    def step(  # type: ignore[override]
-        self,
-        gnn_closure: Closure | None = None,
-        mlp_closure: Closure | None = None,
-        scaler: torch.amp.GradScaler | None = None,
+    def run_peer_step(
+        self, gnn_closure: Closure, peer_closure: Closure, scaler: torch.amp.GradScaler | None
     ) -> Tensor:
         """One FGSAM+ step; returns the GNN loss at :math:`w` on exact steps and the
         PeerMLP loss at :math:`w` on approximate steps."""
-        gnn_closure = self._require_closure(gnn_closure, "gnn_closure")
-        mlp_closure = self._require_closure(mlp_closure, "mlp_closure (the PeerMLP loss)")
         if self.is_exact_step():
-            return self._exact_step(gnn_closure, mlp_closure, scaler)
-        return self._approximate_step(mlp_closure, scaler)
+            return self._exact_step(gnn_closure, peer_closure, scaler)
+        return self._approximate_step(peer_closure, scaler)
 
     def _exact_step(
         self, gnn_closure: Closure, mlp_closure: Closure, scaler: torch.amp.GradScaler | None
