@@ -9,7 +9,6 @@ from typing import Any
 
 from fgsam._io import write_json
 
-
 #: Consecutive training steps per block of :func:`block_median` (a multiple of the cycle of
 #: the optimizers that alternate cheap and full steps: FGSAM+ with k = 2 or 5, LookSAM).
 BLOCK = 10
@@ -57,7 +56,7 @@ class RepeatResult:
         tested (str): ``"best"`` (best validation checkpoint), ``"last"`` model,
             ``"swad"`` (the SWAD average) or ``"none"`` (diverged, not tested).
         averaging (dict, optional): with SWAD, its settings, validation losses and window
-            (:meth:`fgsam.optim.SWAD.as_dict`, plus ``first_episode`` / ``last_episode``,
+            (:meth:`fgsam.optim.SWAD.to_dict`, plus ``first_episode`` / ``last_episode``,
             the averaged episodes). (default: ``None``)
         cpu_seconds (float, optional): process CPU time of the same training steps.
             (default: ``0.0``)

@@ -311,7 +311,7 @@ class EpisodicTrainer:
     def window(self, swad: SWAD) -> dict[str, Any]:
         """SWAD's record with the averaged episodes (segment :math:`i` holds the episodes
         after validation :math:`i - 1`, up to validation :math:`i`)."""
-        out = swad.as_dict()
+        out = swad.to_dict()
         window = swad.window
         out["first_episode"] = None if window is None else window[0] * self.val_every + 1
         out["last_episode"] = None if window is None else (window[1] + 1) * self.val_every

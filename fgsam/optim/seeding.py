@@ -7,6 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from fgsam._random import make_generator as _make_generator
+
 
 def make_generator(
     generator: int | torch.Generator | None, device: torch.device | str | None = None
@@ -15,18 +17,16 @@ def make_generator(
 
     An int seeds a new generator on ``device`` (where the parameters live, so draws
     need no copy); ``None`` seeds one from ``torch.initial_seed()``, so that runs started
-    with ``torch.manual_seed(s)`` repeat; a generator is used as given. The global
-    generator itself is never drawn from.
+    with ``torch.manual_seed(s)`` repeat; a generator is used as given, on any device (the
+    draws are moved). The global generator itself is never drawn from.
+
+    Example:
+        >>> make_generator(3).initial_seed()
+        3
     """
     if isinstance(generator, torch.Generator):
         return generator
-    if generator is None:
-        generator = torch.initial_seed()
-    elif isinstance(generator, bool) or not isinstance(generator, int):
-        raise ValueError(
-            f"generator must be None, an int seed or a torch.Generator, got {generator!r}"
-        )
-    return torch.Generator(device=torch.device(device or "cpu")).manual_seed(generator)
+    return _make_generator(generator, device)
 
 
 class SeededMixin:

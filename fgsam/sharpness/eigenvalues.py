@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor
 
-from fgsam.optim.base import check_positive_int, check_range
+from fgsam._validate import check_positive_int, check_range
 from fgsam.sharpness.common import check_choice, make_generator
 from fgsam.sharpness.hessian import HessianOperator
 from fgsam.sharpness.lanczos import lanczos

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from fgsam.optim.base import check_positive_int, check_range
+from fgsam._validate import check_positive_int, check_range
 from fgsam.sharpness.common import (
     check_choice,
     check_params,

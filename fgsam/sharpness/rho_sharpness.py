@@ -8,8 +8,8 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor
 
-from fgsam.optim.base import check_non_negative, check_positive_int
-from fgsam.optim.functional import global_norm
+from fgsam._validate import check_non_negative, check_positive_int
+from fgsam.optim.vectors import global_norm
 from fgsam.sharpness.common import (
     check_choice,
     check_params,

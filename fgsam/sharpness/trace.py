@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor
 
-from fgsam.optim.base import check_positive_int
+from fgsam._validate import check_positive_int
 from fgsam.sharpness.common import make_generator
 from fgsam.sharpness.estimate import Estimate
 from fgsam.sharpness.hessian import HessianOperator
