@@ -180,24 +180,22 @@ def run(args: argparse.Namespace) -> int:
     failed: list[str] = []
     for trainer in trainers.values():
         trainer.warm_up()
-    # repeat r of every optimizer before repeat r + 1: a change of load hits all alike; the
-    # order rotates, so no optimizer always runs first
+    # repeat r of every optimizer before repeat r + 1, and within a repeat the optimizers'
+    # validation intervals in turn (rotating which goes first): a change of the machine's
+    # load hits all of them alike
     for r in range(args.repeats):
-        for opt in optimizers[r % len(optimizers):] + optimizers[:r % len(optimizers)]:
-            if results[opt].diverged is not None:
-                continue  # a method that diverged on one seed did not train on every seed
-            results[opt].repeats.append(trainers[opt].run_repeat(r))
-            done = r == args.repeats - 1 or results[opt].diverged is not None
-            if done:
-                print(f"{opt}: {results[opt].summary()}" if len(optimizers) > 1
-                      else results[opt].summary())
-            if done and opt in folders and results[opt].diverged is None:
+        turn = optimizers[r % len(optimizers):] + optimizers[:r % len(optimizers)]
+        stages = {o: trainers[o].repeat_stages(r) for o in turn if results[o].diverged is None}
+        while stages:
+            for opt in list(stages):
                 try:
-                    save_checkpoint(folders[opt], trainers[opt].last_method,
-                                    _checkpoint_config(results[opt]))
-                except OSError as err:  # the results themselves are still written below
-                    failed.append(f"--save-checkpoint {str(folders[opt])!r}: {err}")
-            record.write(complete=False)
+                    next(stages[opt])
+                    continue
+                except StopIteration as stop:
+                    del stages[opt]
+                    results[opt].repeats.append(stop.value)
+                failed += _finish_repeat(opt, r, args, results, trainers, folders)
+                record.write(complete=False)
     record.write(complete=True)
     if len(optimizers) > 1:
         print()
@@ -209,6 +207,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"fgsam fsnc: diverged: {', '.join(diverged)} (see the table"
               f"{' and ' + args.out if args.out else ''})", file=sys.stderr)
     return 2 if failed else 3 if diverged else 0
+
+
+def _finish_repeat(opt: str, r: int, args: argparse.Namespace, results: dict[str, FSNCResult],
+                   trainers: dict[str, EpisodicTrainer], folders: dict[str, Path]) -> list[str]:
+    """Print an optimizer's summary and save its checkpoint once it has finished (its last
+    repeat, or a divergence); returns the checkpoint errors (the results are kept)."""
+    done = r == args.repeats - 1 or results[opt].diverged is not None
+    if not done:
+        return []
+    print(f"{opt}: {results[opt].summary()}" if len(results) > 1 else results[opt].summary())
+    if opt not in folders or results[opt].diverged is not None:
+        return []
+    try:
+        save_checkpoint(folders[opt], trainers[opt].last_method, _checkpoint_config(results[opt]))
+    except OSError as err:  # the results themselves are still written
+        return [f"--save-checkpoint {str(folders[opt])!r}: {err}"]
+    return []
 
 
 class Record:

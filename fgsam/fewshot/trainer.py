@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 import torch
@@ -263,14 +263,21 @@ class EpisodicTrainer:
 
     def run_repeat(self, repeat: int) -> RepeatResult:
         """Train, validate and test once with the seeds of ``repeat``."""
+        return _drain(self.repeat_stages(repeat))
+
+    def repeat_stages(self, repeat: int) -> Generator[None, None, RepeatResult]:
+        """:meth:`run_repeat` as a generator that yields after every validation interval
+        and returns the :class:`RepeatResult`: ``fgsam fsnc`` runs the intervals of the
+        optimizers it compares in turn, so that a change of the machine's load between
+        minutes lands on all of them alike. The result does not depend on how it is run."""
         seeds = self.seeds(repeat)
         method = self.new_method(seeds["model"])
         opt = self.new_optimizer(method, seeds["optimizer"])
         train = self.sampler("train", seeds["train"])
         val_pool = self.task_pool("val", repeat, self.val_tasks)
         swad = SWAD(method, **self.average_options) if self.average == "swad" else None
-        record = self.train(method, opt, train, val_pool, desc=f"repeat {repeat + 1}",
-                            swad=swad)
+        record = yield from self.train_stages(method, opt, train, val_pool,
+                                              desc=f"repeat {repeat + 1}", swad=swad)
         if record["diverged"] is not None:
             return RepeatResult(
                 repeat=repeat, seeds=seeds, test_accs=[], val_history=record["history"],
@@ -321,7 +328,16 @@ class EpisodicTrainer:
               val_pool: list[Episode], desc: str = "train",
               swad: SWAD | None = None) -> dict[str, Any]:
         """The training loop with validation and early stopping (and, with ``swad``, its
-        updates, validation losses and stop at the end of its window).
+        updates, validation losses and stop at the end of its window); the record of
+        :meth:`train_stages`, run to the end."""
+        return _drain(self.train_stages(method, opt, sampler, val_pool, desc, swad))
+
+    def train_stages(self, method: FewShotMethod, opt: Optimizer, sampler: EpisodeSampler,
+                     val_pool: list[Episode], desc: str = "train", swad: SWAD | None = None
+                     ) -> Generator[None, None, dict[str, Any]]:
+        """:meth:`train` as a generator that yields after every validation interval
+        (``val_every`` episodes) and returns the record, so that a comparison can run its
+        optimizers' intervals in turn.
 
         Returns a dict with ``best_state`` (a copy of the best validated weights, or
         ``None`` if never validated or with ``swad``), ``best_acc``, ``best_episode``,
@@ -381,6 +397,7 @@ class EpisodicTrainer:
                 swad.report_validation(_mean(losses))
             if bad >= self.patience or (swad is not None and swad.phase == ENDED):
                 break
+            yield  # a validation interval done: a comparison may run another optimizer now
         bar.close()
         return {"best_state": best_state, "best_acc": max(best_acc, 0.0),
                 "best_episode": best_episode, "episodes": done, "seconds": seconds,
@@ -429,6 +446,15 @@ class EpisodicTrainer:
                 f"optimizer={self.optimizer!r}, episodes={self.episodes}, "
                 f"{f'average={self.average!r}, ' if self.average else ''}"
                 f"repeats={self.repeats}, seed={self.seed}, device={self.device})")
+
+
+def _drain(stages: Generator[None, None, Any]) -> Any:
+    """Run a generator of stages to its end; its return value."""
+    while True:
+        try:
+            next(stages)
+        except StopIteration as stop:
+            return stop.value
 
 
 def _mean(values: list[float]) -> float:
