@@ -50,49 +50,33 @@ def refused(capsys, argv: list[str], pattern: str, *watched: Path) -> str:
     return lines[0]
 
 
-def test_zero_epochs(tmp_path, capsys):
-    refused(capsys, [*TINY, "--epochs", "0", "--out", str(tmp_path / "r.json")],
-            r"--epochs must be an integer >= 1, got 0$", tmp_path)
+#: Settings refused by the command's own checks: (case, arguments, pattern of the message).
+SETTINGS = [
+    ("zero-epochs", ["--epochs", "0"],
+     r"--epochs must be an integer >= 1, got 0$"),
+    ("zero-batch-size", ["--batch-size", "0"],
+     r"--batch-size must be an integer >= 1, got 0$"),
+    ("zero-threads", ["--threads", "0"],
+     r"--threads must be an integer >= 1, got 0$"),
+    ("dropout-out-of-range", ["--dropout", "1.5"],
+     r"--dropout must be in \[0, 1\), got 1.5$"),
+    ("negative-learning-rate", ["--lr", "-0.1"],
+     r"--lr must be >= 0, got -0.1$"),
+    ("unknown-optimizer", ["--optimizer", "adam,samm"],
+     r"unknown optimizer 'samm'; sharpness-aware: .*graphsam"),
+    ("an-optimizer-listed-twice", ["--optimizer", "sam,sam"],
+     r"--optimizer lists a name twice: 'sam,sam'"),
+    ("fgsam-style-optimizer", ["--optimizer", "adam,fgsam+"],
+     r"optimizer 'fgsam\+' is FGSAM-style: .*fgsam fsnc.*graphsam"),
+    ("malformed-opt-arg", ["--opt-arg", "beta"],
+     r"--opt-arg expects \[NAME.\]KEY=VALUE, got 'beta'"),
+]
 
 
-def test_zero_batch_size(tmp_path, capsys):
-    refused(capsys, [*TINY, "--batch-size", "0", "--out", str(tmp_path / "r.json")],
-            r"--batch-size must be an integer >= 1, got 0$", tmp_path)
-
-
-def test_zero_threads(tmp_path, capsys):
-    refused(capsys, [*TINY, "--threads", "0", "--out", str(tmp_path / "r.json")],
-            r"--threads must be an integer >= 1, got 0$", tmp_path)
-
-
-def test_dropout_out_of_range(tmp_path, capsys):
-    refused(capsys, [*TINY, "--dropout", "1.5", "--out", str(tmp_path / "r.json")],
-            r"--dropout must be in \[0, 1\), got 1.5$", tmp_path)
-
-
-def test_negative_learning_rate(tmp_path, capsys):
-    refused(capsys, [*TINY, "--lr", "-0.1", "--out", str(tmp_path / "r.json")],
-            r"--lr must be >= 0, got -0.1$", tmp_path)
-
-
-def test_unknown_optimizer(tmp_path, capsys):
-    refused(capsys, [*TINY, "--optimizer", "adam,samm", "--out", str(tmp_path / "r.json")],
-            r"unknown optimizer 'samm'; sharpness-aware: .*graphsam", tmp_path)
-
-
-def test_an_optimizer_listed_twice(tmp_path, capsys):
-    refused(capsys, [*TINY, "--optimizer", "sam,sam", "--out", str(tmp_path / "r.json")],
-            r"--optimizer lists a name twice: 'sam,sam'", tmp_path)
-
-
-def test_fgsam_style_optimizer(tmp_path, capsys):
-    refused(capsys, [*TINY, "--optimizer", "adam,fgsam+", "--out", str(tmp_path / "r.json")],
-            r"optimizer 'fgsam\+' is FGSAM-style: .*fgsam fsnc.*graphsam", tmp_path)
-
-
-def test_malformed_opt_arg(tmp_path, capsys):
-    refused(capsys, [*TINY, "--opt-arg", "beta", "--out", str(tmp_path / "r.json")],
-            r"--opt-arg expects \[NAME.\]KEY=VALUE, got 'beta'", tmp_path)
+@pytest.mark.parametrize(("args", "pattern"), [c[1:] for c in SETTINGS],
+                         ids=[c[0] for c in SETTINGS])
+def test_refused_setting(tmp_path, capsys, args, pattern):
+    refused(capsys, [*TINY, *args, "--out", str(tmp_path / "r.json")], pattern, tmp_path)
 
 
 def test_opt_arg_no_optimizer_takes(tmp_path, capsys):
