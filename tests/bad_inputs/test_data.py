@@ -168,42 +168,36 @@ def test_wiki_node_in_two_groups(data_root: Path, tmp_path: Path) -> None:
              "1 of 2405 nodes have none or several (first at node 9: 2)")
 
 
-def test_negative_node_id_in_email_edges(data_root: Path, tmp_path: Path) -> None:
+def _refused_email_edit(data_root: Path, tmp_path: Path, file: str, index: int, line: str,
+                        *parts: str) -> None:
+    """A copy of email-Eu-core whose ``file`` has line ``index`` replaced by ``line`` is
+    refused at load with a message holding ``parts``."""
     info = _unchecked("email-eu-core")
     _copy(data_root, tmp_path, *(s.path for s in info.files))
-    path = tmp_path / "email-eu-core/email-Eu-core.txt"
+    path = tmp_path / "email-eu-core" / file
     lines = path.read_text().splitlines()
-    lines[3] = "-3 5"
+    lines[index] = line
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(ValueError) as err:
         load_graph(info, root=tmp_path, download=False)
-    _message(err, "email-Eu-core.txt: 1 negative src id (first at data row 4: -3)")
+    _message(err, *parts)
+
+
+def test_negative_node_id_in_email_edges(data_root: Path, tmp_path: Path) -> None:
+    _refused_email_edit(data_root, tmp_path, "email-Eu-core.txt", 3, "-3 5",
+                        "email-Eu-core.txt: 1 negative src id (first at data row 4: -3)")
 
 
 def test_float_cell_in_email_edges(data_root: Path, tmp_path: Path) -> None:
-    info = _unchecked("email-eu-core")
-    _copy(data_root, tmp_path, *(s.path for s in info.files))
-    path = tmp_path / "email-eu-core/email-Eu-core.txt"
-    lines = path.read_text().splitlines()
-    lines[1] = "2 3.5"
-    path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(ValueError) as err:
-        load_graph(info, root=tmp_path, download=False)
-    _message(err, "email-Eu-core.txt: cannot be read as a text file of 'src dst' integer rows",
-             "'3.5'")
+    _refused_email_edit(data_root, tmp_path, "email-Eu-core.txt", 1, "2 3.5",
+                        "email-Eu-core.txt: cannot be read as a text file of 'src dst' integer "
+                        "rows", "'3.5'")
 
 
 def test_negative_department_label(data_root: Path, tmp_path: Path) -> None:
-    info = _unchecked("email-eu-core")
-    _copy(data_root, tmp_path, *(s.path for s in info.files))
-    path = tmp_path / "email-eu-core/email-Eu-core-department-labels.txt"
-    lines = path.read_text().splitlines()
-    lines[7] = "7 -4"
-    path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(ValueError) as err:
-        load_graph(info, root=tmp_path, download=False)
-    _message(err, "email-Eu-core-department-labels.txt: 1 negative label",
-             "(first at data row 8: -4)")
+    _refused_email_edit(data_root, tmp_path, "email-Eu-core-department-labels.txt", 7, "7 -4",
+                        "email-Eu-core-department-labels.txt: 1 negative label",
+                        "(first at data row 8: -4)")
 
 
 def test_lastfm_label_beyond_its_18_classes(data_root: Path, tmp_path: Path) -> None:
