@@ -276,8 +276,8 @@ class EpisodicTrainer:
         train = self.sampler("train", seeds["train"])
         val_pool = self.task_pool("val", repeat, self.val_tasks)
         swad = SWAD(method, **self.average_options) if self.average == "swad" else None
-        record = yield from self.train_stages(method, opt, train, val_pool,
-                                              desc=f"repeat {repeat + 1}", swad=swad)
+        desc = f"{self.optimizer} repeat {repeat + 1}"  # bars of a comparison run side by side
+        record = yield from self.train_stages(method, opt, train, val_pool, desc=desc, swad=swad)
         if record["diverged"] is not None:
             return RepeatResult(
                 repeat=repeat, seeds=seeds, test_accs=[], val_history=record["history"],
