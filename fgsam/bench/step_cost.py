@@ -233,43 +233,32 @@ def _method_steps(data, contenders: Sequence[Contender], method: str, hidden: in
                   ) -> dict[str, Callable[[], Tensor]]:
     """The steps of :func:`make_steps` for a few-shot ``method``: ``fgsam fsnc``'s step."""
     from fgsam.fewshot.method_registry import create_method
-    from fgsam.fewshot.sampler import EpisodeSampler, derive_seed
-    from fgsam.optim import SharpnessAwareOptimizer, create_optimizer, training_step
+    from fgsam.fewshot.sampler import derive_seed
+    from fgsam.fewshot.trainer import episode_step
+    from fgsam.optim import create_optimizer
 
-    labels = data.y.cpu()
-    classes = sorted(int(c) for c in labels.unique() if c >= 0
-                     if int((labels == c).sum()) >= k_shot + q_query)
-    sampler = EpisodeSampler(labels, classes, n_way, k_shot, q_query,
-                             generator=derive_seed(seed, "bench"))
-    pool = [e.to(data.x.device) for e in sampler.sample_tasks(tasks)]
+    pool = _episode_pool(data.y, n_way, k_shot, q_query, tasks, seed)
     steps = {}
     for contender in contenders:
         with torch.random.fork_rng(devices=[]):
-            model = create_method(method, data.num_features, int(labels.max()) + 1, n_way,
+            model = create_method(method, data.num_features, int(data.y.max()) + 1, n_way,
                                   hidden, 0.2)
         model.reset_parameters(seed)
         model = model.to(data.x.device).train()
         opt = create_optimizer(model, contender.optimizer, lr=LR, weight_decay=WEIGHT_DECAY,
                                seed=derive_seed(seed, "optimizer"), **contender.options)
-        two = isinstance(opt, SharpnessAwareOptimizer) and opt.num_closures == 2
-        reduction = "none" if getattr(opt, "per_sample_loss", False) else "mean"
-
         cycle = itertools.cycle(pool)
 
-        def step(model=model, opt=opt, cycle=cycle, two=two, reduction=reduction,
-                 peer_only=contender.peer_only):
-            task = next(cycle)
-            gnn = lambda: model.loss(data, task, peer=False, reduction=reduction)  # noqa: E731
-            mlp = lambda: model.loss(data, task, peer=True, reduction=reduction)  # noqa: E731
-            return training_step(opt, mlp if peer_only else gnn, mlp if two else None)
+        def step(model=model, opt=opt, cycle=cycle, peer_only=contender.peer_only):
+            return episode_step(model, opt, data, next(cycle), peer_only)
 
         steps[contender.label] = step
     return steps
 
 
-def _episodes(y: Tensor, n_way: int, k_shot: int, q_query: int, count: int,
-              seed: int) -> list[tuple[Tensor, Tensor]]:
-    """A pool of (support then query node ids, query labels); support is class-major."""
+def _episode_pool(y: Tensor, n_way: int, k_shot: int, q_query: int, count: int, seed: int):
+    """A pool of ``count`` episodes over the classes with enough labelled nodes, on ``y``'s
+    device."""
     from fgsam.data import class_sizes
     from fgsam.fewshot.sampler import EpisodeSampler, derive_seed
 
@@ -277,7 +266,13 @@ def _episodes(y: Tensor, n_way: int, k_shot: int, q_query: int, count: int,
     classes = [c for c, size in sorted(class_sizes(labels).items()) if size >= k_shot + q_query]
     sampler = EpisodeSampler(labels, classes, n_way, k_shot, q_query,
                              generator=derive_seed(seed, "bench"))
-    return [(e.nodes.to(y.device), e.query_y.to(y.device)) for e in sampler.sample_tasks(count)]
+    return [e.to(y.device) for e in sampler.sample_tasks(count)]
+
+
+def _episodes(y: Tensor, n_way: int, k_shot: int, q_query: int, count: int,
+              seed: int) -> list[tuple[Tensor, Tensor]]:
+    """A pool of (support then query node ids, query labels); support is class-major."""
+    return [(e.nodes, e.query_y) for e in _episode_pool(y, n_way, k_shot, q_query, count, seed)]
 
 
 def _proto_loss(z: Tensor, query_y: Tensor, n_way: int, k_shot: int) -> Tensor:

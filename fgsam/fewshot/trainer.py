@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Generator
 from typing import Any
@@ -246,12 +247,10 @@ class EpisodicTrainer:
         method = self.new_method(seed)
         opt = self.new_optimizer(method, seed)
         sampler = self.sampler("train", seed)
-        two = isinstance(opt, SharpnessAwareOptimizer) and opt.num_closures == 2
-        reduction = "none" if getattr(opt, "per_sample_loss", False) else "mean"
         method.train()
         for _ in range(steps):
             try:
-                self._timed_step(method, opt, sampler.sample().to(self.device), two, reduction)
+                episode_step(method, opt, self.data, sampler.sample().to(self.device))
             except FloatingPointError:
                 return  # the timed runs will record the divergence
 
@@ -346,10 +345,8 @@ class EpisodicTrainer:
         ``diverged`` (``None``, or where and how the loss became non-finite).
         """
         sharpness_aware = isinstance(opt, SharpnessAwareOptimizer)
-        two = sharpness_aware and opt.num_closures == 2
-        reduction = "none" if getattr(opt, "per_sample_loss", False) else "mean"
         best_acc, best_episode, best_state, bad = -1.0, 0, None, 0
-        seconds, cpu_seconds, history, done, diverged = 0.0, 0.0, [], 0, None
+        seconds, history, done, diverged = 0.0, [], 0, None
         cpu_steps: list[float] = []
         # first episode with a non-finite training loss (-1: none); read at validations only,
         # so a plain optimizer's step needs no device synchronisation
@@ -361,13 +358,13 @@ class EpisodicTrainer:
             task = sampler.sample().to(self.device)
             method.train()
             try:
-                loss, wall, cpu = self._timed_step(method, opt, task, two, reduction, swad)
+                loss, wall, cpu = self._timed_step(method, opt, task, swad)
             except FloatingPointError as err:
                 diverged = {"episode": episode + 1, "pass": getattr(err, "pass_name", None),
                             "step": getattr(err, "step", None), "message": str(err)}
                 done = episode
                 break
-            seconds, cpu_seconds, done = seconds + wall, cpu_seconds + cpu, episode + 1
+            seconds, done = seconds + wall, episode + 1
             cpu_steps.append(cpu)
             if not sharpness_aware:
                 finite = torch.isfinite(loss.detach()).all()
@@ -401,23 +398,16 @@ class EpisodicTrainer:
         bar.close()
         return {"best_state": best_state, "best_acc": max(best_acc, 0.0),
                 "best_episode": best_episode, "episodes": done, "seconds": seconds,
-                "cpu_seconds": cpu_seconds, "cpu_steps": cpu_steps, "history": history,
+                "cpu_seconds": math.fsum(cpu_steps), "cpu_steps": cpu_steps, "history": history,
                 "diverged": diverged}
 
-    def _timed_step(self, method: FewShotMethod, opt: Optimizer, task: Episode, two: bool,
-                    reduction: str, swad: SWAD | None = None) -> tuple[Tensor, float, float]:
-        """One training step; returns its loss, wall seconds and process CPU seconds."""
-        data = self.data
-
-        def closure() -> Tensor:
-            return method.loss(data, task, peer=False, reduction=reduction)
-
-        def peer_closure() -> Tensor:
-            return method.loss(data, task, peer=True, reduction=reduction)
-
+    def _timed_step(self, method: FewShotMethod, opt: Optimizer, task: Episode,
+                    swad: SWAD | None = None) -> tuple[Tensor, float, float]:
+        """One training step (:func:`episode_step`, then SWAD's update); returns its loss,
+        wall seconds and process CPU seconds."""
         synchronize(self.device)
         start, cpu_start = time.perf_counter(), time.process_time()
-        loss = training_step(opt, closure, peer_closure if two else None)
+        loss = episode_step(method, opt, self.data, task)
         if swad is not None:
             swad.update_parameters(method)
         synchronize(self.device)
@@ -448,6 +438,25 @@ class EpisodicTrainer:
                 f"repeats={self.repeats}, seed={self.seed}, device={self.device})")
 
 
+def episode_step(method: FewShotMethod, opt: Optimizer, data: Data, task: Episode,
+                 peer_only: bool = False) -> Tensor:
+    """One training step of ``method`` on ``task`` with any optimizer (what
+    :class:`EpisodicTrainer` and ``fgsam bench --method`` time): the episode loss, the
+    PeerMLP loss as the second closure of FGSAM-style optimizers, one loss per query node
+    for per-sample ones (:func:`fgsam.optim.training_step`). ``peer_only`` trains through
+    the PeerMLP alone. Returns the loss."""
+    reduction = "none" if getattr(opt, "per_sample_loss", False) else "mean"
+
+    def closure() -> Tensor:
+        return method.loss(data, task, peer=False, reduction=reduction)
+
+    def peer_closure() -> Tensor:
+        return method.loss(data, task, peer=True, reduction=reduction)
+
+    # training_step passes peer_closure on only to optimizers that take two closures
+    return training_step(opt, peer_closure if peer_only else closure, peer_closure)
+
+
 def _drain(stages: Generator[None, None, Any]) -> Any:
     """Run a generator of stages to its end; its return value."""
     while True:
@@ -461,4 +470,4 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
-__all__ = ["STREAMS", "EpisodicTrainer"]
+__all__ = ["STREAMS", "EpisodicTrainer", "episode_step"]
