@@ -134,13 +134,17 @@ def check_output_file(path: str | os.PathLike[str] | None, flag: str) -> None:
     if path is None:
         return
     path = Path(path)
+    _check_file_itself(path, flag)
+    _check_creatable(path.parent, flag, path)
+
+
+def _check_file_itself(path: Path, flag: str) -> None:
     if path.is_dir():
         raise ValueError(f"{flag} {str(path)!r} is a folder; give a file name, e.g. "
                          f"{str(path / 'results.json')!r}")
     if path.exists() and not os.access(path, os.W_OK):
         raise ValueError(f"{flag} {str(path)!r} exists and is not writable; give another "
                          f"file or make it writable")
-    _check_creatable(path.parent, flag, path)
 
 
 def check_output_dir(path: str | os.PathLike[str] | None, flag: str,
@@ -155,8 +159,8 @@ def check_output_dir(path: str | os.PathLike[str] | None, flag: str,
         raise ValueError(f"{flag} {str(path)!r} is a file; give a folder (it is created if "
                          f"missing)")
     _check_creatable(path, flag, path)
-    for name in files:
-        check_output_file(path / name, flag)
+    for name in files:  # their folder was just probed: check the files themselves only
+        _check_file_itself(path / name, flag)
 
 
 __all__ = ["atomic_write", "check_output_dir", "check_output_file", "read_json_object",
