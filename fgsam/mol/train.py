@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import math
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -304,13 +303,9 @@ class _Diverged(Exception):
 
 
 def failed_pass(err: FloatingPointError) -> str:
-    """The pass a sharpness-aware optimizer's :class:`FloatingPointError` names
-    (``"the loss of the ascent pass is nan ..."`` → ``"ascent"``), else ``"training"``."""
-    name = getattr(err, "pass_name", None)
-    if name:
-        return str(name)
-    found = re.search(r"the loss of the (.+?) pass", str(err))
-    return found.group(1) if found else "training"
+    """The pass a sharpness-aware optimizer's :class:`FloatingPointError` names (its
+    ``pass_name``: ``"ascent"``, ``"descent"``, ...), else ``"training"``."""
+    return str(getattr(err, "pass_name", None) or "training")
 
 
 def _check_losses(losses: torch.Tensor, epoch: int, steps_before: int, optimizer: str) -> None:
