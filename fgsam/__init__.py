@@ -5,6 +5,6 @@ the SAM family behind one optimizer contract, episodic few-shot node classificat
 a molecular graph transformer trained with GraphSAM, and sharpness diagnostics.
 """
 
-__version__ = "0.1.0"
+from fgsam._version import __version__
 
 __all__ = ["__version__"]

@@ -15,8 +15,8 @@ import traceback
 from collections.abc import Sequence
 from types import FrameType
 
-from fgsam import __version__
 from fgsam._io import remove_temporaries
+from fgsam._version import __version__
 
 #: Modules that provide a subcommand (each defines ``add_parser``), in help order.
 SUBCOMMANDS: list[str] = ["fgsam.data.command", "fgsam.fewshot.command", "fgsam.mol.command",

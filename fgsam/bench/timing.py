@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -10,11 +9,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-
-def synchronize(device: torch.device | str | None) -> None:
-    """Wait for queued kernels on ``device`` (no-op on the CPU)."""
-    if device is not None and torch.device(device).type == "cuda":
-        torch.cuda.synchronize(device)
+from fgsam._timing import machine_description, synchronize
 
 
 @dataclass
@@ -112,16 +107,6 @@ def _clock(clock: str, device: torch.device | str | None) -> Callable[[], float]
         raise ValueError(f"clock='cpu' measures the CPU time of this process and cannot see "
                          f"work on device {str(device)!r}: use clock='wall' there")
     return CLOCKS[clock]
-
-
-def machine_description(device: torch.device | str | None = None) -> str:
-    """One line naming the hardware and software the numbers come from."""
-    dev = torch.device(device or "cpu")
-    if dev.type == "cuda":
-        hw = torch.cuda.get_device_name(dev)
-    else:
-        hw = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-    return f"{hw}; torch {torch.__version__}; Python {platform.python_version()}"
 
 
 __all__ = ["CLOCKS", "Timing", "interleaved_medians", "machine_description", "synchronize"]

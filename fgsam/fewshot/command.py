@@ -9,10 +9,10 @@ from typing import Any
 
 import torch
 
-from fgsam import __version__
 from fgsam._io import check_output_dir, check_output_file
+from fgsam._timing import machine_description
 from fgsam._validate import resolve_device
-from fgsam.bench.timing import machine_description
+from fgsam._version import __version__
 from fgsam.data.load_graph import load_graph
 from fgsam.fewshot.checkpoint import CONFIG, WEIGHTS, save_checkpoint
 from fgsam.fewshot.features import FEATURE_NORMALIZATIONS, normalize_features

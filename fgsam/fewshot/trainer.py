@@ -14,7 +14,7 @@ from torch.optim import Optimizer
 from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
-from fgsam.bench.timing import synchronize
+from fgsam._timing import synchronize
 from fgsam.data.check_graph import check_graph
 from fgsam.data.class_split import ClassSplit
 from fgsam.fewshot.episode import Episode

@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
-import fgsam
 from fgsam._io import write_json
+from fgsam._version import __version__
 from fgsam.mol.config import MolConfig, build_optimizer_and_arguments, check_molecule_optimizer
 from fgsam.mol.dataset import MoleculeDataset
 from fgsam.mol.distributed import DistributedContext
@@ -184,7 +184,7 @@ def run_experiment(config: MolConfig, device: torch.device | str = "cpu",
                     "task_type": dataset.task_type, "metric": dataset.eval_metric,
                     "source_sha256": dataset.source_sha256},
         "splits": splits,
-        "environment": {"fgsam": fgsam.__version__, "torch": torch.__version__,
+        "environment": {"fgsam": __version__, "torch": torch.__version__,
                         "python": platform.python_version(), "device": str(device),
                         "processes": ctx.world_size, "threads": torch.get_num_threads()},
     }

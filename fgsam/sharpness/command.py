@@ -14,10 +14,11 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from fgsam import __version__
 from fgsam import typing as fgsam_typing
 from fgsam._io import check_output_dir, check_output_file, write_json
+from fgsam._timing import machine_description
 from fgsam._validate import resolve_device
+from fgsam._version import __version__
 from fgsam.mol.dataset import check_cache_dir
 from fgsam.sharpness.checkpoint_loss import (
     EVAL_MODE,
@@ -125,7 +126,6 @@ def run(args: argparse.Namespace) -> int:
     digest = _sha256(weights)
     results = measure(loss, args)
     plots = write_plots(results, args.plots) if args.plots else None
-    from fgsam.bench.timing import machine_description
 
     arguments = {k: v for k, v in vars(args).items() if k != "func"}
     summary = summary_line(results)
