@@ -33,7 +33,8 @@ def peer_forward(
         \mathrm{PeerMLP}(X)_{i} = f_{\mathrm{gnn}}\big(X_{\{i\}}, \{(i, i)\}\big),
 
     e.g. GCNConv and GATConv become :math:`xW + b`, SAGEConv
-    :math:`\mathrm{lin}_l(x) + \mathrm{lin}_r(x)`, GINConv :math:`h((2 + \epsilon) x)`.
+    :math:`\mathrm{lin}_l(x) + \mathrm{lin}_r(x)`, GINConv :math:`h((1 + \epsilon) x_i +
+    \sum_j x_j) = h((2 + \epsilon) x)`, which is :math:`h(2x)` for the default :math:`\epsilon = 0`.
     ``model`` is called on ``x[index]`` with a self-loop-only ``edge_index`` over those
     rows, so the cost is :math:`O(|\mathrm{index}|)`, independent of the graph. A model
     that defines ``forward_peer(x, **kwargs)`` (edge attributes, custom layers) is
