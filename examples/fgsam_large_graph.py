@@ -116,10 +116,10 @@ def train(optimizer_name: str) -> None:
             def gnn_closure(batch=batch, seeds=seeds, y=y):  # the sampled subgraph
                 return F.cross_entropy(model(batch.x, batch.edge_index)[:seeds], y)
 
-            def mlp_closure(batch=batch, seeds=seeds, y=y):  # the seed rows only
+            def peer_closure(batch=batch, seeds=seeds, y=y):  # the seed rows only
                 return F.cross_entropy(peer_forward(model, batch.x[:seeds]), y)
 
-            loss = training_step(opt, gnn_closure, mlp_closure)
+            loss = training_step(opt, gnn_closure, peer_closure)
             total, count = total + float(loss) * seeds, count + seeds
         seconds = time.perf_counter() - start
         val, test = evaluate(model, splits["val"]), evaluate(model, splits["test"])

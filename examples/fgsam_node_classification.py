@@ -73,7 +73,7 @@ def run(registry_name: str, hyper: dict) -> tuple[float, float]:
         out = model(data.x, data.edge_index)
         return F.cross_entropy(out[train], data.y[train])
 
-    def mlp_closure():  # the same loss through the PeerMLP, on the training rows only
+    def peer_closure():  # the same loss through the PeerMLP, on the training rows only
         return F.cross_entropy(peer_forward(model, data.x, train), data.y[train])
 
     best_val, best_test, seconds = -1.0, 0.0, 0.0
@@ -82,7 +82,7 @@ def run(registry_name: str, hyper: dict) -> tuple[float, float]:
         if args.device != "cpu":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        training_step(opt, gnn_closure, mlp_closure)  # Adam ignores the PeerMLP closure
+        training_step(opt, gnn_closure, peer_closure)  # Adam ignores the PeerMLP closure
         if args.device != "cpu":
             torch.cuda.synchronize()
         seconds += time.perf_counter() - start
