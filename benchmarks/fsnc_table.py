@@ -1,7 +1,7 @@
 """Few-shot node classification table: accuracy ± 95% CI and seconds per 200 episodes.
 
 Cora 2-way 3-shot, CiteSeer 2-way 3-shot and Wiki 5-way {1, 3, 5}-shot, for GPN, ProtoNet and
-MetaGNN trained with Adam, SAM, FGSAM and FGSAM+ (FSNC protocol of PROTOCOLS.md: up to 1000
+MetaGNN trained with Adam, SAM, FGSAM and FGSAM+ (FSNC protocol of docs/protocols.md: up to 1000
 episodes, 500 for MetaGNN, validation every 10 episodes on 20 tasks, patience 10, 100 test tasks,
 5 repeats). All optimizers of one (setting, method) cell run in the same process with their
 repeats interleaved (repeat r of every optimizer, then repeat r + 1), on identical tasks and

@@ -1,7 +1,7 @@
 """Sharpness of GPN trained on Wiki (5-way 3-shot) with Adam, SAM, FGSAM and FGSAM+, next to
 its test accuracy.
 
-For every seed, each optimizer trains GPN with the FSNC protocol of PROTOCOLS.md (up to 1000
+For every seed, each optimizer trains GPN with the FSNC protocol of docs/protocols.md (up to 1000
 episodes, validation on 20 tasks every 10, patience 10, the best validated model tested on 100
 tasks); every optimizer of a seed starts from the same weights and sees the same tasks. The
 tested model is then measured on the same fixed training tasks (the first ``--tasks`` the

@@ -11,7 +11,7 @@ CoraFull and ogbn-arxiv (made undirected), for two tasks:
   CoraFull; OGB's 54% training fraction on arxiv); the PeerMLP runs on the training rows.
 
 ``peermlp`` is a plain Adam step through the PeerMLP alone: ``peermlp / adam`` is the
-"PeerMLP step / GNN step" ratio of the cost model (ALGORITHMS.md §2). The measurement is
+"PeerMLP step / GNN step" ratio of the cost model (docs/algorithms.md §2). The measurement is
 ``fgsam.bench.step_cost``, the same as ``fgsam bench``; this script loops over graphs and
 tasks and adds the k = 5 and PeerMLP rows and the targets.
 

@@ -296,7 +296,7 @@ def test_fgsam_step_of_the_trainer_on_gpn_matches_hand_computation(graph_factory
     names = list(start)
     w0 = [start[k].detach().clone().requires_grad_() for k in names]
     g_gnn = torch.autograd.grad(loss(dict(zip(names, w0)), peer=False), w0)
-    norm = torch.sqrt(sum((g * g).sum() for g in g_gnn)) + 1e-12  # eps of ALGORITHMS.md
+    norm = torch.sqrt(sum((g * g).sum() for g in g_gnn)) + 1e-12  # eps of docs/algorithms.md
     w_eps = [(w + rho * g / norm).detach().requires_grad_() for w, g in zip(w0, g_gnn)]
     g_s = torch.autograd.grad(loss(dict(zip(names, w_eps)), peer=True), w_eps)
     expected = {k: w - lr * (lam * g + s) for k, w, g, s in zip(names, w0, g_gnn, g_s)}

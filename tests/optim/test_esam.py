@@ -1,4 +1,4 @@
-"""ESAM against hand computations on a tiny least-squares problem (ALGORITHMS.md §4)."""
+"""ESAM against hand computations on a tiny least-squares problem (docs/algorithms.md §4)."""
 
 from __future__ import annotations
 

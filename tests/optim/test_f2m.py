@@ -1,4 +1,4 @@
-"""F2M: noise-averaged base training and clamped fine-tuning (ALGORITHMS.md §4)."""
+"""F2M: noise-averaged base training and clamped fine-tuning (docs/algorithms.md §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""FGSAM against hand computations of ALGORITHMS.md §2 on a 2-layer linear GNN."""
+"""FGSAM against hand computations of docs/algorithms.md §2 on a 2-layer linear GNN."""
 
 from __future__ import annotations
 

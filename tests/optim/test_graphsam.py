@@ -1,4 +1,4 @@
-"""GraphSAM against hand computations of ALGORITHMS.md §3, and its epoch schedule."""
+"""GraphSAM against hand computations of docs/algorithms.md §3, and its epoch schedule."""
 
 from __future__ import annotations
 

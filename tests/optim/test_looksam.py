@@ -1,4 +1,4 @@
-"""LookSAM against hand computations (ALGORITHMS.md §4)."""
+"""LookSAM against hand computations (docs/algorithms.md §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""m-RWP against hand computations (ALGORITHMS.md §4), with a fixed generator."""
+"""m-RWP against hand computations (docs/algorithms.md §4), with a fixed generator."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""SAM, ASAM, Unified SAM and multi-step ascent against hand computations (ALGORITHMS.md §1)."""
+"""SAM, ASAM, Unified SAM and multi-step ascent against hand computations
+(docs/algorithms.md §1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SWAD's validation-driven averaging window and its BatchNorm update (ALGORITHMS.md §4)."""
+"""SWAD's validation-driven averaging window and its BatchNorm update (docs/algorithms.md §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""First-order tilted SAM against hand computations (ALGORITHMS.md §4), fixed generator."""
+"""First-order tilted SAM against hand computations (docs/algorithms.md §4), fixed generator."""
 
 from __future__ import annotations
 

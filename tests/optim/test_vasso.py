@@ -1,4 +1,4 @@
-"""VaSSO against hand computations (ALGORITHMS.md §4)."""
+"""VaSSO against hand computations (docs/algorithms.md §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Exact test problems for the sharpness measures (ALGORITHMS.md §5), in float64.
+"""Exact test problems for the sharpness measures (docs/algorithms.md §5), in float64.
 
 Each problem is a closure, its parameters and the exact Hessian spectrum computed
 independently of :mod:`fgsam.sharpness`: ``eigh`` of the known matrix for a quadratic,

@@ -1,4 +1,4 @@
-"""Top Hessian eigenvalues against exact spectra (ALGORITHMS.md §5 oracles)."""
+"""Top Hessian eigenvalues against exact spectra (docs/algorithms.md §5 oracles)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Hutchinson's Hessian trace against exact traces (ALGORITHMS.md §5 oracles)."""
+"""Hutchinson's Hessian trace against exact traces (docs/algorithms.md §5 oracles)."""
 
 from __future__ import annotations
 
