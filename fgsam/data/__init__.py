@@ -1,8 +1,6 @@
 """Datasets: the catalog, the data root, file fetching, the few-shot graph loaders, the
 checks that refuse bad graphs (:func:`check_graph`) and the molecules
-(:class:`MoleculeDataset`, loaded on first use)."""
-
-from typing import Any
+(:class:`MoleculeDataset`)."""
 
 from fgsam.data.catalog import CATALOG, dataset_info, list_datasets
 from fgsam.data.check_graph import check_class_split, check_graph
@@ -10,19 +8,10 @@ from fgsam.data.class_split import ClassSplit, class_sizes
 from fgsam.data.dataset_info import DatasetInfo
 from fgsam.data.files import FileSpec, fetch, file_status, sha256sum
 from fgsam.data.load_graph import load_graph
+from fgsam.data.molecule_dataset import MoleculeDataset
 from fgsam.data.neighbor_sampler import NeighborSampler
 from fgsam.data.root import data_root
 from fgsam.data.synthetic import SHAPES, GraphShape, synthetic_graph
-
-
-def __getattr__(name: str) -> Any:
-    # fgsam.mol.dataset imports this package: import it only when asked for.
-    if name == "MoleculeDataset":
-        from fgsam.mol.dataset import MoleculeDataset
-
-        return MoleculeDataset
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 __all__ = [
     "CATALOG",

@@ -1,10 +1,12 @@
 """Molecular property prediction: MoleculeNet/OGB datasets, splits and the training loop."""
 
+from fgsam.data.molecule_cache import molecule_cache_dir
+from fgsam.data.molecule_dataset import MoleculeDataset, molecule_info, molecule_names
+from fgsam.data.molecule_split import murcko_scaffold, random_split, scaffold_split
 from fgsam.mol.config import MolConfig
-from fgsam.mol.dataset import MoleculeDataset, molecule_cache_dir, molecule_info, molecule_names
 from fgsam.mol.distributed import DistributedContext, init_distributed
 from fgsam.mol.experiment import run_experiment
-from fgsam.mol.featurize import featurize, smiles_to_data
+from fgsam.mol.featurize import featurize, smiles_to_data  # binds the function over the module
 from fgsam.mol.loss import masked_loss
 from fgsam.mol.model import (
     MolCheckpoint,
@@ -14,7 +16,7 @@ from fgsam.mol.model import (
     predict,
     save_mol_checkpoint,
 )
-from fgsam.mol.split import MoleculeSplit, murcko_scaffold, random_split, scaffold_split
+from fgsam.mol.split import MoleculeSplit
 from fgsam.mol.train import MolRun, train_epoch, train_molecules
 
 __all__ = [

@@ -10,9 +10,10 @@ import torch
 
 from fgsam._io import check_output_dir, check_output_file
 from fgsam._validate import resolve_device
+from fgsam.data.molecule_cache import CACHE_ENV_VAR, check_cache_dir
+from fgsam.data.molecule_dataset import SPLITS, molecule_names
 from fgsam.data.root import ENV_VAR
 from fgsam.mol.config import MolConfig, molecule_optimizers
-from fgsam.mol.dataset import CACHE_ENV_VAR, SPLITS, check_cache_dir, molecule_names
 from fgsam.mol.distributed import init_distributed, shutdown_distributed
 from fgsam.mol.experiment import check_optimizers, checkpoint_folders, run_experiment
 from fgsam.mol.model import CONFIG, MODELS, WEIGHTS

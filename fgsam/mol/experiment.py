@@ -13,8 +13,8 @@ import torch
 
 from fgsam._io import write_json
 from fgsam._version import __version__
+from fgsam.data.molecule_dataset import MoleculeDataset
 from fgsam.mol.config import MolConfig, build_optimizer_and_arguments, check_molecule_optimizer
-from fgsam.mol.dataset import MoleculeDataset
 from fgsam.mol.distributed import DistributedContext
 from fgsam.mol.model import save_mol_checkpoint
 from fgsam.mol.split import MoleculeSplit

@@ -16,9 +16,9 @@ from torch import Tensor
 from torch_geometric.loader import DataLoader
 
 from fgsam._io import torch_save, write_json
+from fgsam.data.molecule_dataset import MoleculeDataset
 from fgsam.fewshot.checkpoint import load_weights, read_checkpoint_files
 from fgsam.mol.config import MolConfig
-from fgsam.mol.dataset import MoleculeDataset
 from fgsam.mol.distributed import DistributedContext
 from fgsam.mol.loss import REGRESSION
 from fgsam.mol.split import MoleculeSplit, sampler_indices

@@ -19,7 +19,7 @@ from fgsam._io import check_output_dir, check_output_file, write_json
 from fgsam._timing import machine_description
 from fgsam._validate import resolve_device
 from fgsam._version import __version__
-from fgsam.mol.dataset import check_cache_dir
+from fgsam.data.molecule_cache import check_cache_dir
 from fgsam.sharpness.checkpoint_loss import (
     EVAL_MODE,
     CheckpointLoss,

@@ -9,7 +9,7 @@ import stat
 import pytest
 import torch
 
-import fgsam.mol.dataset as molecule_dataset
+import fgsam.data.molecule_dataset as molecule_dataset  # the module whose featurize is read
 from fgsam.mol import MoleculeDataset, molecule_cache_dir, molecule_names
 
 
@@ -164,3 +164,37 @@ def test_bad_labels_are_refused_before_any_featurising_or_cache(mol_root, tmp_pa
         MoleculeDataset(_own_entry("ogbg-molbbbp"), mol_root, cache_dir=tmp_path / "c",
                         log=False)
     assert not (tmp_path / "c").exists() or not any((tmp_path / "c").iterdir())
+
+
+def test_the_earlier_mol_import_paths_name_the_same_objects():
+    import importlib
+
+    import fgsam.data.molecule_cache as cache
+    import fgsam.data.molecule_csv as molecule_csv
+    import fgsam.data.molecule_features as features
+    import fgsam.data.molecule_split as split
+    import fgsam.mol
+
+    old = {name: importlib.import_module(f"fgsam.mol.{name}")
+           for name in ("dataset", "featurize", "split")}
+    assert old["dataset"].MoleculeDataset is molecule_dataset.MoleculeDataset
+    assert old["dataset"].check_cache_dir is cache.check_cache_dir
+    assert old["dataset"].CACHE_FORMAT == cache.CACHE_FORMAT
+    assert old["featurize"].read_molecule_csv is molecule_csv.read_molecule_csv
+    assert old["featurize"].featurize is features.featurize
+    assert fgsam.mol.featurize is features.featurize  # the function, not the module
+    assert old["split"].scaffold_split is split.scaffold_split is fgsam.mol.scaffold_split
+    assert old["split"].random_split is split.random_split
+    assert old["split"].murcko_scaffold is split.murcko_scaffold
+    for module in old.values():
+        assert all(hasattr(module, name) for name in module.__all__)
+
+
+def test_fgsam_data_imports_nothing_of_fgsam_mol():
+    import subprocess
+    import sys
+
+    code = ("import sys, fgsam.data; "
+            "mol = [m for m in sys.modules if m.startswith('fgsam.mol')]; "
+            "assert not mol, mol")
+    subprocess.run([sys.executable, "-c", code], check=True)
