@@ -65,6 +65,8 @@ class GPN(FewShotMethod):
         >>> peer_loss = model.loss(data, episode, peer=True)  # PeerMLP view, episode rows only
     """
 
+    name = "gpn"
+
     def __init__(self, in_channels: int, hidden_channels: int = 16, dropout: float = 0.2,
                  num_layers: int = 2) -> None:
         super().__init__()

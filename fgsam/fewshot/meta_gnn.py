@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -62,6 +64,10 @@ class MetaGNN(FewShotMethod):
         >>> logits = model(data, episode)  # query logits after adaptation on the support set
     """
 
+    name = "metagnn"
+    aliases = ("meta-gnn", "maml")
+    default_episodes = 500  # MAML-style methods train for fewer episodes in the protocol
+
     def __init__(self, in_channels: int, n_way: int, hidden_channels: int = 16,
                  dropout: float = 0.2, inner_steps: int = 10, inner_lr: float = 0.1,
                  first_order: bool = False, num_layers: int = 2,
@@ -85,6 +91,14 @@ class MetaGNN(FewShotMethod):
         self.encoder = GCNEncoder(in_channels, hidden_channels, hidden_channels,
                                   num_layers=num_layers, dropout=dropout, act_last=True)
         self.classifier = nn.Linear(hidden_channels, n_way)
+
+    @classmethod
+    def create(cls, in_channels: int, num_classes: int, n_way: int, hidden_channels: int = 16,
+               dropout: float = 0.2, **kwargs: Any) -> MetaGNN:
+        """:meth:`FewShotMethod.create`: the classifier has ``n_way`` outputs (an ``n_way`` in
+        ``kwargs`` is overridden)."""
+        return cls(in_channels, hidden_channels=hidden_channels, dropout=dropout,
+                   **{**kwargs, "n_way": n_way})
 
     def forward(self, data: Data, episode: Episode, peer: bool = False) -> Tensor:
         if episode.n_way != self.n_way:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -36,13 +37,37 @@ class FewShotMethod(nn.Module):
     nodes only, the descent pass of FGSAM/FGSAM+. :meth:`loss` is the training loss,
     :meth:`reset_parameters` re-initialises every weight and dropout stream from a seed
     (no global RNG).
+
+    A method registers under :attr:`name` (with :attr:`aliases` and
+    :attr:`default_episodes`, read by :mod:`fgsam.fewshot.method_registry`), and
+    :meth:`create` builds every method from the same arguments.
     """
+
+    #: Name in the registry and in ``fgsam fsnc --method`` (empty: not registered).
+    name: ClassVar[str] = ""
+    #: Other accepted spellings of :attr:`name`.
+    aliases: ClassVar[tuple[str, ...]] = ()
+    #: Training episodes the FSNC protocol gives this method.
+    default_episodes: ClassVar[int] = 1000
 
     def __init__(self) -> None:
         super().__init__()
         self._graph_key: tuple | None = None
         self._graph: GraphView | None = None
         self._eval_cache: dict[int, tuple[tuple, Tensor]] = {}
+
+    @classmethod
+    def create(cls, in_channels: int, num_classes: int, n_way: int, hidden_channels: int = 16,
+               dropout: float = 0.2, **kwargs: Any) -> FewShotMethod:
+        """The method for a graph with ``in_channels`` features and ``num_classes`` classes,
+        for ``n_way`` episodes; ``kwargs`` go to the constructor. One shape for every method
+        (what :func:`~fgsam.fewshot.create_method` calls): a method whose constructor needs
+        ``n_way`` or ``num_classes`` overrides it.
+
+        Example:
+            >>> model = ProtoNet.create(data.num_features, 7, n_way=2, hidden_channels=8)
+        """
+        return cls(in_channels, hidden_channels=hidden_channels, dropout=dropout, **kwargs)
 
     def forward(self, data: Data, episode: Episode, peer: bool = False) -> Tensor:
         raise NotImplementedError

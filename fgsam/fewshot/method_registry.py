@@ -10,17 +10,15 @@ from fgsam.fewshot.method import FewShotMethod
 from fgsam.fewshot.protonet import ProtoNet
 from fgsam.fewshot.tent import TENT
 
+#: The registered methods, in the order ``fgsam fsnc --help`` lists them; each carries its
+#: ``name``, ``aliases`` and ``default_episodes`` (a new method: its class, added here).
+REGISTRY: tuple[type[FewShotMethod], ...] = (GPN, ProtoNet, MetaGNN, TENT)
 #: Canonical method names and their classes.
-METHODS: dict[str, type[FewShotMethod]] = {
-    "gpn": GPN,
-    "protonet": ProtoNet,
-    "metagnn": MetaGNN,
-    "tent": TENT,
-}
+METHODS: dict[str, type[FewShotMethod]] = {cls.name: cls for cls in REGISTRY}
 #: Other accepted spellings.
-ALIASES: dict[str, str] = {"meta-gnn": "metagnn", "maml": "metagnn", "proto": "protonet"}
+ALIASES: dict[str, str] = {alias: cls.name for cls in REGISTRY for alias in cls.aliases}
 #: Training episodes of the FSNC protocol (MAML-style methods train for fewer).
-DEFAULT_EPISODES: dict[str, int] = {"gpn": 1000, "protonet": 1000, "tent": 1000, "metagnn": 500}
+DEFAULT_EPISODES: dict[str, int] = {cls.name: cls.default_episodes for cls in REGISTRY}
 
 
 def method_name(name: str) -> str:
@@ -37,18 +35,15 @@ def create_method(name: str, in_channels: int, num_classes: int, n_way: int,
                   hidden_channels: int = 16, dropout: float = 0.2,
                   **kwargs: Any) -> FewShotMethod:
     """Build the method called ``name`` for a graph with ``in_channels`` features and
-    ``num_classes`` classes, for ``n_way`` episodes; ``kwargs`` go to its constructor
-    (e.g. ``inner_steps=5`` for MetaGNN).
+    ``num_classes`` classes, for ``n_way`` episodes (:meth:`FewShotMethod.create`);
+    ``kwargs`` go to its constructor (e.g. ``inner_steps=5`` for MetaGNN).
 
     Example:
         >>> model = create_method("gpn", data.num_features, int(data.y.max()) + 1, n_way=2)
     """
-    key = method_name(name)
-    if key == "metagnn":
-        kwargs["n_way"] = n_way
-    if key == "tent":
-        kwargs["num_classes"] = num_classes
-    return METHODS[key](in_channels, hidden_channels=hidden_channels, dropout=dropout, **kwargs)
+    return METHODS[method_name(name)].create(in_channels, num_classes, n_way,
+                                             hidden_channels=hidden_channels, dropout=dropout,
+                                             **kwargs)
 
 
 def default_episodes(name: str) -> int:
@@ -56,5 +51,5 @@ def default_episodes(name: str) -> int:
     return DEFAULT_EPISODES[method_name(name)]
 
 
-__all__ = ["ALIASES", "DEFAULT_EPISODES", "METHODS", "create_method", "default_episodes",
-           "method_name"]
+__all__ = ["ALIASES", "DEFAULT_EPISODES", "METHODS", "REGISTRY", "create_method",
+           "default_episodes", "method_name"]

@@ -35,6 +35,9 @@ class ProtoNet(FewShotMethod):
         >>> peer_logits = model(data, episode, peer=True)
     """
 
+    name = "protonet"
+    aliases = ("proto",)
+
     def __init__(self, in_channels: int, hidden_channels: int = 16, dropout: float = 0.2,
                  num_layers: int = 2) -> None:
         super().__init__()

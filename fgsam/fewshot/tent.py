@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import weakref
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -74,6 +75,8 @@ class TENT(FewShotMethod):
         >>> loss = model.loss(data, episode)
     """
 
+    name = "tent"
+
     def __init__(self, in_channels: int, num_classes: int, hidden_channels: int = 16,
                  dropout: float = 0.2, temperature: float = 0.5, supervised_weight: float = 1.0,
                  ego_hops: int = 2) -> None:
@@ -101,6 +104,14 @@ class TENT(FewShotMethod):
         self._ego_edges = 0
 
     # ---------------------------------------------------------------- public
+    @classmethod
+    def create(cls, in_channels: int, num_classes: int, n_way: int, hidden_channels: int = 16,
+               dropout: float = 0.2, **kwargs: Any) -> TENT:
+        """:meth:`FewShotMethod.create`: the supervised head has ``num_classes`` outputs (a
+        ``num_classes`` in ``kwargs`` is overridden)."""
+        return cls(in_channels, hidden_channels=hidden_channels, dropout=dropout,
+                   **{**kwargs, "num_classes": num_classes})
+
     def forward(self, data: Data, episode: Episode, peer: bool = False) -> Tensor:
         return self._logits_and_embeddings(data, episode, peer)[0]
 
