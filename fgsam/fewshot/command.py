@@ -241,7 +241,7 @@ class Record:
             return
         diverged = [o for o, r in self.results.items() if r.diverged is not None]
         write_json(self.path, {**self.head, "complete": complete, "diverged": diverged,
-                               "results": {k: r.as_dict() for k, r in self.results.items()}})
+                               "results": {k: r.to_dict() for k, r in self.results.items()}})
 
 
 def checkpoint_folders(folder: str | None, optimizers: list[str]) -> dict[str, Path]:

@@ -17,8 +17,9 @@ def normalize_features(data: Data, how: str = "l2") -> Data:
       ``fgsam fsnc``). Puts every graph on one scale: Wiki's raw TF-IDF entries reach
       1,663, which saturates prototype distances and the GPN valuator, while binary
       bag-of-words rows only shrink by :math:`\sqrt{\text{number of words}}`.
-    * ``"row"``: :math:`x_i \leftarrow x_i / \sum_j x_{ij}` (PyG's ``NormalizeFeatures``;
-      rows with a negative entry are left alone). Entries become so small that MetaGNN's
+    * ``"row"``: :math:`x_i \leftarrow x_i / \sum_j x_{ij}` (what PyG's ``NormalizeFeatures``
+      does to binary bag-of-words rows, but exactly, for any non-negative features; features
+      with a negative entry are left alone). Entries become so small that MetaGNN's
       inner SGD steps barely move its predictions.
     * ``"none"``: ``data`` itself, unchanged (what the GPN, TENT and FGSAM code do).
 
@@ -37,9 +38,10 @@ def normalize_features(data: Data, how: str = "l2") -> Data:
     if how == "row":
         if bool((x < 0).any()):
             return data
+        # not PyG's NormalizeFeatures: it subtracts x.min() and divides by max(row sum, 1)
         scale = x.sum(1, keepdim=True)
     else:
-        scale = x.norm(dim=1, keepdim=True)
+        scale = x.norm(dim=1, keepdim=True)  # PyG has no transform scaling rows to unit L2 norm
     out = copy.copy(data)  # shares edge_index and y; x is replaced below
     out.x = x / scale.where(scale > 0, scale.new_ones(()))
     return out

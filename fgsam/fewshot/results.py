@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -101,6 +102,13 @@ class RepeatResult:
         return self.cpu_seconds / max(self.episodes, 1) * 200.0
 
     def as_dict(self) -> dict[str, Any]:
+        """Deprecated name of :meth:`to_dict`."""
+        warnings.warn("RepeatResult.as_dict is deprecated; use to_dict", DeprecationWarning, 2)
+        return self.to_dict()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field but ``cpu_steps``, with the mean and the times per 200 episodes,
+        JSON-ready."""
         out = asdict(self)
         del out["cpu_steps"]
         out.update(mean=self.mean, seconds_per_200=self.seconds_per_200,
@@ -191,6 +199,11 @@ class FSNCResult:
                 f"{self.num_tasks} tasks) · {self.seconds_per_200:.2f} s / 200 episodes")
 
     def as_dict(self) -> dict[str, Any]:
+        """Deprecated name of :meth:`to_dict`."""
+        warnings.warn("FSNCResult.as_dict is deprecated; use to_dict", DeprecationWarning, 2)
+        return self.to_dict()
+
+    def to_dict(self) -> dict[str, Any]:
         """Every number, JSON-ready (accuracies in percent at the top level; NaN, which
         the JSON writer turns into ``null``, where there is none, e.g. after a
         divergence)."""
@@ -209,7 +222,7 @@ class FSNCResult:
             "cpu_seconds_total": self.cpu_seconds,
             "episodes_trained": [r.episodes for r in self.repeats],
             "diverged": self.diverged,
-            "repeats": [r.as_dict() for r in self.repeats],
+            "repeats": [r.to_dict() for r in self.repeats],
             "config": self.config,
         }
 

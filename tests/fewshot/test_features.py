@@ -36,3 +36,17 @@ def test_none_and_signed_features_are_left_alone():
 def test_unknown_normalisation_is_refused():
     with pytest.raises(ValueError, match=r"one of \('l2', 'row', 'none'\)"):
         normalize_features(graph(torch.ones(2, 2)), "l1")
+
+
+def test_row_matches_pyg_normalize_features_on_bag_of_words_and_keeps_small_rows_exact():
+    from torch_geometric.transforms import NormalizeFeatures
+
+    words = graph(torch.tensor([[1.0, 1.0, 0.0], [0.0, 0.0, 0.0]]))
+    torch.testing.assert_close(normalize_features(words, "row").x,
+                               NormalizeFeatures()(words.clone()).x)
+    # rows summing below 1 (TF-IDF): PyG divides by max(sum, 1), so it is not used for "row"
+    small = graph(torch.tensor([[0.1, 0.3], [0.2, 0.2]]))
+    torch.testing.assert_close(normalize_features(small, "row").x,
+                               torch.tensor([[0.25, 0.75], [0.5, 0.5]]))
+    assert not torch.allclose(NormalizeFeatures()(small.clone()).x,
+                              normalize_features(small, "row").x)

@@ -50,3 +50,17 @@ def test_write_json_is_atomic(tmp_path):
         write_json(path, {"a": object()})
     assert json.loads(path.read_text()) == {"a": 1}  # the old file survives a failed write
     assert sorted(p.name for p in path.parent.iterdir()) == ["out.json"]
+
+
+def test_as_dict_is_a_deprecated_alias_of_to_dict():
+    from fgsam.fewshot.results import FSNCResult, RepeatResult
+
+    rep = RepeatResult(repeat=0, seeds={"model": 1}, test_accs=[0.5, 1.0], val_history=[],
+                       best_val_acc=0.5, best_episode=2, episodes=4, train_seconds=1.0,
+                       cpu_steps=[0.25] * 4)
+    result = FSNCResult([rep], {"n_way": 2})
+    for record in (rep, result):
+        with pytest.warns(DeprecationWarning, match=r"as_dict is deprecated; use to_dict"):
+            old = record.as_dict()
+        assert old == record.to_dict()
+    assert "cpu_steps" not in rep.to_dict() and result.to_dict()["repeats"] == [rep.to_dict()]
