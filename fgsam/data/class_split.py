@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -100,6 +101,11 @@ class ClassSplit:
         return ClassSplit(kept["train"], kept["val"], kept["test"], self.source), dropped
 
     def as_dict(self) -> dict[str, list[int] | str]:
+        """Deprecated name of :meth:`to_dict`."""
+        warnings.warn("ClassSplit.as_dict is deprecated; use to_dict", DeprecationWarning, 2)
+        return self.to_dict()
+
+    def to_dict(self) -> dict[str, list[int] | str]:
         """Plain JSON-ready form: the three class lists and the source."""
         return {"train": list(self.train), "val": list(self.val), "test": list(self.test),
                 "source": self.source}

@@ -6,13 +6,13 @@ import gzip
 import hashlib
 import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from fgsam._io import atomic_write
 from fgsam.data.root import ENV_VAR, data_root
 
 #: Set to ``0`` to never try a download (the default tries once, then explains).
@@ -139,16 +139,12 @@ def _gunzips(url: str, path: Path) -> bool:
 
 
 def _download(url: str, path: Path, timeout: float = 60.0) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+    def write(out: BinaryIO) -> None:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
             source = gzip.GzipFile(fileobj=resp) if _gunzips(url, path) else resp
             shutil.copyfileobj(source, out)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+
+    atomic_write(path, write)
 
 
 __all__ = [

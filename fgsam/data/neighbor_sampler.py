@@ -8,6 +8,8 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import Tensor
 
+from fgsam._random import make_generator
+
 
 class NeighborSampler:
     r"""Neighbour sampling from `"Inductive Representation Learning on Large Graphs"
@@ -250,17 +252,15 @@ def _input_nodes(nodes: Tensor | None, n: int, device: torch.device) -> Tensor:
 
 def _generator(generator: int | torch.Generator | None, device: torch.device
                ) -> torch.Generator:
-    if isinstance(generator, torch.Generator):
-        if generator.device.type != device.type:
-            raise ValueError(f"generator must be on the graph's device {device}, got one on "
-                             f"{generator.device}")
-        return generator
-    if generator is None:
-        generator = 0
-    if isinstance(generator, bool) or not isinstance(generator, int):
+    """:func:`fgsam._random.make_generator` on the graph's device, except that ``None``
+    means seed ``0`` (this sampler's documented default)."""
+    try:
+        return make_generator(0 if generator is None else generator, device)
+    except ValueError:
+        if isinstance(generator, torch.Generator):
+            raise  # one on another device than the graph's
         raise ValueError(f"generator must be an int seed or a torch.Generator, got "
-                         f"{generator!r}")
-    return torch.Generator(device=device).manual_seed(generator)
+                         f"{generator!r}") from None
 
 
 __all__ = ["NeighborSampler"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 import time
 import warnings
@@ -16,6 +15,7 @@ from tqdm.auto import tqdm
 
 from fgsam import typing as fgsam_typing
 from fgsam._io import check_output_dir, check_output_file, write_json
+from fgsam._random import derive_seed
 from fgsam._timing import machine_description
 from fgsam._validate import resolve_device
 from fgsam._version import __version__
@@ -150,14 +150,14 @@ def measure(loss: CheckpointLoss, args: argparse.Namespace) -> dict[str, Any]:
     stages: list[tuple[str, Callable[[], Any]]] = [
         ("eigenvalues", lambda: _eigenvalues(loss, args)),
         ("trace", lambda: hessian_trace(loss, params, args.trace_samples,
-                                        generator=_seed(args.seed, "trace"))),
+                                        generator=derive_seed(args.seed, "sharpness/trace"))),
     ]
     for rho in args.rho:
         for mode in ("worst", "average"):
             stages.append((f"{mode} {rho:g}-sharpness", _rho_stage(loss, args, rho, mode)))
     stages.append(("landscape", lambda: loss_landscape(
         loss, params, args.landscape_steps, args.landscape_span, args.dims,
-        generator=_seed(args.seed, "landscape"))))
+        generator=derive_seed(args.seed, "sharpness/landscape"))))
     with torch.no_grad():
         centre = float(loss())
     out: dict[str, Any] = {"seconds": {}}
@@ -218,8 +218,9 @@ def summary_line(results: dict[str, Any]) -> str:
 def _eigenvalues(loss: CheckpointLoss, args: argparse.Namespace) -> tuple[torch.Tensor, bool]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
+        seed = derive_seed(args.seed, "sharpness/eigenvalues")
         values = hessian_eigenvalues(loss, loss.params, args.k, args.method, iters=args.iters,
-                                     tol=args.tol, generator=_seed(args.seed, "eigenvalues"))
+                                     tol=args.tol, generator=seed)
     for w in caught:  # shown, and recorded as converged=false in the JSON
         print(f"warning: {w.message}", file=sys.stderr)
     return values.detach().cpu().double(), not any(
@@ -228,9 +229,10 @@ def _eigenvalues(loss: CheckpointLoss, args: argparse.Namespace) -> tuple[torch.
 
 def _rho_stage(loss: CheckpointLoss, args: argparse.Namespace, rho: float,
                mode: str) -> Callable[[], Any]:
+    seed = derive_seed(args.seed, f"sharpness/{mode}-sharpness/{rho!r}")
     return lambda: rho_sharpness(loss, loss.params, rho, mode, adaptive=args.adaptive,
                                  steps=args.ascent_steps, samples=args.noise_samples,
-                                 generator=_seed(args.seed, f"{mode}-sharpness/{rho!r}"))
+                                 generator=seed)
 
 
 def _rho_record(out: dict[str, Any], rho: float, args: argparse.Namespace) -> dict[str, Any]:
@@ -266,13 +268,6 @@ def _check(args: argparse.Namespace) -> None:
         # Before the measurements, not after them.
         raise ImportError("--plots needs matplotlib, which is not installed: "
                           "pip install 'fgsam[plot]' (the plot extra)")
-
-
-def _seed(seed: int, stream: str) -> int:
-    """An independent seed per measurement, so changing one option leaves the others' random
-    vectors as they were."""
-    digest = hashlib.sha256(f"{seed}/sharpness/{stream}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
 def _sha256(path: Path) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 import torch
 from torch import Tensor
 
+from fgsam._random import make_generator as _make_generator
 from fgsam.typing import Closure
 
 #: Seed used when ``generator=None``, so that a measurement is reproducible by default.
@@ -54,18 +55,14 @@ def common_dtype(params: list[Tensor]) -> torch.dtype:
 
 
 def make_generator(generator: int | torch.Generator | None) -> torch.Generator:
-    """A ``torch.Generator`` from a seed, a generator (used as is) or ``None`` (seed 0)."""
-    if generator is None:
-        generator = DEFAULT_SEED
-    if isinstance(generator, torch.Generator):
-        return generator
-    if isinstance(generator, bool) or not isinstance(generator, int):
-        raise ValueError(
-            f"generator must be an int seed, a torch.Generator or None, got {generator!r}"
-        )
-    gen = torch.Generator()
-    gen.manual_seed(generator)
-    return gen
+    """A ``torch.Generator`` from a seed, a generator (used as is) or ``None``: the rule of
+    :func:`fgsam._random.make_generator`, except that ``None`` means :data:`DEFAULT_SEED`
+    (a measurement repeats without any ``torch.manual_seed``)."""
+    try:
+        return _make_generator(DEFAULT_SEED if generator is None else generator)
+    except ValueError:
+        raise ValueError(f"generator must be an int seed, a torch.Generator or None, got "
+                         f"{generator!r}") from None
 
 
 def gaussian_like(

@@ -113,3 +113,11 @@ def test_class_sizes_refuses_fractional_and_nan_labels() -> None:
     with pytest.raises(ValueError, match=r"y has 2 non-integer labels \(first at node 1: 0.5; "
                                          r"node 3: nan\)"):
         class_sizes(torch.tensor([0.0, 0.5, 1.0, float("nan")]))
+
+
+def test_as_dict_is_a_deprecated_alias_of_to_dict() -> None:
+    split = ClassSplit([0, 1, 2], [3, 4], [5, 6], source="tlp-3/2/2(seed=0)")
+    assert split.to_dict() == {"train": [0, 1, 2], "val": [3, 4], "test": [5, 6],
+                               "source": "tlp-3/2/2(seed=0)"}
+    with pytest.warns(DeprecationWarning, match=r"ClassSplit.as_dict is deprecated; use to_dict"):
+        assert split.as_dict() == split.to_dict()
