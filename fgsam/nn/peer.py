@@ -8,14 +8,15 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch_geometric.utils import add_self_loops
 
 
 def self_loop_edge_index(n: int, device: torch.device | str | None = None) -> Tensor:
     """``edge_index`` of ``n`` nodes with one self-loop each and no other edge: ``[2, n]``."""
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
-    loop = torch.arange(n, device=device)
-    return torch.stack([loop, loop])
+    no_edges = torch.empty((2, 0), dtype=torch.long, device=device)
+    return add_self_loops(no_edges, num_nodes=n)[0]
 
 
 def peer_forward(

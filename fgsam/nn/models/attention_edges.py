@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
+from torch_geometric.utils import add_self_loops, cumsum
 
 #: ``kind`` code of a self-loop pair.
 SELF = -1
@@ -46,23 +47,20 @@ def attention_edges(
         >>> pairs, kind = attention_edges(data.edge_index, data.num_nodes)
     """
     device = edge_index.device
-    num_edges = edge_index.size(1)
-    loops = torch.arange(num_nodes, device=device)
-    bond_ids = torch.arange(num_edges, device=device)
+    bond_ids = torch.arange(edge_index.size(1), device=device)
     if not full:
-        pairs = torch.cat([edge_index, torch.stack([loops, loops])], dim=1)
-        kind = torch.cat([bond_ids, torch.full((num_nodes,), SELF, device=device)])
-        return pairs, kind
+        return add_self_loops(edge_index, bond_ids, fill_value=SELF, num_nodes=num_nodes)
+    loops = torch.arange(num_nodes, device=device)
     if batch is None:
         batch = torch.zeros(num_nodes, dtype=torch.long, device=device)
     counts = torch.bincount(batch, minlength=num_graphs)
-    first = torch.cumsum(counts, 0) - counts  # first atom of each molecule
+    first = cumsum(counts)[:-1]  # first atom of each molecule
     size = counts[batch]  # size of each atom's molecule
     small = size <= (max_full_nodes if max_full_nodes is not None else num_nodes)
 
     # All pairs of small molecules: target i receives from every atom of its molecule.
     repeats = torch.where(small, size, torch.zeros_like(size))
-    start = torch.cumsum(repeats, 0) - repeats  # first pair of each target atom
+    start = cumsum(repeats)[:-1]  # first pair of each target atom
     dst = torch.repeat_interleave(loops, repeats)
     offset = torch.arange(dst.numel(), device=device) - start[dst]
     src = first[batch[dst]] + offset

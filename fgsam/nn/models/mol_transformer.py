@@ -79,7 +79,7 @@ class MolTransformer(torch.nn.Module):
         \alpha^h_{ij} = \operatorname{softmax}_{j \in \mathcal{N}(i) \cup \{i\}}
         \Big(\frac{\langle q^h_i, k^h_j\rangle}{\sqrt{d}} + b^h(e_{ij})\Big),
 
-    (a softmax over each atom's incoming edges, :func:`~fgsam.nn.models.edge_softmax`),
+    (a softmax over each atom's incoming edges, :func:`torch_geometric.utils.softmax`),
     followed by a feed-forward block, both with residuals and LayerNorm; a mean readout
     and an MLP give one output per task. ``full_attention`` lets every atom of molecules
     with at most ``max_full_nodes`` atoms attend to all atoms of its molecule (a learnt

@@ -6,8 +6,7 @@ import math
 
 import torch
 from torch import Tensor
-
-from fgsam.nn.models.edge_softmax import edge_softmax, edge_sum
+from torch_geometric.utils import scatter, softmax
 
 
 class SparseAttention(torch.nn.Module):
@@ -23,7 +22,8 @@ class SparseAttention(torch.nn.Module):
         \qquad \alpha^h_{ij} = \operatorname{softmax}_{j \in \mathcal{N}(i)} s^h_{ij},
         \qquad y_i = W_O \big\Vert_h \sum_{j} \alpha^h_{ij} W_V^h x_j,
 
-    the softmax taken over the incoming edges of :math:`i` only (:func:`edge_softmax`),
+    the softmax taken over the incoming edges of :math:`i` only
+    (:func:`torch_geometric.utils.softmax`),
     so cost and memory are :math:`O(|E|)` rather than :math:`O(N^2)`.
 
     Args:
@@ -58,9 +58,9 @@ class SparseAttention(torch.nn.Module):
         scores = scores / math.sqrt(self.head_dim)
         if bias is not None:
             scores = scores + bias
-        alpha = self.dropout(edge_softmax(scores, dst, n))
+        alpha = self.dropout(softmax(scores, dst, num_nodes=n))
         messages = alpha.unsqueeze(-1) * v.index_select(0, src)
-        return self.out(edge_sum(messages, dst, n).reshape(n, self.channels))
+        return self.out(scatter(messages, dst, 0, n, reduce="sum").reshape(n, self.channels))
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, heads={self.heads}"

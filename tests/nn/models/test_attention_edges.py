@@ -42,3 +42,12 @@ def test_full_pattern_covers_each_small_molecule_and_keeps_large_ones_sparse(bat
     assert int(bonds.sum()) == batch.edge_index.size(1)  # every bond keeps its features
     assert torch.equal(pairs[0] == pairs[1], kind == SELF)
     assert ((kind == NON_BONDED) | bonds | (kind == SELF)).all()
+
+
+def test_bonded_pattern_is_the_bonds_in_order_then_one_self_loop_per_atom(batch):
+    pairs, kind = attention_edges(batch.edge_index, batch.num_nodes)
+    loops = torch.arange(batch.num_nodes)
+    assert torch.equal(pairs, torch.cat([batch.edge_index, torch.stack([loops, loops])], 1))
+    expected_kind = torch.cat([torch.arange(batch.edge_index.size(1)),
+                               torch.full((batch.num_nodes,), SELF)])
+    assert torch.equal(kind, expected_kind)

@@ -54,3 +54,13 @@ def test_sum_into_target_nodes(backend):
     expected = torch.stack([values[1], torch.zeros(3), values[0] + values[2] + values[3],
                             torch.zeros(3)])
     assert_close(out, expected, rtol=0, atol=0)
+
+
+def test_aliases_return_exactly_pyg_softmax_and_scatter():
+    from torch_geometric.utils import scatter, softmax
+
+    g = torch.Generator().manual_seed(0)
+    index = torch.randint(0, 5, (40,), generator=g)  # node 5 gets no edge
+    scores = torch.randn(40, 3, generator=g)
+    assert torch.equal(edge_softmax(scores, index, 6), softmax(scores, index, num_nodes=6))
+    assert torch.equal(edge_sum(scores, index, 6), scatter(scores, index, 0, 6, reduce="sum"))

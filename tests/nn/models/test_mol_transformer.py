@@ -9,7 +9,8 @@ from torch.testing import assert_close
 from torch_geometric.data import Batch
 
 import fgsam.typing
-from fgsam.nn.models import MolTransformer
+from fgsam.nn.models import MolTransformer, SparseAttention
+from tests.nn.models.test_sparse_attention import dense_attention
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -34,6 +35,22 @@ def test_torch_scatter_and_native_paths_agree(batch, monkeypatch, full):
     with_scatter = model(batch)
     monkeypatch.setattr(fgsam.typing, "WITH_TORCH_SCATTER", False)
     assert_close(model(batch), with_scatter, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["bonded", "full"])
+def test_equals_the_same_model_on_dense_masked_softmax_attention(batch, monkeypatch, full):
+    torch.manual_seed(0)
+    model = MolTransformer(num_tasks=2, hidden=32, layers=2, heads=4, dropout=0.0,
+                           full_attention=full, max_full_nodes=9).eval()
+    params = list(model.parameters())
+    out = model(batch)
+    grads = torch.autograd.grad(out.sum(), params)
+    monkeypatch.setattr(SparseAttention, "forward", dense_attention)
+    ref = model(batch)
+    ref_grads = torch.autograd.grad(ref.sum(), params)
+    assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    for grad, ref_grad in zip(grads, ref_grads):
+        assert_close(grad, ref_grad, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("device", DEVICES)
