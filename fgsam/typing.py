@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
+import torch
 from torch import Tensor
+from torch.optim import Optimizer
 
 
 def _installed(module: str) -> bool:
@@ -29,5 +32,19 @@ WITH_MATPLOTLIB: bool = _installed("matplotlib")
 
 #: A closure: re-evaluates the model and returns the loss tensor (no ``backward``).
 Closure = Callable[[], Tensor]
+#: What an optimizer is built over: parameters, or parameter groups (dicts).
+Params = Iterable[Tensor] | Iterable[dict[str, Any]]
+#: A base optimizer: a ``torch.optim`` class, or its lower-case name (``"adam"``).
+BaseOptimizer = type[Optimizer] | str
+#: A seed or a generator (``None``: derived from ``torch.initial_seed()``).
+Seed = int | torch.Generator | None
 
-__all__ = ["WITH_MATPLOTLIB", "WITH_RDKIT", "WITH_TORCH_SCATTER", "Closure"]
+__all__ = [
+    "WITH_MATPLOTLIB",
+    "WITH_RDKIT",
+    "WITH_TORCH_SCATTER",
+    "BaseOptimizer",
+    "Closure",
+    "Params",
+    "Seed",
+]

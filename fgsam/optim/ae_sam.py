@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import Tensor
-from torch.optim import Optimizer
 
 from fgsam.optim.base import ASCENT, SharpnessAwareOptimizer, check_range
-from fgsam.optim.vectors import EPS, global_norm
-from fgsam.typing import Closure
+from fgsam.typing import BaseOptimizer, Closure, Params
 
 
 class AESAM(SharpnessAwareOptimizer):
@@ -46,9 +43,7 @@ class AESAM(SharpnessAwareOptimizer):
     :meth:`second_step` are not supported.
 
     Args:
-        params (iterable): parameters or parameter groups (a group may set ``rho`` and
-            ``perturb``).
-        base_optimizer (type or str): e.g. :class:`torch.optim.SGD` or ``"adam"``.
+        params, base_optimizer: as in :class:`~fgsam.optim.SharpnessAwareOptimizer`.
         rho (float, optional): radius :math:`\rho`. (default: ``0.05``)
         delta (float, optional): decay :math:`\delta \in [0, 1)` of the running
             statistics. (default: ``0.9``)
@@ -58,9 +53,8 @@ class AESAM(SharpnessAwareOptimizer):
             :math:`\lambda_2`). (default: ``1.0``)
         total_steps (int, optional): length :math:`T` of the threshold schedule, usually
             the number of training steps. (default: ``None``)
-        **kwargs: ``model``, ``sync_ascent`` and ``max_grad_norm`` of
-            :class:`~fgsam.optim.SharpnessAwareOptimizer`, and the base optimizer's
-            arguments (``lr``, ...).
+        **kwargs: the shared ``model``, ``sync_ascent``, ``max_grad_norm`` and the base
+            optimizer's arguments (``lr``, ...).
 
     Example:
         >>> opt = AESAM(model.parameters(), "sgd", rho=0.05, total_steps=10_000, lr=0.05)
@@ -69,19 +63,12 @@ class AESAM(SharpnessAwareOptimizer):
     """
 
     name = "ae-sam"
+    hyperparameters = ("delta", "c_start", "c_end", "total_steps")
     manual_steps = False
 
-    def __init__(
-        self,
-        params: Iterable[Tensor] | Iterable[dict[str, Any]],
-        base_optimizer: type[Optimizer] | str,
-        rho: float = 0.05,
-        delta: float = 0.9,
-        c_start: float = -1.0,
-        c_end: float = 1.0,
-        total_steps: int | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, params: Params, base_optimizer: BaseOptimizer, rho: float = 0.05,
+                 delta: float = 0.9, c_start: float = -1.0, c_end: float = 1.0,
+                 total_steps: int | None = None, **kwargs: Any) -> None:
         check_range("delta", delta, 0.0, 1.0, high_open=True)
         for name, value in (("c_start", c_start), ("c_end", c_end)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
@@ -114,10 +101,8 @@ class AESAM(SharpnessAwareOptimizer):
         """One AE-SAM step; returns the loss at the unperturbed weights."""
         # Kept scaled: a plain step hands these very gradients to the base optimizer.
         losses = {ASCENT: self.loss_and_grad(closure, ASCENT, scaler=scaler, unscale=False)}
-        groups = list(self.perturbed_groups())
-        params = [p for _, ps in groups for p in ps]
+        groups, params, norm = self.ascent_gradients(check_overflow=False)  # type: ignore[misc]
         grads = [p.grad for p in params]
-        norm = global_norm(grads)
         if not self.check_finite({**losses, f"{ASCENT} gradient": norm}, scaler):
             self.skip_step(scaler)
             return losses[ASCENT]
@@ -125,7 +110,7 @@ class AESAM(SharpnessAwareOptimizer):
             self.descend(scaler)
             return losses[ASCENT]
         self.global_state["sam_steps"] += 1
-        self.perturb(params, self.group_scaled(groups, grads, 1.0 / (norm + EPS)))
+        self.perturb_along(groups, grads, norm)
         self.descent_pass(closure, losses, scaler)
         return losses[ASCENT]
 
@@ -142,11 +127,6 @@ class AESAM(SharpnessAwareOptimizer):
             return c < 0
         return sq >= mean + c * math.sqrt(var)
 
-    def extra_repr(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"delta": self.delta, "c_start": self.c_start, "c_end": self.c_end}
-        if self.total_steps is not None:
-            out["total_steps"] = self.total_steps
-        return {**out, **super().extra_repr()}
 
 
 __all__ = ["AESAM"]

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
-from torch import Tensor
-from torch.optim import Optimizer
-
 from fgsam.optim.sam import SAM
+from fgsam.typing import BaseOptimizer, Params
 
 
 class ASAM(SAM):
@@ -33,14 +30,8 @@ class ASAM(SAM):
 
     name = "asam"
 
-    def __init__(
-        self,
-        params: Iterable[Tensor] | Iterable[dict[str, Any]],
-        base_optimizer: type[Optimizer] | str,
-        rho: float = 0.5,
-        eta: float = 0.01,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, params: Params, base_optimizer: BaseOptimizer, rho: float = 0.5,
+                 eta: float = 0.01, **kwargs: Any) -> None:
         kwargs.setdefault("adaptive", True)
         super().__init__(params, base_optimizer, rho=rho, eta=eta, **kwargs)
 

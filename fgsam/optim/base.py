@@ -16,7 +16,7 @@ from fgsam.optim.loss_passes import LossPasses
 from fgsam.optim.manual_steps import ManualSteps
 from fgsam.optim.persistence import Persistence
 from fgsam.optim.step_guard import StepGuard, guarded_step
-from fgsam.optim.vectors import EPS, global_norm, resolve_base_optimizer, scaled
+from fgsam.optim.vectors import EPS, global_norm, resolve_base_optimizer
 from fgsam.optim.weight_backup import WeightBackup
 from fgsam.typing import Closure
 
@@ -96,6 +96,8 @@ class SharpnessAwareOptimizer(
     per_sample_loss: bool = False
     #: Ascent passes per step of the default :meth:`step` (SAM's multi-step ascent: more).
     ascent_steps: int = 1
+    #: The attributes :func:`repr` shows beside the groups (``None`` values left out).
+    hyperparameters: tuple[str, ...] = ()
     #: Whether :meth:`ascend` folds the gradient into state that outlives the step (a
     #: moving average, a mask): :meth:`step` then checks the first pass's loss and
     #: gradient before calling it.
@@ -280,22 +282,6 @@ class SharpnessAwareOptimizer(
         """Turn ``.grad`` (taken at :math:`w + \\epsilon`, still carrying the scaler's
         factor) into the descent direction; the plain rule keeps it as it is."""
 
-    @staticmethod
-    def group_scaled(
-        groups: list[tuple[dict[str, Any], list[Tensor]]],
-        tensors: list[Tensor],
-        coeff: Tensor,
-        divisor: float = 1.0,
-    ) -> list[Tensor]:
-        """``tensors`` (one per parameter of ``groups``, in order) times ``coeff ·
-        (rho / divisor)``, with each group's own ``rho``."""
-        out: list[Tensor] = []
-        start = 0
-        for group, ps in groups:
-            out += scaled(tensors[start : start + len(ps)], coeff * (group["rho"] / divisor))
-            start += len(ps)
-        return out
-
     # ----------------------------------------------------------------- descent
     @torch.no_grad()
     def descend(self, scaler: torch.amp.GradScaler | None = None) -> bool:
@@ -346,6 +332,19 @@ class SharpnessAwareOptimizer(
             )
         return closure
 
+    def running_average(
+        self, p: Tensor, key: str, g: Tensor, keep: float, add: float
+    ) -> Tensor | None:
+        """Set ``state[p][key]`` to ``keep · avg + add · g`` (to a copy of ``g`` the first
+        time) and return the previous average (``None`` the first time). A new tensor,
+        not in place: a failed step rolls the state back by reference."""
+        previous = self.state[p].get(key)
+        if previous is None:
+            self.state[p][key] = g.detach().clone()
+        else:
+            self.state[p][key] = previous.mul(keep).add_(g, alpha=add)
+        return previous
+
     def start_epoch(self) -> None:
         """Called by training loops at the start of every epoch (no-op unless a method
         schedules by epoch, e.g. GraphSAM's radius decay)."""
@@ -360,8 +359,8 @@ class SharpnessAwareOptimizer(
         return "\n".join(lines) + "\n)"
 
     def extra_repr(self) -> dict[str, Any]:
-        """Non-group settings shown by ``repr`` (subclasses extend)."""
-        out: dict[str, Any] = {}
+        """Non-group settings shown by ``repr``: :attr:`hyperparameters`, then the shared ones."""
+        out = {k: getattr(self, k) for k in self.hyperparameters if getattr(self, k) is not None}
         if self.model is not None:
             out["model"] = type(self.model).__name__
         if self.sync_ascent:

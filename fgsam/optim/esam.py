@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import Tensor
-from torch.optim import Optimizer
 
 from fgsam.optim.base import SharpnessAwareOptimizer, check_range
 from fgsam.optim.seeding import SeededMixin
-from fgsam.optim.vectors import EPS
-from fgsam.typing import Closure
+from fgsam.typing import BaseOptimizer, Closure, Params, Seed
 
 
 class ESAM(SeededMixin, SharpnessAwareOptimizer):
@@ -49,9 +46,7 @@ class ESAM(SeededMixin, SharpnessAwareOptimizer):
     CIFAR ResNet-18 setting.
 
     Args:
-        params (iterable): parameters or parameter groups (a group may set ``rho`` and
-            ``perturb``).
-        base_optimizer (type or str): e.g. :class:`torch.optim.SGD` or ``"adam"``.
+        params, base_optimizer: as in :class:`~fgsam.optim.SharpnessAwareOptimizer`.
         rho (float, optional): radius :math:`\rho`. (default: ``0.05``)
         beta (float, optional): probability :math:`\beta \in (0, 1]` that a tensor is
             perturbed. (default: ``0.6``)
@@ -60,9 +55,8 @@ class ESAM(SeededMixin, SharpnessAwareOptimizer):
         generator (int or torch.Generator, optional): seed or generator of the
             perturbation draws; ``None`` seeds one from ``torch.initial_seed()`` (a seed
             makes a generator on the parameters' device). (default: ``None``)
-        **kwargs: ``model``, ``sync_ascent`` and ``max_grad_norm`` of
-            :class:`~fgsam.optim.SharpnessAwareOptimizer`, and the base optimizer's
-            arguments (``lr``, ...).
+        **kwargs: the shared ``model``, ``sync_ascent``, ``max_grad_norm`` and the base
+            optimizer's arguments (``lr``, ...).
 
     Example:
         >>> opt = ESAM(model.parameters(), "sgd", rho=0.05, beta=0.6, gamma=0.5, lr=0.05)
@@ -73,18 +67,12 @@ class ESAM(SeededMixin, SharpnessAwareOptimizer):
     """
 
     name = "esam"
+    hyperparameters = ("beta", "gamma")
     per_sample_loss = True
 
-    def __init__(
-        self,
-        params: Iterable[Tensor] | Iterable[dict[str, Any]],
-        base_optimizer: type[Optimizer] | str,
-        rho: float = 0.05,
-        beta: float = 0.6,
-        gamma: float = 0.5,
-        generator: int | torch.Generator | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, params: Params, base_optimizer: BaseOptimizer, rho: float = 0.05,
+                 beta: float = 0.6, gamma: float = 0.5, generator: Seed = None,
+                 **kwargs: Any) -> None:
         check_range("beta", beta, 0.0, 1.0, low_open=True)
         check_range("gamma", gamma, 0.0, 1.0, low_open=True)
         super().__init__(params, base_optimizer, rho, **kwargs)
@@ -139,13 +127,9 @@ class ESAM(SeededMixin, SharpnessAwareOptimizer):
         groups, _, norm = opening
         chosen = iter((self.draws(sum(len(ps) for _, ps in groups)) < self.beta).tolist())
         kept = [(group, [p for p in ps if next(chosen)]) for group, ps in groups]
-        params = [p for _, ps in kept for p in ps]
-        eps = self.group_scaled(kept, [p.grad for p in params], 1.0 / (norm + EPS), self.beta)
-        self.perturb(params, eps)
+        self.perturb_along(kept, [p.grad for _, ps in kept for p in ps], norm, self.beta)
         return True
 
-    def extra_repr(self) -> dict[str, Any]:
-        return {"beta": self.beta, "gamma": self.gamma, **super().extra_repr()}
 
 
 __all__ = ["ESAM"]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
-from torch.optim import Optimizer
 
 from fgsam.optim.base import (
     SharpnessAwareOptimizer,
@@ -15,7 +14,7 @@ from fgsam.optim.base import (
     check_positive_int,
 )
 from fgsam.optim.seeding import SeededMixin
-from fgsam.typing import Closure
+from fgsam.typing import BaseOptimizer, Closure, Params, Seed
 
 
 class F2M(SeededMixin, SharpnessAwareOptimizer):
@@ -54,15 +53,13 @@ class F2M(SeededMixin, SharpnessAwareOptimizer):
     penalty on the spread of the noisy losses; those belong to the closure.
 
     Args:
-        params (iterable): parameters or parameter groups (a group may set ``rho`` and
-            ``perturb``).
-        base_optimizer (type or str): e.g. :class:`torch.optim.SGD` or ``"adam"``.
+        params, base_optimizer: as in :class:`~fgsam.optim.SharpnessAwareOptimizer`.
         rho (float, optional): the noise bound and clamp half-width :math:`\delta`.
             (default: ``0.01``)
         num_samples (int, optional): the number of noise samples :math:`M`.
             (default: ``2``)
-        generator (int or torch.Generator, optional): seed or generator of the noise;
-            ``None`` seeds one from ``torch.initial_seed()``. (default: ``None``)
+        generator (int or torch.Generator, optional): the draws' seed or generator
+            (:meth:`~fgsam.optim.seeding.SeededMixin.init_generator`). (default: ``None``)
         **kwargs: ``model``, ``sync_ascent`` and ``max_grad_norm`` of
             :class:`~fgsam.optim.SharpnessAwareOptimizer`, and the base optimizer's
             arguments (``lr``, ...). ``sync_ascent`` here: accepted for a uniform interface,
@@ -79,17 +76,11 @@ class F2M(SeededMixin, SharpnessAwareOptimizer):
     """
 
     name = "f2m"
+    hyperparameters = ("num_samples", "anchored")
     manual_steps = False
 
-    def __init__(
-        self,
-        params: Iterable[Tensor] | Iterable[dict[str, Any]],
-        base_optimizer: type[Optimizer] | str,
-        rho: float = 0.01,
-        num_samples: int = 2,
-        generator: int | torch.Generator | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, params: Params, base_optimizer: BaseOptimizer, rho: float = 0.01,
+                 num_samples: int = 2, generator: Seed = None, **kwargs: Any) -> None:
         check_positive_int("num_samples", num_samples)
         super().__init__(params, base_optimizer, rho, **kwargs)
         self.num_samples = num_samples
@@ -205,9 +196,6 @@ class F2M(SeededMixin, SharpnessAwareOptimizer):
             ref = ref.to(p)
             p.clamp_(ref - half, ref + half)
 
-    def extra_repr(self) -> dict[str, Any]:
-        return {**super().extra_repr(), "num_samples": self.num_samples,
-                "anchored": self.anchored}
 
 
 __all__ = ["F2M"]

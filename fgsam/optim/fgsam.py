@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import Tensor
-from torch.optim import Optimizer
 
 from fgsam.optim.base import SharpnessAwareOptimizer, check_non_negative, check_range, guarded_step
 from fgsam.optim.vectors import EPS
-from fgsam.typing import Closure
+from fgsam.typing import BaseOptimizer, Closure, Params
 
 #: Names of the loss passes, used in error messages.
 GNN_PASS, PEER_PASS, PERTURBED_PEER_PASS = "GNN", "PeerMLP", "PeerMLP at w+eps"
@@ -61,9 +59,7 @@ class FGSAM(SharpnessAwareOptimizer):
     adds :math:`\lambda g_{\mathrm{gnn}}` and steps.
 
     Args:
-        params (iterable): parameters or parameter groups (a group may set ``rho`` and
-            ``perturb``).
-        base_optimizer (type or str): e.g. :class:`torch.optim.Adam` or ``"adam"``.
+        params, base_optimizer: as in :class:`~fgsam.optim.SharpnessAwareOptimizer`.
         rho (float, optional): radius :math:`\rho`. (default: ``0.05``)
         lam (float, optional): weight :math:`\lambda \ge 0` of the reused GNN gradient.
             (default: ``1.0``)
@@ -88,16 +84,10 @@ class FGSAM(SharpnessAwareOptimizer):
 
     name = "fgsam"
     num_closures = 2
+    hyperparameters: tuple[str, ...] = ("lam", "convex")
 
-    def __init__(
-        self,
-        params: Iterable[Tensor] | Iterable[dict[str, Any]],
-        base_optimizer: type[Optimizer] | str,
-        rho: float = 0.05,
-        lam: float = 1.0,
-        convex: bool = False,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, params: Params, base_optimizer: BaseOptimizer, rho: float = 0.05,
+                 lam: float = 1.0, convex: bool = False, **kwargs: Any) -> None:
         if not isinstance(convex, bool):
             raise ValueError(f"convex must be True or False, got {convex!r}")
         if convex:
@@ -226,12 +216,6 @@ class FGSAM(SharpnessAwareOptimizer):
         super().clear_step_buffers()
         self._g_gnn = {}
 
-    def extra_repr(self) -> dict[str, Any]:
-        out = super().extra_repr()
-        out["lam"] = self.lam
-        if self.convex:
-            out["convex"] = True
-        return out
 
 
 __all__ = ["FGSAM"]

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import Tensor
-from torch.optim import Optimizer
 
 from fgsam.optim.base import check_non_negative, check_positive_int
 from fgsam.optim.fgsam import FGSAM, GNN_PASS, PEER_PASS, PERTURBED_PEER_PASS
 from fgsam.optim.vectors import EPS, global_norm, normalized, reject
-from fgsam.typing import Closure
+from fgsam.typing import BaseOptimizer, Closure, Params
 
 
 class FGSAMPlus(FGSAM):
@@ -74,9 +72,7 @@ class FGSAMPlus(FGSAM):
     ``sync_ascent`` is off). No manual ``first_step``/``second_step``.
 
     Args:
-        params (iterable): parameters or parameter groups (a group may set ``rho`` and
-            ``perturb``).
-        base_optimizer (type or str): e.g. :class:`torch.optim.Adam` or ``"adam"``.
+        params, base_optimizer: as in :class:`~fgsam.optim.SharpnessAwareOptimizer`.
         rho (float, optional): radius :math:`\rho`. (default: ``0.1``)
         lam (float, optional): weight :math:`\lambda \ge 0` of the GNN gradient.
             (default: ``1.0``)
@@ -99,20 +95,11 @@ class FGSAMPlus(FGSAM):
 
     name = "fgsam+"
     manual_steps = False
+    hyperparameters = ("lam", "convex", "k", "alpha", "per_tensor", "topology_term")
 
-    def __init__(
-        self,
-        params: Iterable[Tensor] | Iterable[dict[str, Any]],
-        base_optimizer: type[Optimizer] | str,
-        rho: float = 0.1,
-        lam: float = 1.0,
-        k: int = 2,
-        alpha: float = 0.7,
-        convex: bool = False,
-        per_tensor: bool = False,
-        topology_term: bool = True,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, params: Params, base_optimizer: BaseOptimizer, rho: float = 0.1,
+                 lam: float = 1.0, k: int = 2, alpha: float = 0.7, convex: bool = False,
+                 per_tensor: bool = False, topology_term: bool = True, **kwargs: Any) -> None:
         check_positive_int("k", k)
         check_non_negative("alpha", alpha)
         for arg, value in (("per_tensor", per_tensor), ("topology_term", topology_term)):
@@ -245,14 +232,6 @@ class FGSAMPlus(FGSAM):
             return reject(xs, unit)
         return [x - torch.vdot(x.reshape(-1), u.reshape(-1)) * u for x, u in zip(xs, unit)]
 
-    def extra_repr(self) -> dict[str, Any]:
-        out = super().extra_repr()
-        out.update(k=self.k, alpha=self.alpha)
-        if self.per_tensor:
-            out["per_tensor"] = True
-        if not self.topology_term:
-            out["topology_term"] = False
-        return out
 
 
 def _grad_or_zeros(p: Tensor) -> Tensor:

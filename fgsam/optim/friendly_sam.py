@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
 from typing import Any
 
 import torch
-from torch import Tensor
-from torch.optim import Optimizer
 
 from fgsam.optim.base import SharpnessAwareOptimizer, check_non_negative, check_range
-from fgsam.optim.vectors import EPS, global_norm
+from fgsam.typing import BaseOptimizer, Params
 
 
 class FriendlySAM(SharpnessAwareOptimizer):
@@ -33,17 +30,14 @@ class FriendlySAM(SharpnessAwareOptimizer):
     Cost: 2 forward/backward passes per step.
 
     Args:
-        params (iterable): parameters or parameter groups (a group may set ``rho`` and
-            ``perturb``).
-        base_optimizer (type or str): e.g. :class:`torch.optim.SGD` or ``"adam"``.
+        params, base_optimizer: as in :class:`~fgsam.optim.SharpnessAwareOptimizer`.
         rho (float, optional): radius :math:`\rho`. (default: ``0.05``)
         sigma (float, optional): weight :math:`\sigma \ge 0` of the removed average.
             (default: ``1.0``)
         lam (float, optional): decay :math:`\lambda \in [0, 1]` of the average
             (``lmbda``: its deprecated name). (default: ``0.9``)
-        **kwargs: ``model``, ``sync_ascent`` and ``max_grad_norm`` of
-            :class:`~fgsam.optim.SharpnessAwareOptimizer`, and the base optimizer's
-            arguments (``lr``, ...).
+        **kwargs: the shared ``model``, ``sync_ascent``, ``max_grad_norm`` and the base
+            optimizer's arguments (``lr``, ...).
 
     Example:
         >>> opt = FriendlySAM(model.parameters(), "sgd", rho=0.1, sigma=1.0, lam=0.9, lr=0.05)
@@ -51,17 +45,11 @@ class FriendlySAM(SharpnessAwareOptimizer):
     """
 
     name = "friendly-sam"
+    hyperparameters = ("sigma", "lam")
     ascent_keeps_state = True
 
-    def __init__(
-        self,
-        params: Iterable[Tensor] | Iterable[dict[str, Any]],
-        base_optimizer: type[Optimizer] | str,
-        rho: float = 0.05,
-        sigma: float = 1.0,
-        lam: float = 0.9,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, params: Params, base_optimizer: BaseOptimizer, rho: float = 0.05,
+                 sigma: float = 1.0, lam: float = 0.9, **kwargs: Any) -> None:
         arg = "lam"
         if "lmbda" in kwargs:  # the name of earlier releases
             warnings.warn("FriendlySAM's lmbda is deprecated; use lam", DeprecationWarning, 2)
@@ -88,23 +76,13 @@ class FriendlySAM(SharpnessAwareOptimizer):
         if opening is None:
             return False
         groups, params, _ = opening
-        grads = [p.grad for p in params]
         directions = []
-        for p, g in zip(params, grads):
-            m = self.state[p].get("fsam_m")
-            if m is None:
-                self.state[p]["fsam_m"] = g.detach().clone()
-                directions.append(g)
-            else:
-                directions.append(g - self.sigma * m)
-                # A new tensor, not in place: a failed step rolls the state back by reference.
-                self.state[p]["fsam_m"] = m.mul(self.lam).add_(g, alpha=1.0 - self.lam)
-        coeff = 1.0 / (global_norm(directions) + EPS)
-        self.perturb(params, self.group_scaled(groups, directions, coeff))
+        for p in params:
+            m = self.running_average(p, "fsam_m", p.grad, self.lam, 1.0 - self.lam)
+            directions.append(p.grad if m is None else p.grad - self.sigma * m)
+        self.perturb_along(groups, directions)
         return True
 
-    def extra_repr(self) -> dict[str, Any]:
-        return {"sigma": self.sigma, "lam": self.lam, **super().extra_repr()}
 
 
 __all__ = ["FriendlySAM"]

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import Tensor
-from torch.optim import Optimizer
 
 from fgsam.optim.base import (
     ASCENT,
@@ -18,7 +16,7 @@ from fgsam.optim.base import (
     check_range,
 )
 from fgsam.optim.vectors import EPS, global_norm
-from fgsam.typing import Closure
+from fgsam.typing import BaseOptimizer, Closure, Params
 
 
 class GraphSAM(SharpnessAwareOptimizer):
@@ -48,9 +46,7 @@ class GraphSAM(SharpnessAwareOptimizer):
     Manual ``first_step``/``second_step`` are not supported: use :meth:`step`.
 
     Args:
-        params (iterable): parameters or parameter groups (a group may set ``rho`` and
-            ``perturb``).
-        base_optimizer (type or str): e.g. :class:`torch.optim.Adam` or ``"adam"``.
+        params, base_optimizer: as in :class:`~fgsam.optim.SharpnessAwareOptimizer`.
         rho (float, optional): initial radius :math:`\rho`. (default: ``0.05``)
         beta (float, optional): moving-average factor :math:`\beta \in [0, 1]`.
             (default: ``0.99``)
@@ -76,18 +72,9 @@ class GraphSAM(SharpnessAwareOptimizer):
     name = "graphsam"
     manual_steps = False
 
-    def __init__(
-        self,
-        params: Iterable[Tensor] | Iterable[dict[str, Any]],
-        base_optimizer: type[Optimizer] | str,
-        rho: float = 0.05,
-        beta: float = 0.99,
-        gamma: float = 0.5,
-        decay_every: int = 1,
-        adaptive: bool = False,
-        eta: float = 0.01,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, params: Params, base_optimizer: BaseOptimizer, rho: float = 0.05,
+                 beta: float = 0.99, gamma: float = 0.5, decay_every: int = 1,
+                 adaptive: bool = False, eta: float = 0.01, **kwargs: Any) -> None:
         check_range("beta", beta, 0.0, 1.0)
         check_range("gamma", gamma, 0.0, 1.0, low_open=True)
         check_positive_int("decay_every", decay_every)

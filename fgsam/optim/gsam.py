@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import Tensor
-from torch.optim import Optimizer
 
 from fgsam.optim.base import check_non_negative
 from fgsam.optim.sam import SAM
 from fgsam.optim.vectors import global_dot, normalized
+from fgsam.typing import BaseOptimizer, Params
 
 
 class GSAM(SAM):
@@ -38,9 +37,7 @@ class GSAM(SAM):
     (:math:`\rho_t \propto` lr); that schedule is left to the user (set ``group["rho"]``).
 
     Args:
-        params (iterable): parameters or parameter groups (a group may set ``rho`` and
-            ``perturb``).
-        base_optimizer (type or str): e.g. :class:`torch.optim.Adam` or ``"sgd"``.
+        params, base_optimizer: as in :class:`~fgsam.optim.SharpnessAwareOptimizer`.
         rho (float, optional): radius :math:`\rho`. (default: ``0.05``)
         alpha (float, optional): weight :math:`\alpha \ge 0` of the removed orthogonal
             component. (default: ``0.4``)
@@ -55,15 +52,10 @@ class GSAM(SAM):
     """
 
     name = "gsam"
+    hyperparameters = ("alpha",)
 
-    def __init__(
-        self,
-        params: Iterable[Tensor] | Iterable[dict[str, Any]],
-        base_optimizer: type[Optimizer] | str,
-        rho: float = 0.05,
-        alpha: float = 0.4,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, params: Params, base_optimizer: BaseOptimizer, rho: float = 0.05,
+                 alpha: float = 0.4, **kwargs: Any) -> None:
         check_non_negative("alpha", alpha)
         super().__init__(params, base_optimizer, rho=rho, **kwargs)
         self.alpha = float(alpha)
@@ -96,8 +88,6 @@ class GSAM(SAM):
         for p, gi, u in zip(params, g, unit, strict=True):
             p.grad.sub_(gi - coeff.to(u.device) * u, alpha=self.alpha)
 
-    def extra_repr(self) -> dict[str, Any]:
-        return {**super().extra_repr(), "alpha": self.alpha}
 
 
 __all__ = ["GSAM"]

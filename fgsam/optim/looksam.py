@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import Tensor
-from torch.optim import Optimizer
 
 from fgsam.optim.base import (
     ASCENT,
@@ -17,7 +15,7 @@ from fgsam.optim.base import (
     check_positive_int,
 )
 from fgsam.optim.vectors import EPS, global_norm, reject, scaled
-from fgsam.typing import Closure
+from fgsam.typing import BaseOptimizer, Closure, Params
 
 
 class LookSAM(SharpnessAwareOptimizer):
@@ -43,9 +41,7 @@ class LookSAM(SharpnessAwareOptimizer):
     are not supported (the number of passes varies).
 
     Args:
-        params (iterable): parameters or parameter groups (a group may set ``rho`` and
-            ``perturb``).
-        base_optimizer (type or str): e.g. :class:`torch.optim.SGD` or ``"adam"``.
+        params, base_optimizer: as in :class:`~fgsam.optim.SharpnessAwareOptimizer`.
         rho (float, optional): radius :math:`\rho`. (default: ``0.05``)
         k (int, optional): SAM step interval :math:`k \ge 1`. (default: ``5``)
         alpha (float, optional): weight :math:`\alpha \ge 0` of the reused component.
@@ -61,17 +57,11 @@ class LookSAM(SharpnessAwareOptimizer):
     """
 
     name = "looksam"
+    hyperparameters = ("k", "alpha")
     manual_steps = False
 
-    def __init__(
-        self,
-        params: Iterable[Tensor] | Iterable[dict[str, Any]],
-        base_optimizer: type[Optimizer] | str,
-        rho: float = 0.05,
-        k: int = 5,
-        alpha: float = 0.7,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, params: Params, base_optimizer: BaseOptimizer, rho: float = 0.05, k: int = 5,
+                 alpha: float = 0.7, **kwargs: Any) -> None:
         check_positive_int("k", k)
         check_non_negative("alpha", alpha)
         super().__init__(params, base_optimizer, rho, **kwargs)
@@ -106,16 +96,14 @@ class LookSAM(SharpnessAwareOptimizer):
                 closure, ASCENT, sync=self.sync_ascent, scaler=scaler, unscale=False
             )
         }
-        groups = list(self.perturbed_groups())
-        params = [p for _, ps in groups for p in ps]
-        grads = [p.grad for p in params]
-        norm = global_norm(grads)
-        if scaler is not None and not bool(torch.isfinite(norm)):
+        opening = self.ascent_gradients(check_overflow=scaler is not None)
+        if opening is None:
             self.skip_step(scaler)
             return losses[ASCENT]
-        coeff = 1.0 / (norm + EPS)
-        unit = scaled(grads, coeff)
-        self.perturb(params, self.group_scaled(groups, grads, coeff))
+        groups, params, norm = opening
+        grads = [p.grad for p in params]
+        unit = scaled(grads, 1.0 / (norm + EPS))
+        self.perturb_along(groups, grads, norm)
         losses[DESCENT] = self.loss_and_grad(
             closure, DESCENT, perturbed=True, scaler=scaler, unscale=False
         )
@@ -130,8 +118,6 @@ class LookSAM(SharpnessAwareOptimizer):
                 self.state[p]["looksam_gv"] = v
         return losses[ASCENT]
 
-    def extra_repr(self) -> dict[str, Any]:
-        return {"k": self.k, "alpha": self.alpha, **super().extra_repr()}
 
 
 __all__ = ["LookSAM"]

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import Tensor
-from torch.optim import Optimizer
 
 from fgsam.optim.base import DESCENT, SharpnessAwareOptimizer
 from fgsam.optim.vectors import EPS, global_norm
-from fgsam.typing import Closure
+from fgsam.typing import BaseOptimizer, Closure, Params
 
 #: Where ``torch.optim`` optimizers keep their first moment: SGD/RMSprop, Adam family.
 MOMENTUM_KEYS = ("momentum_buffer", "exp_avg")
@@ -71,13 +69,8 @@ class MomentumSAM(SharpnessAwareOptimizer):
     name = "msam"
     manual_steps = False
 
-    def __init__(
-        self,
-        params: Iterable[Tensor] | Iterable[dict[str, Any]],
-        base_optimizer: type[Optimizer] | str,
-        rho: float = 0.3,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, params: Params, base_optimizer: BaseOptimizer, rho: float = 0.3,
+                 **kwargs: Any) -> None:
         super().__init__(params, base_optimizer, rho, **kwargs)
 
     def _check_group(self, group: dict[str, Any]) -> None:

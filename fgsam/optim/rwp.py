@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import Tensor
-from torch.optim import Optimizer
 
 from fgsam.optim.base import ASCENT, SharpnessAwareOptimizer, check_range
 from fgsam.optim.seeding import SeededMixin
 from fgsam.optim.vectors import global_norm
-from fgsam.typing import Closure
+from fgsam.typing import BaseOptimizer, Closure, Params, Seed
 
 
 def filter_norms(w: Tensor) -> Tensor:
@@ -56,14 +54,12 @@ class RWP(SeededMixin, SharpnessAwareOptimizer):
     :math:`\lambda = 0.5`.
 
     Args:
-        params (iterable): parameters or parameter groups (a group may set ``rho`` and
-            ``perturb``).
-        base_optimizer (type or str): e.g. :class:`torch.optim.SGD` or ``"adam"``.
+        params, base_optimizer: as in :class:`~fgsam.optim.SharpnessAwareOptimizer`.
         rho (float, optional): the relative noise scale :math:`\sigma`. (default: ``0.01``)
         lam (float, optional): weight :math:`\lambda \in [0, 1]` of the plain gradient.
             (default: ``0.5``)
-        generator (int or torch.Generator, optional): seed or generator of the noise;
-            ``None`` seeds one from ``torch.initial_seed()``. (default: ``None``)
+        generator (int or torch.Generator, optional): the draws' seed or generator
+            (:meth:`~fgsam.optim.seeding.SeededMixin.init_generator`). (default: ``None``)
         **kwargs: ``model``, ``sync_ascent`` and ``max_grad_norm`` of
             :class:`~fgsam.optim.SharpnessAwareOptimizer`, and the base optimizer's
             arguments (``lr``, ...). ``sync_ascent`` here: accepted for a uniform interface,
@@ -78,16 +74,10 @@ class RWP(SeededMixin, SharpnessAwareOptimizer):
     """
 
     name = "rwp"
+    hyperparameters = ("lam",)
 
-    def __init__(
-        self,
-        params: Iterable[Tensor] | Iterable[dict[str, Any]],
-        base_optimizer: type[Optimizer] | str,
-        rho: float = 0.01,
-        lam: float = 0.5,
-        generator: int | torch.Generator | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, params: Params, base_optimizer: BaseOptimizer, rho: float = 0.01,
+                 lam: float = 0.5, generator: Seed = None, **kwargs: Any) -> None:
         check_range("lam", lam, 0.0, 1.0)
         super().__init__(params, base_optimizer, rho, **kwargs)
         self.lam = float(lam)
@@ -140,8 +130,6 @@ class RWP(SeededMixin, SharpnessAwareOptimizer):
                 p.grad.add_(clean)
         self._clean = {}
 
-    def extra_repr(self) -> dict[str, Any]:
-        return {**super().extra_repr(), "lam": self.lam}
 
 
 __all__ = ["RWP", "filter_norms"]

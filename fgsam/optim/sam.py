@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import Tensor
-from torch.optim import Optimizer
 
 from fgsam.optim.base import (
     SharpnessAwareOptimizer,
@@ -16,6 +14,7 @@ from fgsam.optim.base import (
     check_range,
 )
 from fgsam.optim.vectors import EPS, global_norm
+from fgsam.typing import BaseOptimizer, Params
 
 
 class SAM(SharpnessAwareOptimizer):
@@ -37,18 +36,15 @@ class SAM(SharpnessAwareOptimizer):
     at the current point. Cost: :math:`n + 1` forward/backward passes per step.
 
     Args:
-        params (iterable): parameters or parameter groups (a group may set ``rho`` and
-            ``perturb``).
-        base_optimizer (type or str): e.g. :class:`torch.optim.Adam` or ``"sgd"``.
+        params, base_optimizer: as in :class:`~fgsam.optim.SharpnessAwareOptimizer`.
         rho (float, optional): radius :math:`\rho`. (default: ``0.05``)
         adaptive (bool, optional): ASAM's scale-invariant radius. (default: ``False``)
         eta (float, optional): ASAM's :math:`\eta`. (default: ``0.01``)
         unified (float, optional): Unified SAM's :math:`\lambda \in [0, 1]`.
             (default: ``1.0``)
         ascent_steps (int, optional): number of ascent steps :math:`n`. (default: ``1``)
-        **kwargs: ``model``, ``sync_ascent`` and ``max_grad_norm`` of
-            :class:`~fgsam.optim.SharpnessAwareOptimizer`, and the base optimizer's
-            arguments (``lr``, ``weight_decay``, ...).
+        **kwargs: the shared ``model``, ``sync_ascent``, ``max_grad_norm`` and the base
+            optimizer's arguments (``lr``, ...).
 
     Example:
         >>> opt = SAM(model.parameters(), torch.optim.Adam, rho=0.05, lr=1e-3)
@@ -59,17 +55,9 @@ class SAM(SharpnessAwareOptimizer):
 
     name = "sam"
 
-    def __init__(
-        self,
-        params: Iterable[Tensor] | Iterable[dict[str, Any]],
-        base_optimizer: type[Optimizer] | str,
-        rho: float = 0.05,
-        adaptive: bool = False,
-        eta: float = 0.01,
-        unified: float = 1.0,
-        ascent_steps: int = 1,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, params: Params, base_optimizer: BaseOptimizer, rho: float = 0.05,
+                 adaptive: bool = False, eta: float = 0.01, unified: float = 1.0,
+                 ascent_steps: int = 1, **kwargs: Any) -> None:
         check_non_negative("eta", eta)
         check_range("unified", unified, 0.0, 1.0)
         check_positive_int("ascent_steps", ascent_steps)

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import Tensor
-from torch.optim import Optimizer
 
 from fgsam.optim.base import SharpnessAwareOptimizer, check_positive_int, check_range
 from fgsam.optim.seeding import SeededMixin
 from fgsam.optim.vectors import EPS
-from fgsam.typing import Closure
+from fgsam.typing import BaseOptimizer, Closure, Params, Seed
 
 #: The key of the mask (0/1 in the parameter's dtype) in ``state[p]``.
 MASK = "ssam_mask"
@@ -23,17 +21,10 @@ class _SparseSAM(SeededMixin, SharpnessAwareOptimizer):
     """The shared SSAM step: :math:`\\epsilon = \\rho (m \\odot g) / \\lVert g \\rVert`."""
 
     ascent_keeps_state = True
+    hyperparameters: tuple[str, ...] = ("sparsity", "update_interval")
 
-    def __init__(
-        self,
-        params: Iterable[Tensor] | Iterable[dict[str, Any]],
-        base_optimizer: type[Optimizer] | str,
-        rho: float,
-        sparsity: float,
-        update_interval: int,
-        generator: int | torch.Generator | None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, params: Params, base_optimizer: BaseOptimizer, rho: float, sparsity: float,
+                 update_interval: int, generator: Seed, **kwargs: Any) -> None:
         check_range("sparsity", sparsity, 0.0, 1.0)
         check_positive_int("update_interval", update_interval)
         super().__init__(params, base_optimizer, rho, **kwargs)
@@ -111,12 +102,6 @@ class _SparseSAM(SeededMixin, SharpnessAwareOptimizer):
         total = sum(m.numel() for m in masks)
         return float(sum(float(m.sum()) for m in masks) / total) if total else float("nan")
 
-    def extra_repr(self) -> dict[str, Any]:
-        return {
-            "sparsity": self.sparsity,
-            "update_interval": self.update_interval,
-            **super().extra_repr(),
-        }
 
 
 class SSAMF(_SparseSAM):
@@ -152,9 +137,7 @@ class SSAMF(_SparseSAM):
     defaults here count optimizer steps.
 
     Args:
-        params (iterable): parameters or parameter groups (a group may set ``rho`` and
-            ``perturb``).
-        base_optimizer (type or str): e.g. :class:`torch.optim.SGD` or ``"adam"``.
+        params, base_optimizer: as in :class:`~fgsam.optim.SharpnessAwareOptimizer`.
         rho (float, optional): radius :math:`\rho`. (default: ``0.05``)
         sparsity (float, optional): fraction :math:`s \in [0, 1]` of entries *not*
             perturbed. (default: ``0.5``)
@@ -162,12 +145,10 @@ class SSAMF(_SparseSAM):
             update. (default: ``16``)
         update_interval (int, optional): steps :math:`T_m` between mask updates.
             (default: ``100``)
-        generator (int or torch.Generator, optional): seed or generator of the sample
-            draws; ``None`` seeds one from ``torch.initial_seed()`` (a seed makes a
-            generator on the parameters' device). (default: ``None``)
-        **kwargs: ``model``, ``sync_ascent`` and ``max_grad_norm`` of
-            :class:`~fgsam.optim.SharpnessAwareOptimizer`, and the base optimizer's
-            arguments (``lr``, ...).
+        generator (int or torch.Generator, optional): the draws' seed or generator
+            (:meth:`~fgsam.optim.seeding.SeededMixin.init_generator`). (default: ``None``)
+        **kwargs: the shared ``model``, ``sync_ascent``, ``max_grad_norm`` and the base
+            optimizer's arguments (``lr``, ...).
 
     Example:
         >>> opt = SSAMF(model.parameters(), "sgd", rho=0.1, sparsity=0.5, generator=0, lr=0.05)
@@ -178,19 +159,12 @@ class SSAMF(_SparseSAM):
     """
 
     name = "ssam-f"
+    hyperparameters = ("sparsity", "num_samples", "update_interval")
     per_sample_loss = True
 
-    def __init__(
-        self,
-        params: Iterable[Tensor] | Iterable[dict[str, Any]],
-        base_optimizer: type[Optimizer] | str,
-        rho: float = 0.05,
-        sparsity: float = 0.5,
-        num_samples: int = 16,
-        update_interval: int = 100,
-        generator: int | torch.Generator | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, params: Params, base_optimizer: BaseOptimizer, rho: float = 0.05,
+                 sparsity: float = 0.5, num_samples: int = 16, update_interval: int = 100,
+                 generator: Seed = None, **kwargs: Any) -> None:
         check_positive_int("num_samples", num_samples)
         super().__init__(
             params, base_optimizer, rho, sparsity, update_interval, generator, **kwargs,
@@ -249,8 +223,6 @@ class SSAMF(_SparseSAM):
         self.keep_largest(params, scores)
         self._fisher = None
 
-    def extra_repr(self) -> dict[str, Any]:
-        return {"num_samples": self.num_samples, **super().extra_repr()}
 
 
 class SSAMD(_SparseSAM):
@@ -281,9 +253,7 @@ class SSAMD(_SparseSAM):
     Cost: 2 forward/backward passes per step.
 
     Args:
-        params (iterable): parameters or parameter groups (a group may set ``rho`` and
-            ``perturb``).
-        base_optimizer (type or str): e.g. :class:`torch.optim.SGD` or ``"adam"``.
+        params, base_optimizer: as in :class:`~fgsam.optim.SharpnessAwareOptimizer`.
         rho (float, optional): radius :math:`\rho`. (default: ``0.05``)
         sparsity (float, optional): fraction :math:`s \in [0, 1]` of entries *not*
             perturbed. (default: ``0.5``)
@@ -293,12 +263,10 @@ class SSAMD(_SparseSAM):
             (default: ``100``)
         total_steps (int, optional): length :math:`T` of the cosine schedule, usually the
             number of training steps. (default: ``None``)
-        generator (int or torch.Generator, optional): seed or generator of the random
-            mask draws; ``None`` seeds one from ``torch.initial_seed()`` (a seed makes a
-            generator on the parameters' device). (default: ``None``)
-        **kwargs: ``model``, ``sync_ascent`` and ``max_grad_norm`` of
-            :class:`~fgsam.optim.SharpnessAwareOptimizer`, and the base optimizer's
-            arguments (``lr``, ...).
+        generator (int or torch.Generator, optional): the draws' seed or generator
+            (:meth:`~fgsam.optim.seeding.SeededMixin.init_generator`). (default: ``None``)
+        **kwargs: the shared ``model``, ``sync_ascent``, ``max_grad_norm`` and the base
+            optimizer's arguments (``lr``, ...).
 
     Example:
         >>> opt = SSAMD(model.parameters(), "sgd", rho=0.1, total_steps=5000, generator=0,
@@ -307,19 +275,11 @@ class SSAMD(_SparseSAM):
     """
 
     name = "ssam-d"
+    hyperparameters = ("sparsity", "drop_rate", "update_interval", "total_steps")
 
-    def __init__(
-        self,
-        params: Iterable[Tensor] | Iterable[dict[str, Any]],
-        base_optimizer: type[Optimizer] | str,
-        rho: float = 0.05,
-        sparsity: float = 0.5,
-        drop_rate: float = 0.5,
-        update_interval: int = 100,
-        total_steps: int | None = None,
-        generator: int | torch.Generator | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, params: Params, base_optimizer: BaseOptimizer, rho: float = 0.05,
+                 sparsity: float = 0.5, drop_rate: float = 0.5, update_interval: int = 100,
+                 total_steps: int | None = None, generator: Seed = None, **kwargs: Any) -> None:
         check_range("drop_rate", drop_rate, 0.0, 1.0)
         if total_steps is not None:
             check_positive_int("total_steps", total_steps)
@@ -354,11 +314,6 @@ class SSAMD(_SparseSAM):
             mask[grow.indices] = True
         self.store_mask(params, mask)
 
-    def extra_repr(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"drop_rate": self.drop_rate}
-        if self.total_steps is not None:
-            out["total_steps"] = self.total_steps
-        return {**out, **super().extra_repr()}
 
 
 __all__ = ["SSAMD", "SSAMF"]

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
-from torch.optim import Optimizer
 
 from fgsam.optim.base import (
     SharpnessAwareOptimizer,
@@ -18,7 +16,7 @@ from fgsam.optim.base import (
 )
 from fgsam.optim.seeding import SeededMixin
 from fgsam.optim.vectors import EPS, global_norm
-from fgsam.typing import Closure
+from fgsam.typing import BaseOptimizer, Closure, Params, Seed
 
 
 def worker_mean(values: Tensor, model: torch.nn.Module | None) -> Tensor:
@@ -115,9 +113,7 @@ class TiltedSAM(SeededMixin, SharpnessAwareOptimizer):
     :math:`r = 1`, :math:`\rho = 0.05`.
 
     Args:
-        params (iterable): parameters or parameter groups (a group may set ``rho`` and
-            ``perturb``).
-        base_optimizer (type or str): e.g. :class:`torch.optim.SGD` or ``"adam"``.
+        params, base_optimizer: as in :class:`~fgsam.optim.SharpnessAwareOptimizer`.
         rho (float, optional): radius :math:`\rho` of the ascent step. (default: ``0.05``)
         tilt (float, optional): the tilt :math:`t \ge 0`. (default: ``1.0``)
         num_samples (int, optional): the number of perturbations :math:`S`.
@@ -126,8 +122,8 @@ class TiltedSAM(SeededMixin, SharpnessAwareOptimizer):
             Gaussian part. (default: ``1.0``)
         ascent (bool, optional): add the gradient-ascent step to each perturbation.
             (default: ``True``)
-        generator (int or torch.Generator, optional): seed or generator of the noise;
-            ``None`` seeds one from ``torch.initial_seed()``. (default: ``None``)
+        generator (int or torch.Generator, optional): the draws' seed or generator
+            (:meth:`~fgsam.optim.seeding.SeededMixin.init_generator`). (default: ``None``)
         **kwargs: ``model``, ``sync_ascent`` and ``max_grad_norm`` of
             :class:`~fgsam.optim.SharpnessAwareOptimizer`, and the base optimizer's
             arguments (``lr``, ...). ``sync_ascent`` here: all-reduce the ascent gradients
@@ -142,20 +138,12 @@ class TiltedSAM(SeededMixin, SharpnessAwareOptimizer):
     """
 
     name = "tsam"
+    hyperparameters = ("tilt", "num_samples", "noise_radius", "ascent")
     manual_steps = False
 
-    def __init__(
-        self,
-        params: Iterable[Tensor] | Iterable[dict[str, Any]],
-        base_optimizer: type[Optimizer] | str,
-        rho: float = 0.05,
-        tilt: float = 1.0,
-        num_samples: int = 3,
-        noise_radius: float = 1.0,
-        ascent: bool = True,
-        generator: int | torch.Generator | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, params: Params, base_optimizer: BaseOptimizer, rho: float = 0.05,
+                 tilt: float = 1.0, num_samples: int = 3, noise_radius: float = 1.0,
+                 ascent: bool = True, generator: Seed = None, **kwargs: Any) -> None:
         check_non_negative("tilt", tilt)
         check_positive_int("num_samples", num_samples)
         check_non_negative("noise_radius", noise_radius)
@@ -230,14 +218,6 @@ class TiltedSAM(SeededMixin, SharpnessAwareOptimizer):
             torch._foreach_add_(ps, [p.grad * factor.to(p.device) for p in ps])
         return True
 
-    def extra_repr(self) -> dict[str, Any]:
-        return {
-            **super().extra_repr(),
-            "tilt": self.tilt,
-            "num_samples": self.num_samples,
-            "noise_radius": self.noise_radius,
-            "ascent": self.ascent,
-        }
 
 
 __all__ = ["TiltedSAM", "TiltedSum", "tilted_loss", "worker_mean"]

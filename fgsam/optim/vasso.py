@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import torch
-from torch import Tensor
-from torch.optim import Optimizer
 
 from fgsam.optim.base import SharpnessAwareOptimizer, check_range
-from fgsam.optim.vectors import EPS, global_norm
+from fgsam.typing import BaseOptimizer, Params
 
 
 class VaSSO(SharpnessAwareOptimizer):
@@ -32,15 +29,12 @@ class VaSSO(SharpnessAwareOptimizer):
     ``state[p]["vasso_d"]``. Cost: 2 forward/backward passes per step.
 
     Args:
-        params (iterable): parameters or parameter groups (a group may set ``rho`` and
-            ``perturb``).
-        base_optimizer (type or str): e.g. :class:`torch.optim.SGD` or ``"adam"``.
+        params, base_optimizer: as in :class:`~fgsam.optim.SharpnessAwareOptimizer`.
         rho (float, optional): radius :math:`\rho`. (default: ``0.05``)
         theta (float, optional): weight :math:`\theta \in [0, 1]` of the new gradient
             in the average; 0.9 is the authors' setting. (default: ``0.9``)
-        **kwargs: ``model``, ``sync_ascent`` and ``max_grad_norm`` of
-            :class:`~fgsam.optim.SharpnessAwareOptimizer`, and the base optimizer's
-            arguments (``lr``, ...).
+        **kwargs: the shared ``model``, ``sync_ascent``, ``max_grad_norm`` and the base
+            optimizer's arguments (``lr``, ...).
 
     Example:
         >>> opt = VaSSO(model.parameters(), "sgd", rho=0.1, theta=0.9, lr=0.05, momentum=0.9)
@@ -48,16 +42,11 @@ class VaSSO(SharpnessAwareOptimizer):
     """
 
     name = "vasso"
+    hyperparameters = ("theta",)
     ascent_keeps_state = True
 
-    def __init__(
-        self,
-        params: Iterable[Tensor] | Iterable[dict[str, Any]],
-        base_optimizer: type[Optimizer] | str,
-        rho: float = 0.05,
-        theta: float = 0.9,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, params: Params, base_optimizer: BaseOptimizer, rho: float = 0.05,
+                 theta: float = 0.9, **kwargs: Any) -> None:
         check_range("theta", theta, 0.0, 1.0)
         super().__init__(params, base_optimizer, rho, **kwargs)
         self.theta = float(theta)
@@ -73,22 +62,11 @@ class VaSSO(SharpnessAwareOptimizer):
         if opening is None:
             return False
         groups, params, _ = opening
-        grads = [p.grad for p in params]
-        averages = []
-        for p, g in zip(params, grads):
-            d = self.state[p].get("vasso_d")
-            if d is None:
-                d = g.detach().clone()
-            else:  # a new tensor, not in place: a failed step rolls the state back by reference
-                d = d.mul(1.0 - self.theta).add_(g, alpha=self.theta)
-            self.state[p]["vasso_d"] = d
-            averages.append(d)
-        coeff = 1.0 / (global_norm(averages) + EPS)
-        self.perturb(params, self.group_scaled(groups, averages, coeff))
+        for p in params:
+            self.running_average(p, "vasso_d", p.grad, 1.0 - self.theta, self.theta)
+        self.perturb_along(groups, [self.state[p]["vasso_d"] for p in params])
         return True
 
-    def extra_repr(self) -> dict[str, Any]:
-        return {"theta": self.theta, **super().extra_repr()}
 
 
 __all__ = ["VaSSO"]

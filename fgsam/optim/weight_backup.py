@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
+
+from fgsam.optim.vectors import EPS, global_norm, scaled
 
 
 class WeightBackup:
@@ -47,6 +51,37 @@ class WeightBackup:
     def saved_weight(self, p: Tensor) -> Tensor:
         """The unperturbed value of ``p`` while a perturbation is applied."""
         return self._backup[p] if self._perturbed else p
+
+    @staticmethod
+    def group_scaled(
+        groups: list[tuple[dict[str, Any], list[Tensor]]],
+        tensors: list[Tensor],
+        coeff: Tensor,
+        divisor: float = 1.0,
+    ) -> list[Tensor]:
+        """``tensors`` (one per parameter of ``groups``, in order) times ``coeff ·
+        (rho / divisor)``, with each group's own ``rho``."""
+        out: list[Tensor] = []
+        start = 0
+        for group, ps in groups:
+            out += scaled(tensors[start : start + len(ps)], coeff * (group["rho"] / divisor))
+            start += len(ps)
+        return out
+
+    @torch.no_grad()
+    def perturb_along(
+        self,
+        groups: list[tuple[dict[str, Any], list[Tensor]]],
+        directions: list[Tensor],
+        norm: Tensor | None = None,
+        divisor: float = 1.0,
+    ) -> None:
+        r"""Perturb by :math:`\epsilon = \rho\, d / (\lVert d \rVert + 10^{-12})`, each
+        group with its own ``rho / divisor``; ``directions`` holds one tensor per parameter
+        of ``groups`` and ``norm`` is :math:`\lVert d \rVert` when already known."""
+        norm = global_norm(directions) if norm is None else norm
+        params = [p for _, ps in groups for p in ps]
+        self.perturb(params, self.group_scaled(groups, directions, 1.0 / (norm + EPS), divisor))
 
     @torch.no_grad()
     def perturb(self, params: list[Tensor], eps: list[Tensor]) -> None:

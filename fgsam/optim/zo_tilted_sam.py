@@ -7,7 +7,6 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.optim import Optimizer
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
@@ -20,7 +19,7 @@ from fgsam.optim.base import (
 )
 from fgsam.optim.seeding import SeededMixin
 from fgsam.optim.tilted_sam import worker_mean
-from fgsam.typing import Closure
+from fgsam.typing import BaseOptimizer, Closure, Params, Seed
 
 
 class UsedParameters(TorchFunctionMode):
@@ -101,9 +100,7 @@ class ZerothOrderTiltedSAM(SeededMixin, SharpnessAwareOptimizer):
     scale of memory-efficient zeroth-order training), :math:`t = 1` and :math:`S = 4`.
 
     Args:
-        params (iterable): parameters or parameter groups (a group may set ``rho`` and
-            ``perturb``).
-        base_optimizer (type or str): e.g. :class:`torch.optim.SGD` or ``"adam"``.
+        params, base_optimizer: as in :class:`~fgsam.optim.SharpnessAwareOptimizer`.
         rho (float, optional): the perturbation scale :math:`\mu`. (default: ``1e-3``)
         tilt (float, optional): the tilt :math:`t \ge 0`. (default: ``1.0``)
         num_samples (int, optional): the number of directions :math:`S`. (default: ``4``)
@@ -126,17 +123,11 @@ class ZerothOrderTiltedSAM(SeededMixin, SharpnessAwareOptimizer):
 
     name = "zo-tsam"
     manual_steps = False
+    hyperparameters = ("tilt", "num_samples")
 
-    def __init__(
-        self,
-        params: Iterable[Tensor] | Iterable[dict[str, Any]],
-        base_optimizer: type[Optimizer] | str,
-        rho: float = 1e-3,
-        tilt: float = 1.0,
-        num_samples: int = 4,
-        generator: int | torch.Generator | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, params: Params, base_optimizer: BaseOptimizer, rho: float = 1e-3,
+                 tilt: float = 1.0, num_samples: int = 4, generator: Seed = None,
+                 **kwargs: Any) -> None:
         check_non_negative("tilt", tilt)
         check_positive_int("num_samples", num_samples)
         super().__init__(params, base_optimizer, rho, **kwargs)
@@ -205,8 +196,6 @@ class ZerothOrderTiltedSAM(SeededMixin, SharpnessAwareOptimizer):
             for p, mu in used:
                 p.grad.add_(self.normal(p) * (coef[s] / mu).to(p.device))
 
-    def extra_repr(self) -> dict[str, Any]:
-        return {**super().extra_repr(), "tilt": self.tilt, "num_samples": self.num_samples}
 
 
 __all__ = ["UsedParameters", "ZerothOrderTiltedSAM"]
