@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from fgsam.data.file_errors import reading
-from fgsam.data.files import open_file
+from fgsam.data.mat_file import dense_float32, read_mat
 
 _EXPECTED = "a MATLAB .mat file with arrays network (N×N), feature (N×F) and group (N×C)"
 
@@ -25,19 +25,12 @@ def read_attributed_mat(path: str | os.PathLike[str]) -> tuple[Tensor, Tensor, T
     Example:
         >>> x, edge_index, y = read_attributed_mat("attributed-mat/wiki.mat")
     """
-    import scipy.io
     import scipy.sparse as sp
 
-    with reading(path, _EXPECTED), open_file(path) as f:
-        mat = scipy.io.loadmat(f)
-    missing = [k for k in ("network", "feature", "group") if k not in mat]
-    if missing:
-        raise ValueError(f"{path}: missing keys {missing}; expected network/feature/group")
+    mat = read_mat(path, ("network", "feature", "group"), _EXPECTED)
     with reading(path, _EXPECTED + " of numbers"):
         coo = sp.coo_matrix(mat["network"])
-        feature = mat["feature"]
-        dense = (feature.astype(np.float32).toarray() if sp.issparse(feature)
-                 else np.asarray(feature, dtype=np.float32))
+        dense = dense_float32(mat["feature"])
         group = sp.csr_matrix(mat["group"])
     edge_index = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
     group.eliminate_zeros()

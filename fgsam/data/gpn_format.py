@@ -18,7 +18,7 @@ from torch import Tensor
 
 from fgsam.data.edge_list import read_edge_list
 from fgsam.data.file_errors import reading
-from fgsam.data.files import open_file
+from fgsam.data.mat_file import dense_float32, read_mat
 
 _EXPECTED = "a GPN .mat file with arrays Index (1×n), Attributes (n×F) and Label (n×1)"
 
@@ -56,19 +56,10 @@ def read_gpn_mat(path: str | os.PathLike[str]) -> GPNPart:
     Example:
         >>> part = read_gpn_mat("fsnc/amazon-clothing/amazon-clothing_test.mat")
     """
-    import scipy.io
-    import scipy.sparse as sp
-
-    with reading(path, _EXPECTED), open_file(path) as f:
-        mat = scipy.io.loadmat(f)
-    missing = [k for k in ("Index", "Attributes", "Label") if k not in mat]
-    if missing:
-        raise ValueError(f"{path}: missing keys {missing}; expected Index/Attributes/Label")
+    mat = read_mat(path, ("Index", "Attributes", "Label"), _EXPECTED)
     with reading(path, _EXPECTED + " of numbers"):
         raw_index = np.asarray(mat["Index"], dtype=np.float64).reshape(-1)
-        attributes = mat["Attributes"]
-        dense = (attributes.astype(np.float32).toarray() if sp.issparse(attributes)
-                 else np.asarray(attributes, dtype=np.float32))
+        dense = dense_float32(mat["Attributes"])
         label = np.asarray(mat["Label"], dtype=np.float64).reshape(-1)
     _refuse_non_ids(raw_index, path, "Index", "node id")
     _refuse_non_ids(label, path, "Label", "class id")
