@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from fgsam._random import derive_seed
 from fgsam.optim.base import SharpnessAwareOptimizer
 from fgsam.optim.registry import (
     create_optimizer,
@@ -107,10 +108,8 @@ def molecule_optimizer_arguments(name: str, options: dict[str, Any] | None = Non
 
 def optimizer_seed(seed: int) -> int:
     """The seed of a run's optimizer draws, derived from the run's ``seed`` by hashing
-    (the ``"optimizer"`` stream of :func:`fgsam.fewshot.sampler.derive_seed`): independent
+    (the ``"optimizer"`` stream of :func:`fgsam._random.derive_seed`): independent
     of the stream that initialises the weights from ``seed`` itself."""
-    from fgsam.fewshot.sampler import derive_seed
-
     return derive_seed(seed, "optimizer")
 
 

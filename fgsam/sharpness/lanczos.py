@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from fgsam.sharpness.power_iteration import MatVec, project_out, random_unit
+from fgsam.sharpness.power_iteration import MatVec, random_unit, reorthogonalise
 
 
 def lanczos(
@@ -69,8 +69,7 @@ def lanczos(
         basis[j] = q
         w = matvec(q)
         alphas.append(float(q @ w))
-        # Twice is enough: one pass leaves O(eps * cond) components along the old vectors.
-        w = project_out(project_out(w, basis[: j + 1]), basis[: j + 1])
+        w = reorthogonalise(w, basis[: j + 1])
         beta = float(torch.linalg.vector_norm(w))
         if j + 1 == m:
             converged = m == n or _converged(alphas, betas, beta, block_start, k, which, tol)
@@ -93,7 +92,7 @@ def lanczos(
         betas.append(0.0)
         block_start = j + 1
         r = random_unit(n, generator, dtype, device)
-        r = project_out(project_out(r, basis[: j + 1]), basis[: j + 1])
+        r = reorthogonalise(r, basis[: j + 1])
         q = r / torch.linalg.vector_norm(r)
     size = len(alphas)
     theta, s = _tridiagonal_eigh(alphas, betas[: size - 1])

@@ -27,6 +27,12 @@ def project_out(v: Tensor, basis: Tensor | None) -> Tensor:
     return v - basis.T @ (basis @ v)
 
 
+def reorthogonalise(v: Tensor, basis: Tensor | None) -> Tensor:
+    """:func:`project_out` twice: after heavy cancellation one pass leaves rounding errors
+    of order ``eps * cond`` along the basis."""
+    return project_out(project_out(v, basis), basis)
+
+
 def power_iteration(
     matvec: MatVec,
     n: int,
@@ -101,22 +107,17 @@ def _dominant(
     generator: torch.Generator,
 ) -> tuple[float, Tensor, bool]:
     """The dominant eigenpair of ``P (A - shift I) P`` and whether it converged."""
-    v = _deflate(random_unit(n, generator, basis.dtype, basis.device), basis)
+    v = reorthogonalise(random_unit(n, generator, basis.dtype, basis.device), basis)
     v = v / torch.linalg.vector_norm(v)
     theta = 0.0
     for _ in range(iters):
-        w = _deflate(matvec(v) - shift * v, basis)
+        w = reorthogonalise(matvec(v) - shift * v, basis)
         theta = float(v @ w)
         residual = float(torch.linalg.vector_norm(w - theta * v))
         if residual <= tol * max(scale, abs(theta)):
             return theta, v, True
         v = w / torch.linalg.vector_norm(w)
     return theta, v, False
-
-
-def _deflate(v: Tensor, basis: Tensor) -> Tensor:
-    # Twice: after heavy cancellation one pass leaves rounding errors along the basis.
-    return project_out(project_out(v, basis), basis)
 
 
 def warn_not_converged(method: str, iters: int, tol: float) -> None:
@@ -129,4 +130,5 @@ def warn_not_converged(method: str, iters: int, tol: float) -> None:
     )
 
 
-__all__ = ["MatVec", "power_iteration", "project_out", "random_unit", "warn_not_converged"]
+__all__ = ["MatVec", "power_iteration", "project_out", "random_unit", "reorthogonalise",
+           "warn_not_converged"]
