@@ -3,27 +3,28 @@
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Generator
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
 from torch.optim import Optimizer
 from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
-from fgsam._timing import synchronize
 from fgsam.data.check_graph import check_graph
 from fgsam.data.class_split import ClassSplit
+from fgsam.fewshot.averaging import averaged_method, swad_window
+from fgsam.fewshot.config import PROTOCOL_FIELDS, FSNCConfig
+from fgsam.fewshot.divergence import DivergenceWatch
 from fgsam.fewshot.episode import Episode
+from fgsam.fewshot.interleave import drain
 from fgsam.fewshot.method import FewShotMethod
 from fgsam.fewshot.results import FSNCResult, RepeatResult
 from fgsam.fewshot.sampler import EpisodeSampler, derive_seed, task_pool
-from fgsam.optim import SWAD, SharpnessAwareOptimizer, create_optimizer, training_step
-from fgsam.optim.registry import optimizer_arguments
-from fgsam.optim.swad import ENDED, WEIGHT_AVERAGES, check_swad_options, has_batchnorm
+from fgsam.fewshot.step import episode_step, timed_episode_step
+from fgsam.optim import SWAD, SharpnessAwareOptimizer, create_optimizer
+from fgsam.optim.swad import ENDED, has_batchnorm
 
 #: The independent random streams of one repeat (seeded by ``derive_seed(seed, f"{stream}/{r}")``):
 #: weights and dropout, training tasks, validation and test task pools, and the optimizer's
@@ -48,9 +49,10 @@ class EpisodicTrainer:
     procedure ``"f2m"``), through :func:`fgsam.optim.training_step`: single-closure ones
     get the GNN loss, FGSAM-style ones (``num_closures == 2``) also the PeerMLP loss
     (``method.loss(..., peer=True)``), and ``per_sample_loss`` ones one loss per query
-    node. The optimizer is built with :func:`fgsam.optim.optimizer_arguments`: its own
-    default ``rho`` unless ``opt_kwargs`` sets one, and ``total_steps=episodes`` where it
-    has a schedule. Sharpness-aware optimizers get
+    node. The settings are resolved and checked once by :class:`~fgsam.fewshot.FSNCConfig`
+    (the optimizer's own default ``rho`` unless ``opt_kwargs`` sets one, and
+    ``total_steps=episodes`` where it has a schedule); :meth:`from_config` takes one as
+    it is. Sharpness-aware optimizers get
     :meth:`~fgsam.optim.SharpnessAwareOptimizer.start_epoch` at the start of every
     validation interval (an "epoch" is ``val_every`` episodes).
 
@@ -64,13 +66,12 @@ class EpisodicTrainer:
     :attr:`RepeatResult.averaging`.
 
     Training time counts the forward, backward and optimizer step (and SWAD's
-    accumulation) only, by two clocks: the wall clock (``time.perf_counter``,
-    synchronising CUDA) and the CPU time of this process (``time.process_time``, which
-    time spent waiting for a busy machine does not inflate; on a CPU device with one torch
-    thread it is the figure to compare optimizers by). The CPU time of every step is kept,
-    and :attr:`FSNCResult.cpu_seconds_per_200` is the median over blocks of 10 consecutive
-    steps (:func:`~fgsam.fewshot.results.block_median`), which one-off costs (the first
-    touches of fresh memory, a collection) do not move.
+    accumulation) only, by the wall clock and by process CPU time
+    (:func:`~fgsam.fewshot.step.timed_episode_step`; on a CPU device with one torch thread
+    the CPU time is the figure to compare optimizers by). The CPU time of every step is
+    kept, and :attr:`FSNCResult.cpu_seconds_per_200` is the median over blocks of 10
+    consecutive steps (:func:`~fgsam.fewshot.results.block_median`), which one-off costs
+    do not move.
 
     A repeat whose loss becomes non-finite (a :class:`FloatingPointError` from a
     sharpness-aware optimizer, or a non-finite training loss of a plain one, seen at the
@@ -118,39 +119,48 @@ class EpisodicTrainer:
         acc 71.23 ± 1.05 (95% CI over 500 tasks) · 0.84 s / 200 episodes
     """
 
-    def __init__(
-        self,
-        build_method: Callable[[], FewShotMethod],
-        data: Data,
-        split: ClassSplit,
-        n_way: int,
-        k_shot: int,
-        q_query: int = 10,
-        optimizer: str = "adam",
-        lr: float = 5e-3,
-        weight_decay: float = 5e-4,
-        opt_kwargs: dict[str, Any] | None = None,
-        episodes: int = 1000,
-        val_every: int = 10,
-        val_tasks: int = 20,
-        patience: int = 10,
-        test_tasks: int = 100,
-        repeats: int = 5,
-        seed: int = 0,
-        test_last: bool = False,
-        average: str | None = None,
-        average_options: dict[str, Any] | None = None,
-        progress: bool = False,
-    ) -> None:
-        for name, value in (("n_way", n_way), ("k_shot", k_shot), ("q_query", q_query),
-                            ("episodes", episodes), ("val_every", val_every),
-                            ("val_tasks", val_tasks), ("patience", patience),
-                            ("test_tasks", test_tasks), ("repeats", repeats)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    def __init__(self, build_method: Callable[[], FewShotMethod], data: Data, split: ClassSplit,
+                 n_way: int, k_shot: int, q_query: int = 10, optimizer: str = "adam",
+                 lr: float = 5e-3, weight_decay: float = 5e-4,
+                 opt_kwargs: dict[str, Any] | None = None, episodes: int = 1000,
+                 val_every: int = 10, val_tasks: int = 20, patience: int = 10,
+                 test_tasks: int = 100, repeats: int = 5, seed: int = 0, test_last: bool = False,
+                 average: str | None = None, average_options: dict[str, Any] | None = None,
+                 progress: bool = False) -> None:
+        settings = FSNCConfig(
+            n_way=n_way, k_shot=k_shot, q_query=q_query, optimizer=optimizer, lr=lr,
+            weight_decay=weight_decay, opt_kwargs=dict(opt_kwargs or {}), episodes=episodes,
+            val_every=val_every, val_tasks=val_tasks, patience=patience, test_tasks=test_tasks,
+            repeats=repeats, seed=seed, test_last=test_last, average=average,
+            average_options=dict(average_options or {}), method=None, progress=progress)
+        self._start(build_method, data, split, settings)
+
+    @classmethod
+    def from_config(cls, build_method: Callable[[], FewShotMethod], data: Data,
+                    split: ClassSplit, config: FSNCConfig) -> EpisodicTrainer:
+        """The trainer of ``config``'s protocol settings (:data:`PROTOCOL_FIELDS
+        <fgsam.fewshot.config.PROTOCOL_FIELDS>` and ``progress``), taken as resolved and
+        checked: what ``fgsam fsnc`` builds for each optimizer it runs.
+
+        Example:
+            >>> config = FSNCConfig(method="gpn", optimizer="fgsam+", episodes=200)
+            >>> trainer = EpisodicTrainer.from_config(
+            ...     lambda: create_method("gpn", data.num_features, 7, 2), data, split, config)
+        """
+        trainer = cls.__new__(cls)
+        trainer._start(build_method, data, split, config)
+        return trainer
+
+    def _start(self, build_method: Callable[[], FewShotMethod], data: Data, split: ClassSplit,
+               settings: FSNCConfig) -> None:
         if not callable(build_method):
             raise ValueError(f"build_method must be a callable returning a FewShotMethod, "
                              f"got {build_method!r}")
+        #: The resolved settings (:class:`~fgsam.fewshot.FSNCConfig`) this trainer runs by.
+        self.settings = settings
+        for name in (*PROTOCOL_FIELDS, "progress"):
+            setattr(self, name, getattr(settings, name))
+        n_way, k_shot, q_query = settings.n_way, settings.k_shot, settings.q_query
         self.build_method = build_method
         self.data = check_graph(data, split=split)
         self.split, self.dropped = split.feasible(data.y.cpu(), k_shot + q_query)
@@ -162,26 +172,6 @@ class EpisodicTrainer:
                        f"{k_shot + q_query} nodes: {lost}" if lost else "")
                 raise ValueError(f"n_way={n_way} is larger than the {have} usable {part} "
                                  f"classes of the split {self.split}{why}; use n_way <= {have}")
-        self.n_way, self.k_shot, self.q_query = n_way, k_shot, q_query
-        if average is not None and average not in WEIGHT_AVERAGES:
-            raise ValueError(f"average must be None or one of {', '.join(WEIGHT_AVERAGES)}, got "
-                             f"{average!r}")
-        if average is not None and episodes < val_every:
-            raise ValueError(f"average={average!r} chooses its window from validations: "
-                             f"episodes={episodes} must be >= val_every={val_every}")
-        if average is not None and test_last:
-            raise ValueError(f"test_last=True and average={average!r} choose different models "
-                             f"to test; give one of them")
-        self.average = average
-        self.average_options = check_swad_options(average_options) if average else {}
-        self.optimizer = optimizer
-        self.lr, self.weight_decay = lr, weight_decay
-        #: The optimizer's arguments: those given, its default rho, total_steps if it has a
-        #: schedule.
-        self.opt_kwargs = optimizer_arguments(optimizer, opt_kwargs, total_steps=episodes)
-        self.episodes, self.val_every, self.val_tasks = episodes, val_every, val_tasks
-        self.patience, self.test_tasks, self.repeats = patience, test_tasks, repeats
-        self.seed, self.test_last, self.progress = int(seed), bool(test_last), bool(progress)
         #: The trained method of the last repeat run (its tested weights).
         self.last_method: FewShotMethod | None = None
 
@@ -190,15 +180,10 @@ class EpisodicTrainer:
         return self.data.x.device
 
     def config(self) -> dict[str, Any]:
-        """Every setting, JSON-ready."""
+        """Every setting, JSON-ready: the protocol's, the device and the split."""
+        settings = self.settings.to_dict()
         return {
-            "n_way": self.n_way, "k_shot": self.k_shot, "q_query": self.q_query,
-            "optimizer": self.optimizer, "lr": self.lr, "weight_decay": self.weight_decay,
-            "opt_kwargs": dict(self.opt_kwargs), "episodes": self.episodes,
-            "val_every": self.val_every, "val_tasks": self.val_tasks,
-            "patience": self.patience, "test_tasks": self.test_tasks, "repeats": self.repeats,
-            "seed": self.seed, "test_last": self.test_last, "average": self.average,
-            "average_options": dict(self.average_options), "device": str(self.device),
+            **{name: settings[name] for name in PROTOCOL_FIELDS}, "device": str(self.device),
             "split": self.split.as_dict(),
             "dropped_classes": {k: {str(c): n for c, n in v.items()}
                                 for k, v in self.dropped.items()},
@@ -262,7 +247,7 @@ class EpisodicTrainer:
 
     def run_repeat(self, repeat: int) -> RepeatResult:
         """Train, validate and test once with the seeds of ``repeat``."""
-        return _drain(self.repeat_stages(repeat))
+        return drain(self.repeat_stages(repeat))
 
     def repeat_stages(self, repeat: int) -> Generator[None, None, RepeatResult]:
         """:meth:`run_repeat` as a generator that yields after every validation interval
@@ -277,51 +262,33 @@ class EpisodicTrainer:
         swad = SWAD(method, **self.average_options) if self.average == "swad" else None
         desc = f"{self.optimizer} repeat {repeat + 1}"  # bars of a comparison run side by side
         record = yield from self.train_stages(method, opt, train, val_pool, desc=desc, swad=swad)
-        if record["diverged"] is not None:
-            return RepeatResult(
-                repeat=repeat, seeds=seeds, test_accs=[], val_history=record["history"],
-                best_val_acc=record["best_acc"], best_episode=record["best_episode"],
-                episodes=record["episodes"], train_seconds=record["seconds"],
-                cpu_seconds=record["cpu_seconds"], cpu_steps=record["cpu_steps"], tested="none",
-                diverged=record["diverged"])
-        averaging = None
-        if swad is not None:
-            method, averaging = self.finalize_swad(swad, repeat), self.window(swad)
-        elif not self.test_last and record["best_state"] is not None:
-            method.load_state_dict(record["best_state"])
-        test_pool = self.task_pool("test", repeat, self.test_tasks)
-        self.last_method = method
-        tested = self.average or ("last" if self.test_last else "best")
+        test_accs, averaging, tested = [], None, "none"  # a diverged repeat is not tested
+        if record["diverged"] is None:
+            if swad is not None:
+                method, averaging = self.finalize_swad(swad, repeat), self.window(swad)
+            elif not self.test_last and record["best_state"] is not None:
+                method.load_state_dict(record["best_state"])
+            self.last_method = method
+            test_accs = self.evaluate(method, self.task_pool("test", repeat, self.test_tasks))
+            tested = self.average or ("last" if self.test_last else "best")
         return RepeatResult(
-            repeat=repeat, seeds=seeds, test_accs=self.evaluate(method, test_pool),
-            val_history=record["history"], best_val_acc=record["best_acc"],
-            best_episode=record["best_episode"], episodes=record["episodes"],
-            train_seconds=record["seconds"], cpu_seconds=record["cpu_seconds"],
-            cpu_steps=record["cpu_steps"], tested=tested,
-            averaging=averaging,
-        )
+            repeat=repeat, seeds=seeds, test_accs=test_accs, val_history=record["history"],
+            best_val_acc=record["best_acc"], best_episode=record["best_episode"],
+            episodes=record["episodes"], train_seconds=record["seconds"],
+            cpu_seconds=record["cpu_seconds"], cpu_steps=record["cpu_steps"], tested=tested,
+            averaging=averaging, diverged=record["diverged"])
 
     def finalize_swad(self, swad: SWAD, repeat: int) -> FewShotMethod:
-        """The SWAD average, its BatchNorm statistics (if any) recomputed on training
-        tasks."""
-        forward = None
-        if has_batchnorm(swad.averaged_model.module):
-            tasks = self.task_pool("train", repeat, self.val_tasks)
-
-            def forward(module: torch.nn.Module) -> None:
-                for task in tasks:
-                    module(self.data, task)
-
-        return swad.finalize(forward=forward).module
+        """The SWAD average (:func:`~fgsam.fewshot.averaging.averaged_method`), BatchNorm
+        statistics recomputed on ``val_tasks`` training tasks of ``repeat``."""
+        batchnorm = has_batchnorm(swad.averaged_model.module)
+        tasks = self.task_pool("train", repeat, self.val_tasks) if batchnorm else []
+        return averaged_method(swad, self.data, tasks)
 
     def window(self, swad: SWAD) -> dict[str, Any]:
-        """SWAD's record with the averaged episodes (segment :math:`i` holds the episodes
-        after validation :math:`i - 1`, up to validation :math:`i`)."""
-        out = swad.to_dict()
-        window = swad.window
-        out["first_episode"] = None if window is None else window[0] * self.val_every + 1
-        out["last_episode"] = None if window is None else (window[1] + 1) * self.val_every
-        return out
+        """SWAD's record with the averaged episodes
+        (:func:`~fgsam.fewshot.averaging.swad_window`)."""
+        return swad_window(swad, self.val_every)
 
     def train(self, method: FewShotMethod, opt: Optimizer, sampler: EpisodeSampler,
               val_pool: list[Episode], desc: str = "train",
@@ -329,7 +296,7 @@ class EpisodicTrainer:
         """The training loop with validation and early stopping (and, with ``swad``, its
         updates, validation losses and stop at the end of its window); the record of
         :meth:`train_stages`, run to the end."""
-        return _drain(self.train_stages(method, opt, sampler, val_pool, desc, swad))
+        return drain(self.train_stages(method, opt, sampler, val_pool, desc, swad))
 
     def train_stages(self, method: FewShotMethod, opt: Optimizer, sampler: EpisodeSampler,
                      val_pool: list[Episode], desc: str = "train", swad: SWAD | None = None
@@ -348,9 +315,7 @@ class EpisodicTrainer:
         best_acc, best_episode, best_state, bad = -1.0, 0, None, 0
         seconds, history, done, diverged = 0.0, [], 0, None
         cpu_steps: list[float] = []
-        # first episode with a non-finite training loss (-1: none); read at validations only,
-        # so a plain optimizer's step needs no device synchronisation
-        first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
+        watch = DivergenceWatch(self.device)
         bar = tqdm(total=self.episodes, desc=desc, leave=False, disable=not self.progress)
         for episode in range(self.episodes):
             if sharpness_aware and episode % self.val_every == 0:
@@ -358,25 +323,19 @@ class EpisodicTrainer:
             task = sampler.sample().to(self.device)
             method.train()
             try:
-                loss, wall, cpu = self._timed_step(method, opt, task, swad)
+                loss, wall, cpu = timed_episode_step(method, opt, self.data, task, swad)
             except FloatingPointError as err:
-                diverged = {"episode": episode + 1, "pass": getattr(err, "pass_name", None),
-                            "step": getattr(err, "step", None), "message": str(err)}
-                done = episode
+                diverged, done = watch.raised(err, episode + 1), episode
                 break
             seconds, done = seconds + wall, episode + 1
             cpu_steps.append(cpu)
             if not sharpness_aware:
-                finite = torch.isfinite(loss.detach()).all()
-                first_bad = torch.where((first_bad < 0) & ~finite, episode + 1, first_bad)
+                watch.observe(loss, episode + 1)
             bar.update(1)
             if done % self.val_every and done != self.episodes:
                 continue
-            if int(first_bad) >= 0:
-                diverged = {"episode": int(first_bad), "pass": "training", "step": None,
-                            "message": f"the training loss of {type(opt).__name__} is not "
-                                       f"finite at episode {int(first_bad)}; lower the "
-                                       f"learning rate, or check the data and the loss"}
+            diverged = watch.check(type(opt).__name__)
+            if diverged is not None:
                 break
             if done % self.val_every:
                 continue
@@ -401,18 +360,6 @@ class EpisodicTrainer:
                 "cpu_seconds": math.fsum(cpu_steps), "cpu_steps": cpu_steps, "history": history,
                 "diverged": diverged}
 
-    def _timed_step(self, method: FewShotMethod, opt: Optimizer, task: Episode,
-                    swad: SWAD | None = None) -> tuple[Tensor, float, float]:
-        """One training step (:func:`episode_step`, then SWAD's update); returns its loss,
-        wall seconds and process CPU seconds."""
-        synchronize(self.device)
-        start, cpu_start = time.perf_counter(), time.process_time()
-        loss = episode_step(method, opt, self.data, task)
-        if swad is not None:
-            swad.update_parameters(method)
-        synchronize(self.device)
-        return loss, time.perf_counter() - start, time.process_time() - cpu_start
-
     @torch.no_grad()
     def evaluate(self, method: FewShotMethod, tasks: list[Episode]) -> list[float]:
         """Query accuracy of each task, in evaluation mode."""
@@ -436,34 +383,6 @@ class EpisodicTrainer:
                 f"optimizer={self.optimizer!r}, episodes={self.episodes}, "
                 f"{f'average={self.average!r}, ' if self.average else ''}"
                 f"repeats={self.repeats}, seed={self.seed}, device={self.device})")
-
-
-def episode_step(method: FewShotMethod, opt: Optimizer, data: Data, task: Episode,
-                 peer_only: bool = False) -> Tensor:
-    """One training step of ``method`` on ``task`` with any optimizer (what
-    :class:`EpisodicTrainer` and ``fgsam bench --method`` time): the episode loss, the
-    PeerMLP loss as the second closure of FGSAM-style optimizers, one loss per query node
-    for per-sample ones (:func:`fgsam.optim.training_step`). ``peer_only`` trains through
-    the PeerMLP alone. Returns the loss."""
-    reduction = "none" if getattr(opt, "per_sample_loss", False) else "mean"
-
-    def closure() -> Tensor:
-        return method.loss(data, task, peer=False, reduction=reduction)
-
-    def peer_closure() -> Tensor:
-        return method.loss(data, task, peer=True, reduction=reduction)
-
-    # training_step passes peer_closure on only to optimizers that take two closures
-    return training_step(opt, peer_closure if peer_only else closure, peer_closure)
-
-
-def _drain(stages: Generator[None, None, Any]) -> Any:
-    """Run a generator of stages to its end; its return value."""
-    while True:
-        try:
-            next(stages)
-        except StopIteration as stop:
-            return stop.value
 
 
 def _mean(values: list[float]) -> float:
