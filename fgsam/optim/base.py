@@ -315,6 +315,7 @@ class SharpnessAwareOptimizer(
         """Abandon this step after an overflow: restore the weights and let the scaler
         see the non-finite gradients, so that ``scaler.update()`` lowers the scale."""
         self.restore_weights()
+        self.clear_step_buffers()
         if scaler is not None:
             scaler.unscale_(self.base_optimizer)
 

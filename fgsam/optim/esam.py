@@ -52,18 +52,15 @@ class ESAM(SeededMixin, SharpnessAwareOptimizer):
             perturbed. (default: ``0.6``)
         gamma (float, optional): fraction :math:`\gamma \in (0, 1]` of the samples the
             descent uses. (default: ``0.5``)
-        generator (int or torch.Generator, optional): seed or generator of the
-            perturbation draws; ``None`` seeds one from ``torch.initial_seed()`` (a seed
-            makes a generator on the parameters' device). (default: ``None``)
+        generator (int or torch.Generator, optional): the draws' seed or generator
+            (:meth:`~fgsam.optim.seeding.SeededMixin.init_generator`). (default: ``None``)
         **kwargs: the shared ``model``, ``sync_ascent``, ``max_grad_norm`` and the base
             optimizer's arguments (``lr``, ...).
 
     Example:
         >>> opt = ESAM(model.parameters(), "sgd", rho=0.05, beta=0.6, gamma=0.5, lr=0.05)
-        >>> def closure():  # per-sample losses: reduction="none"
-        ...     out = model(data.x, data.edge_index)[mask]
-        ...     return F.cross_entropy(out, data.y[mask], reduction="none")
-        >>> loss = opt.step(closure)
+        >>> # per-sample losses: reduction="none"
+        >>> loss = opt.step(lambda: F.cross_entropy(model(x, ei)[m], y[m], reduction="none"))
     """
 
     name = "esam"

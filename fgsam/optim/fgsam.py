@@ -84,6 +84,7 @@ class FGSAM(SharpnessAwareOptimizer):
 
     name = "fgsam"
     num_closures = 2
+    step_buffers = ("_g_gnn",)
     hyperparameters: tuple[str, ...] = ("lam", "convex")
 
     def __init__(self, params: Params, base_optimizer: BaseOptimizer, rho: float = 0.05,
@@ -208,13 +209,6 @@ class FGSAM(SharpnessAwareOptimizer):
             torch._foreach_add_(present, added, alpha=a * scale)
         self._g_gnn = {}
 
-    def skip_step(self, scaler: torch.amp.GradScaler | None) -> None:
-        self._g_gnn = {}
-        super().skip_step(scaler)
-
-    def clear_step_buffers(self) -> None:
-        super().clear_step_buffers()
-        self._g_gnn = {}
 
 
 

@@ -67,11 +67,7 @@ class FriendlySAM(SharpnessAwareOptimizer):
 
     @torch.no_grad()
     def ascend(self, check_overflow: bool = False) -> bool:
-        """Build :math:`u` from ``.grad``, update :math:`m` and perturb.
-
-        ``False`` (nothing changed) if ``check_overflow`` and the gradient is not finite;
-        :meth:`step` checks the loss and the gradient before calling it.
-        """
+        """Perturb along :math:`u = g - \\sigma m_{\\mathrm{prev}}`, then update :math:`m`."""
         opening = self.ascent_gradients(check_overflow, norm=False)
         if opening is None:
             return False

@@ -53,6 +53,7 @@ class GSAM(SAM):
 
     name = "gsam"
     hyperparameters = ("alpha",)
+    step_buffers = ("_eps", "_grad")
 
     def __init__(self, params: Params, base_optimizer: BaseOptimizer, rho: float = 0.05,
                  alpha: float = 0.4, **kwargs: Any) -> None:
@@ -73,9 +74,6 @@ class GSAM(SAM):
             self.decompose(self.grad_scale(scaler))
         self._grad = {}
 
-    def clear_step_buffers(self) -> None:
-        super().clear_step_buffers()
-        self._grad = {}
 
     def decompose(self, scale: float) -> None:
         """``.grad`` (:math:`g_s`, carrying ``scale``) ← :math:`g_s - \\alpha g_\\perp`."""

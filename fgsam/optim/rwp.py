@@ -75,6 +75,7 @@ class RWP(SeededMixin, SharpnessAwareOptimizer):
 
     name = "rwp"
     hyperparameters = ("lam",)
+    step_buffers = ("_clean",)
 
     def __init__(self, params: Params, base_optimizer: BaseOptimizer, rho: float = 0.01,
                  lam: float = 0.5, generator: Seed = None, **kwargs: Any) -> None:
@@ -111,13 +112,6 @@ class RWP(SeededMixin, SharpnessAwareOptimizer):
     def before_descend(self, scaler: torch.amp.GradScaler | None) -> None:
         self.mix()
 
-    def skip_step(self, scaler: torch.amp.GradScaler | None) -> None:
-        self._clean = {}
-        super().skip_step(scaler)
-
-    def clear_step_buffers(self) -> None:
-        super().clear_step_buffers()
-        self._clean = {}
 
     def mix(self) -> None:
         """``.grad`` ← :math:`\\lambda g + (1 - \\lambda)` ``.grad``."""

@@ -54,6 +54,7 @@ class SAM(SharpnessAwareOptimizer):
     """
 
     name = "sam"
+    step_buffers: tuple[str, ...] = ("_eps",)
 
     def __init__(self, params: Params, base_optimizer: BaseOptimizer, rho: float = 0.05,
                  adaptive: bool = False, eta: float = 0.01, unified: float = 1.0,
@@ -125,9 +126,6 @@ class SAM(SharpnessAwareOptimizer):
         self._eps = {}
         return super().descend(scaler)
 
-    def clear_step_buffers(self) -> None:
-        super().clear_step_buffers()
-        self._eps = {}
 
     def extra_repr(self) -> dict[str, Any]:
         out = super().extra_repr()

@@ -43,6 +43,9 @@ class SeededMixin:
     global_state: dict[str, Any]
 
     def init_generator(self, generator: int | torch.Generator | None) -> None:
+        """Set :attr:`generator` from the ``generator`` argument every seeded optimizer
+        takes: a :class:`torch.Generator` is used as it is, an ``int`` seeds a new one on
+        the parameters' device, ``None`` seeds one from ``torch.initial_seed()``."""
         self.generator = make_generator(generator, self._device())  # type: ignore[attr-defined]
         self.global_state["generator"] = self.generator.get_state()
 

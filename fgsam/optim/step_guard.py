@@ -30,6 +30,9 @@ def guarded_step(step: _Step) -> _Step:
 class StepGuard:
     """The rollback of :class:`~fgsam.optim.SharpnessAwareOptimizer`'s steps (a mixin of it)."""
 
+    #: Attributes holding dicts that live only within one step (see :meth:`clear_step_buffers`).
+    step_buffers: tuple[str, ...] = ()
+
     global_state: dict[str, Any]
     state: Any
     _guard_depth: int
@@ -116,7 +119,10 @@ class StepGuard:
 
     def clear_step_buffers(self) -> None:
         """Drop what a step keeps only until its descent (copies of gradients, the
-        accumulated perturbation); subclasses holding such buffers extend this."""
+        accumulated perturbation): every dict named in :attr:`step_buffers` is emptied;
+        subclasses holding other buffers extend this."""
+        for name in self.step_buffers:
+            setattr(self, name, {})
 
 
 __all__ = ["StepGuard", "guarded_step"]

@@ -53,11 +53,7 @@ class VaSSO(SharpnessAwareOptimizer):
 
     @torch.no_grad()
     def ascend(self, check_overflow: bool = False) -> bool:
-        """Average ``.grad`` into :math:`d` and perturb.
-
-        ``False`` (nothing changed) if ``check_overflow`` and the gradient is not finite;
-        :meth:`step` checks the loss and the gradient before calling it.
-        """
+        """Average ``.grad`` into :math:`d`, then perturb along :math:`d`."""
         opening = self.ascent_gradients(check_overflow, norm=False)
         if opening is None:
             return False

@@ -104,14 +104,12 @@ class ZerothOrderTiltedSAM(SeededMixin, SharpnessAwareOptimizer):
         rho (float, optional): the perturbation scale :math:`\mu`. (default: ``1e-3``)
         tilt (float, optional): the tilt :math:`t \ge 0`. (default: ``1.0``)
         num_samples (int, optional): the number of directions :math:`S`. (default: ``4``)
-        generator (int or torch.Generator, optional): seed or generator of the
-            directions; ``None`` seeds one from ``torch.initial_seed()``.
-            (default: ``None``)
-        **kwargs: ``model``, ``sync_ascent`` and ``max_grad_norm`` of
-            :class:`~fgsam.optim.SharpnessAwareOptimizer`, and the base optimizer's
-            arguments (``lr``, ...). ``sync_ascent`` here: accepted for a uniform interface,
-            without effect: there is no backward pass to synchronise. ``max_grad_norm``
-            here: clip :math:`d`.
+        generator (int or torch.Generator, optional): the directions' seed or generator
+            (:meth:`~fgsam.optim.seeding.SeededMixin.init_generator`). (default: ``None``)
+        **kwargs: the shared ``model``, ``sync_ascent``, ``max_grad_norm`` and the base
+            optimizer's arguments (``lr``, ...). ``sync_ascent`` here: accepted for a
+            uniform interface, without effect: there is no backward pass to synchronise.
+            ``max_grad_norm`` here: clip :math:`d`.
 
     Example:
         >>> opt = ZerothOrderTiltedSAM(model.parameters(), "sgd", rho=1e-3, tilt=1.0,
