@@ -8,9 +8,9 @@ from typing import Any
 
 import torch
 
-from fgsam import __version__
 from fgsam._io import check_output_file, write_json
 from fgsam._validate import resolve_device
+from fgsam._version import __version__
 from fgsam.bench.step_cost import TASKS, Contender, StepCost
 
 #: The pseudo-optimizer ``peermlp``: an Adam step through the PeerMLP alone.

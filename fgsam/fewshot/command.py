@@ -15,14 +15,16 @@ from fgsam._validate import resolve_device
 from fgsam._version import __version__
 from fgsam.data.load_graph import load_graph
 from fgsam.fewshot.checkpoint import CONFIG, WEIGHTS, save_checkpoint
+from fgsam.fewshot.config import FSNCConfig, method_arguments
 from fgsam.fewshot.features import FEATURE_NORMALIZATIONS, normalize_features
-from fgsam.fewshot.method_registry import METHODS, create_method, default_episodes, method_name
-from fgsam.fewshot.results import FSNCResult, write_json
+from fgsam.fewshot.interleave import interleave, rotation
+from fgsam.fewshot.method_registry import METHODS, create_method, method_name
+from fgsam.fewshot.results import FSNCResult, RepeatResult, write_json
 from fgsam.fewshot.trainer import EpisodicTrainer
 from fgsam.optim import create_optimizer
 from fgsam.optim.options import default_rho_text, parse_options, parse_pairs
 from fgsam.optim.registry import PROCEDURES, list_optimizers, optimizer_arguments
-from fgsam.optim.swad import WEIGHT_AVERAGES, check_swad_options
+from fgsam.optim.swad import WEIGHT_AVERAGES
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -96,7 +98,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--save-checkpoint", default=None, metavar="DIR",
                    help="save the last repeat's tested model (config.json + model.pt); one "
                         "subfolder per optimizer when comparing several")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
+                   help="no progress bars")
     p.set_defaults(func=run)
 
 
@@ -107,38 +110,43 @@ def optimizer_kwargs(name: str, rho: float | None, extra: dict[str, Any]) -> dic
     return optimizer_arguments(name, extra, rho=rho)
 
 
-def method_arguments(method: str, optimizer: str, method_args: dict[str, Any],
-                     opt_kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The method's arguments under ``optimizer``: F2M clamps MetaGNN's inner loop (its
-    fine-tuning) to F2M's noise bound δ, unless ``inner_clamp`` is given."""
-    if optimizer == "f2m" and method == "metagnn" and "inner_clamp" not in method_args:
-        return {**method_args, "inner_clamp": opt_kwargs["rho"]}
-    return dict(method_args)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``fgsam fsnc``; returns the exit status (errors reach :func:`fgsam.cli.main`,
-    which prints them as one line)."""
-    method = method_name(args.method)
+def configs_from_args(args: argparse.Namespace) -> dict[str, FSNCConfig]:
+    """The :class:`FSNCConfig` of each optimizer of parsed ``fgsam fsnc`` arguments, built
+    and checked once (a bad flag is one ``ValueError`` line naming it)."""
     optimizers = [o.strip().lower() for o in args.optimizer.split(",") if o.strip()]
     if not optimizers:
         raise ValueError(f"--optimizer needs at least one name, got {args.optimizer!r}")
     if len(set(optimizers)) != len(optimizers):
         raise ValueError(f"--optimizer lists a name twice: {args.optimizer!r}")
+    method = method_name(args.method)
     opt_args = parse_options(args.opt_arg, optimizers, "--opt-arg")
-    shared_method_args = parse_pairs(args.method_arg, "--method-arg")
-    kwargs = {o: optimizer_kwargs(o, args.rho, opt_args[o]) for o in optimizers}
-    method_args = {o: method_arguments(method, o, shared_method_args, kwargs[o])
-                   for o in optimizers}
+    method_args = parse_pairs(args.method_arg, "--method-arg")
+    # the flags' own words; FSNCConfig words the same rules by its fields
     if args.average is None and args.average_option:
         raise ValueError("--average-option needs --average swad")
     if args.average is not None and args.test_last:
         raise ValueError("--test-last and --average choose different models to test; give "
                          "one of them")
-    average_options = check_swad_options(parse_pairs(args.average_option, "--average-option"))
     for name, flag in (("hidden", args.hidden), ("way", args.way), ("shot", args.shot)):
         if flag < 1:
             raise ValueError(f"--{name} must be >= 1, got {flag}")
+    average_options = parse_pairs(args.average_option, "--average-option")
+    return {opt: FSNCConfig(
+        n_way=args.way, k_shot=args.shot, q_query=args.query, optimizer=opt, lr=args.lr,
+        weight_decay=args.weight_decay, opt_kwargs=opt_args[opt], episodes=args.episodes,
+        val_every=args.val_every, val_tasks=args.val_tasks, patience=args.patience,
+        test_tasks=args.test_tasks, repeats=args.repeats, seed=args.seed,
+        test_last=args.test_last, average=args.average, average_options=average_options,
+        dataset=args.dataset, root=args.root, split_seed=args.split_seed,
+        features=args.features, method=method, method_args=method_args, hidden=args.hidden,
+        dropout=args.dropout, rho=args.rho, progress=not args.quiet) for opt in optimizers}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``fgsam fsnc``; returns the exit status (errors reach :func:`fgsam.cli.main`,
+    which prints them as one line)."""
+    configs = configs_from_args(args)
+    optimizers, first = list(configs), next(iter(configs.values()))
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     device = resolve_device(args.device, "--device")
@@ -148,54 +156,44 @@ def run(args: argparse.Namespace) -> int:
         check_output_dir(folder, "--save-checkpoint", files=(CONFIG, WEIGHTS))
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    data, split = load_graph(args.dataset, args.root, split_seed=args.split_seed)
-    data = normalize_features(data, args.features).to(device)
+    data, split = load_graph(first.dataset, first.root, split_seed=first.split_seed)
+    data = normalize_features(data, first.features).to(device)
     num_classes = int(data.y.max()) + 1
-    episodes = args.episodes if args.episodes is not None else default_episodes(method)
 
-    def builder(opt: str) -> Any:
+    def builder(config: FSNCConfig) -> Any:
         def build() -> torch.nn.Module:
-            return create_method(method, data.num_features, num_classes, args.way,
-                                 args.hidden, args.dropout, **method_args[opt])
+            return create_method(config.method, data.num_features, num_classes, config.n_way,
+                                 config.hidden, config.dropout, **config.method_args)
         return build
 
-    for opt in optimizers:
-        check_arguments(builder(opt), [opt], kwargs, args.lr, args.weight_decay)
-    trainers = {opt: EpisodicTrainer(
-        builder(opt), data, split, n_way=args.way, k_shot=args.shot, q_query=args.query,
-        optimizer=opt, lr=args.lr, weight_decay=args.weight_decay, opt_kwargs=kwargs[opt],
-        episodes=episodes, val_every=args.val_every, val_tasks=args.val_tasks,
-        patience=args.patience, test_tasks=args.test_tasks, repeats=args.repeats,
-        seed=args.seed, test_last=args.test_last, average=args.average,
-        average_options=average_options, progress=not args.quiet) for opt in optimizers}
-    first = trainers[optimizers[0]]
-    if any(first.dropped.values()):
-        lost = {k: v for k, v in first.dropped.items() if v}
-        print(f"dropped classes with fewer than {args.shot + args.query} nodes: {lost}",
+    for opt, config in configs.items():
+        check_arguments(builder(config), [opt], {opt: config.opt_kwargs}, config.lr,
+                        config.weight_decay)
+    trainers = {opt: EpisodicTrainer.from_config(builder(config), data, split, config)
+                for opt, config in configs.items()}
+    dropped = trainers[optimizers[0]].dropped
+    if any(dropped.values()):
+        lost = {k: v for k, v in dropped.items() if v}
+        print(f"dropped classes with fewer than {first.k_shot + first.q_query} nodes: {lost}",
               file=sys.stderr)
-    results = {opt: FSNCResult([], {**t.config(), **_settings(args, method, method_args[opt],
-                                                                 episodes)})
+    results = {opt: FSNCResult([], {**t.config(), **configs[opt].to_dict()})
                for opt, t in trainers.items()}
     record = Record(args, device, results)
     failed: list[str] = []
     for trainer in trainers.values():
         trainer.warm_up()
+
+    def finished(opt: str, repeat: RepeatResult) -> None:
+        results[opt].repeats.append(repeat)
+        failed.extend(_finish_repeat(opt, repeat.repeat, args, results, trainers, folders))
+        record.write(complete=False)
+
     # repeat r of every optimizer before repeat r + 1, and within a repeat the optimizers'
     # validation intervals in turn (rotating which goes first): a change of the machine's
     # load hits all of them alike
-    for r in range(args.repeats):
-        turn = optimizers[r % len(optimizers):] + optimizers[:r % len(optimizers)]
-        stages = {o: trainers[o].repeat_stages(r) for o in turn if results[o].diverged is None}
-        while stages:
-            for opt in list(stages):
-                try:
-                    next(stages[opt])
-                    continue
-                except StopIteration as stop:
-                    del stages[opt]
-                    results[opt].repeats.append(stop.value)
-                failed += _finish_repeat(opt, r, args, results, trainers, folders)
-                record.write(complete=False)
+    for r in range(first.repeats):
+        interleave({o: trainers[o].repeat_stages(r) for o in rotation(optimizers, r)
+                    if results[o].diverged is None}, finished)
     record.write(complete=True)
     if len(optimizers) > 1:
         print()
@@ -296,14 +294,6 @@ def comparison_table(results: dict[str, FSNCResult]) -> str:
     return "\n".join(lines)
 
 
-def _settings(args: argparse.Namespace, method: str, method_args: dict[str, Any],
-              episodes: int) -> dict[str, Any]:
-    return {"dataset": args.dataset, "root": args.root, "split_seed": args.split_seed,
-            "features": args.features, "method": method, "method_args": method_args,
-            "hidden": args.hidden,
-            "dropout": args.dropout, "episodes": episodes, "rho_flag": args.rho}
-
-
 def _checkpoint_config(result: FSNCResult) -> dict[str, Any]:
     last = result.repeats[-1]
     return {**result.config, "repeat": last.repeat, "seeds": last.seeds,
@@ -316,4 +306,4 @@ def _safe(name: str) -> str:
 
 
 __all__ = ["Record", "add_parser", "check_arguments", "checkpoint_folders", "comparison_table",
-           "method_arguments", "optimizer_kwargs", "run"]
+           "configs_from_args", "method_arguments", "optimizer_kwargs", "run"]

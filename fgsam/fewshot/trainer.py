@@ -184,7 +184,7 @@ class EpisodicTrainer:
         settings = self.settings.to_dict()
         return {
             **{name: settings[name] for name in PROTOCOL_FIELDS}, "device": str(self.device),
-            "split": self.split.as_dict(),
+            "split": self.split.to_dict(),
             "dropped_classes": {k: {str(c): n for c, n in v.items()}
                                 for k, v in self.dropped.items()},
         }
