@@ -1,0 +1,71 @@
+"""Every script in benchmarks/ answers ``--help`` and finishes a tiny run (a smoke test of the
+scripts, not a measurement). Pinned by name, as the examples are in test_examples.py; every
+output goes to the test's scratch folder, never into benchmarks/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.test_examples import REPO, run_script, scripts_in, tiny_args
+
+#: Every script of benchmarks/, by file name.
+BENCHMARKS = [
+    "cli_timing.py",
+    "fsnc_table.py",
+    "mol_step_time.py",
+    "mol_table.py",
+    "sam_step_time.py",
+    "sharpness_table.py",
+    "step_cost.py",
+    "tsam_memory.py",
+]
+
+_MOL_TINY = ["--root", "{root}", "--cache-dir", "{tmp}/cache", "--hidden", "16", "--layers", "1",
+             "--heads", "1", "--device", "cpu"]
+
+#: A tiny run of each benchmark ({root}: data root, {tmp}: scratch folder).
+TINY_RUNS = {
+    "cli_timing.py": ["--root", "{root}", "--quick", "--settings", "citeseer", "--repeats", "1",
+                      "--optimizers", "adam,fgsam+"],
+    "fsnc_table.py": ["--root", "{root}", "--quick", "--settings", "cora:2:3:5", "--methods",
+                      "gpn", "--optimizers", "adam,fgsam+", "--results", "{tmp}/fsnc.json",
+                      "--threads", "1", "--device", "cpu"],
+    "mol_step_time.py": ["--dataset", "ogbg-molfreesolv", "--rounds", "1", "--steps", "1",
+                         "--warmup", "1", "--threads", "1", "--clock", "cpu", *_MOL_TINY],
+    "mol_table.py": ["--datasets", "ogbg-molfreesolv", "--optimizers", "adam,graphsam",
+                     "--epochs", "1", "--repeats", "1", "--max-molecules", "60", "--json",
+                     "{tmp}/mol.json", "--quiet", *_MOL_TINY],
+    "sam_step_time.py": ["--root", "{root}", "--rounds", "1", "--steps", "1", "--threads", "1",
+                         "--clock", "cpu", "--device", "cpu"],
+    "sharpness_table.py": ["--root", "{root}", "--quick", "--dataset", "cora", "--way", "2",
+                           "--shot", "3", "--query", "5", "--optimizers", "adam,fgsam+",
+                           "--results", "{tmp}/sharpness.json", "--trace-samples", "2",
+                           "--noise-samples", "2", "--ascent-steps", "2", "--threads", "1",
+                           "--device", "cpu"],
+    "step_cost.py": ["--root", "{root}", "--quick", "--graphs", "cora", "--tasks", "episode",
+                     "--rounds", "1", "--steps", "2", "--threads", "1", "--clock", "cpu",
+                     "--device", "cpu"],
+    "tsam_memory.py": ["--root", "{root}", "--rounds", "1", "--warmup", "1", "--hidden", "8",
+                       "--device", "cpu"],
+}
+
+
+def test_the_pinned_benchmarks_are_the_files_on_disk() -> None:
+    assert sorted(BENCHMARKS) == scripts_in("benchmarks")
+    assert sorted(TINY_RUNS) == sorted(BENCHMARKS)
+
+
+@pytest.mark.parametrize("script", BENCHMARKS)
+def test_help(script: str, tmp_path: Path) -> None:
+    out = run_script(REPO / "benchmarks" / script, ["--help"], tmp_path)
+    assert out.startswith("usage:")
+
+
+@pytest.mark.parametrize("script", BENCHMARKS)
+def test_tiny_run(script: str, data_root: Path, tmp_path: Path) -> None:
+    args = tiny_args(TINY_RUNS[script], data_root, tmp_path)
+    out = run_script(REPO / "benchmarks" / script, args, tmp_path)
+    assert out.strip()
