@@ -247,12 +247,26 @@ class SharpnessAwareOptimizer(
             return None
         return groups, params, value if norm else None
 
+    @torch.no_grad()
     def ascend(self, check_overflow: bool = False) -> bool:
-        """Move to :math:`w + \\epsilon` built from the gradients in ``.grad``.
+        """Move to :math:`w + \\epsilon` built from the gradients in ``.grad``: by default
+        :math:`\\epsilon = \\rho\\, d / \\lVert d \\rVert`, :math:`d` from
+        :meth:`ascent_directions`.
 
         Returns ``False`` (nothing moved) if ``check_overflow`` and the gradient is not
-        finite. The hook of :meth:`step` and :meth:`first_step`; subclasses define it.
+        finite. The hook of :meth:`step` and :meth:`first_step`; a subclass defines
+        :meth:`ascent_directions` or overrides this.
         """
+        opening = self.ascent_gradients(check_overflow, norm=False)
+        if opening is None:
+            return False
+        groups, params, _ = opening
+        self.perturb_along(groups, self.ascent_directions(params))
+        return True
+
+    def ascent_directions(self, params: list[Tensor]) -> list[Tensor]:
+        """The ascent direction :math:`d`, one tensor per parameter of ``params`` (the
+        perturbed ones with a gradient, in group order); the gradients are in ``.grad``."""
         raise NotImplementedError(f"{type(self).__name__} defines no ascent")
 
     def descent_pass(

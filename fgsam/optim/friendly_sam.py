@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-import torch
+from torch import Tensor
 
 from fgsam.optim.base import SharpnessAwareOptimizer, check_non_negative, check_range
 from fgsam.typing import BaseOptimizer, Params
@@ -65,19 +65,13 @@ class FriendlySAM(SharpnessAwareOptimizer):
         """Deprecated name of :attr:`lam`."""
         return self.lam
 
-    @torch.no_grad()
-    def ascend(self, check_overflow: bool = False) -> bool:
-        """Perturb along :math:`u = g - \\sigma m_{\\mathrm{prev}}`, then update :math:`m`."""
-        opening = self.ascent_gradients(check_overflow, norm=False)
-        if opening is None:
-            return False
-        groups, params, _ = opening
+    def ascent_directions(self, params: list[Tensor]) -> list[Tensor]:
+        """:math:`u = g - \\sigma m_{\\mathrm{prev}}`, updating :math:`m`."""
         directions = []
         for p in params:
             m = self.running_average(p, "fsam_m", p.grad, self.lam, 1.0 - self.lam)
             directions.append(p.grad if m is None else p.grad - self.sigma * m)
-        self.perturb_along(groups, directions)
-        return True
+        return directions
 
 
 

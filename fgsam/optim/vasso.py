@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
+from torch import Tensor
 
 from fgsam.optim.base import SharpnessAwareOptimizer, check_range
 from fgsam.typing import BaseOptimizer, Params
@@ -51,18 +51,11 @@ class VaSSO(SharpnessAwareOptimizer):
         super().__init__(params, base_optimizer, rho, **kwargs)
         self.theta = float(theta)
 
-    @torch.no_grad()
-    def ascend(self, check_overflow: bool = False) -> bool:
-        """Average ``.grad`` into :math:`d`, then perturb along :math:`d`."""
-        opening = self.ascent_gradients(check_overflow, norm=False)
-        if opening is None:
-            return False
-        groups, params, _ = opening
+    def ascent_directions(self, params: list[Tensor]) -> list[Tensor]:
+        """The gradient averaged into :math:`d`."""
         for p in params:
             self.running_average(p, "vasso_d", p.grad, 1.0 - self.theta, self.theta)
-        self.perturb_along(groups, [self.state[p]["vasso_d"] for p in params])
-        return True
-
+        return [self.state[p]["vasso_d"] for p in params]
 
 
 __all__ = ["VaSSO"]
