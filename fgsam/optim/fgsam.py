@@ -16,6 +16,19 @@ from fgsam.typing import BaseOptimizer, Closure, Params
 GNN_PASS, PEER_PASS, PERTURBED_PEER_PASS = "GNN", "PeerMLP", "PeerMLP at w+eps"
 
 
+def renamed_closure(
+    opt: object, value: Closure | None, renamed: dict[str, Closure], old: str, new: str
+) -> Closure | None:
+    """``value``, or the closure passed under the deprecated keyword ``old`` (popped)."""
+    if old not in renamed:
+        return value
+    warnings.warn(f"{type(opt).__name__}.step({old}=...) is deprecated; use {new}=",
+                  DeprecationWarning, stacklevel=6)
+    if value is not None:
+        raise TypeError(f"{type(opt).__name__}.step() got both {new} and {old}")
+    return renamed.pop(old)
+
+
 class FGSAM(SharpnessAwareOptimizer):
     r"""Fast Graph Sharpness-Aware Minimization from `"Fast Graph Sharpness-Aware
     Minimization for Enhancing and Accelerating Few-Shot Node Classification"
@@ -77,9 +90,9 @@ class FGSAM(SharpnessAwareOptimizer):
         >>> nodes = episode.nodes
         >>> def gnn_closure():
         ...     return F.cross_entropy(model(data.x, data.edge_index)[nodes], y)
-        >>> def mlp_closure():
+        >>> def peer_closure():
         ...     return F.cross_entropy(peer_forward(model, data.x, nodes), y)
-        >>> loss = opt.step(gnn_closure, mlp_closure)
+        >>> loss = opt.step(gnn_closure, peer_closure)
     """
 
     name = "fgsam"
@@ -120,20 +133,31 @@ class FGSAM(SharpnessAwareOptimizer):
     @guarded_step
     def step(  # type: ignore[override]
         self,
-        gnn_closure: Closure | None = None,
-        mlp_closure: Closure | None = None,
+        closure: Closure | None = None,
+        peer_closure: Closure | None = None,
         scaler: torch.amp.GradScaler | None = None,
+        **renamed: Closure,
     ) -> Tensor:
         """One FGSAM step; returns the GNN loss at the unperturbed weights.
 
         Args:
-            gnn_closure (callable): the loss through the GNN (no ``backward``).
-            mlp_closure (callable): the same loss through the PeerMLP view.
+            closure (callable): the loss through the GNN (no ``backward``).
+            peer_closure (callable): the same loss through the PeerMLP view.
             scaler (torch.amp.GradScaler, optional): for mixed precision.
+
+        ``gnn_closure=`` and ``mlp_closure=``, the keywords of earlier releases, still
+        work (deprecated). The keywords are those of ``torch.optim``, so that wrappers
+        calling ``step(closure=...)`` (PyTorch Lightning's manual optimisation) pass the
+        GNN closure where it belongs.
         """
-        gnn_closure = self._require_closure(gnn_closure, "gnn_closure")
-        mlp_closure = self._require_closure(mlp_closure, "mlp_closure (the PeerMLP loss)")
-        return self.run_peer_step(gnn_closure, mlp_closure, scaler)
+        closure = renamed_closure(self, closure, renamed, "gnn_closure", "closure")
+        peer_closure = renamed_closure(self, peer_closure, renamed, "mlp_closure", "peer_closure")
+        if renamed:
+            raise TypeError(f"{type(self).__name__}.step() got an unexpected keyword argument "
+                            f"{next(iter(renamed))!r}")
+        closure = self._require_closure(closure, "closure (the GNN loss)")
+        peer_closure = self._require_closure(peer_closure, "peer_closure (the PeerMLP loss)")
+        return self.run_peer_step(closure, peer_closure, scaler)
 
     def run_peer_step(
         self, gnn_closure: Closure, peer_closure: Closure, scaler: torch.amp.GradScaler | None

@@ -90,7 +90,7 @@ class FGSAMPlus(FGSAM):
     Example:
         >>> opt = FGSAMPlus(model.parameters(), "adam", rho=0.1, k=2, alpha=0.7, lr=5e-3)
         >>> for episode in episodes:
-        ...     loss = opt.step(gnn_closure, mlp_closure)  # GNN run every k-th step only
+        ...     loss = opt.step(gnn_closure, peer_closure)  # GNN run every k-th step only
     """
 
     name = "fgsam+"
@@ -137,7 +137,7 @@ class FGSAMPlus(FGSAM):
         return self._approximate_step(peer_closure, scaler)
 
     def _exact_step(
-        self, gnn_closure: Closure, mlp_closure: Closure, scaler: torch.amp.GradScaler | None
+        self, gnn_closure: Closure, peer_closure: Closure, scaler: torch.amp.GradScaler | None
     ) -> Tensor:
         losses = {
             GNN_PASS: self.loss_and_grad(
@@ -153,7 +153,7 @@ class FGSAMPlus(FGSAM):
         unit = None
         if self.k > 1:
             losses[PEER_PASS] = self.loss_and_grad(
-                mlp_closure, PEER_PASS, perturbed=True, scaler=scaler
+                peer_closure, PEER_PASS, perturbed=True, scaler=scaler
             )
             g_mlp = [_grad_or_zeros(p) for p in params]
             if scaler is not None and not bool(torch.isfinite(global_norm(g_mlp))):
@@ -162,7 +162,7 @@ class FGSAMPlus(FGSAM):
             unit = self._unit(g_mlp)
         self.perturb(params, eps)
         losses[PERTURBED_PEER_PASS] = self.loss_and_grad(
-            mlp_closure, PERTURBED_PEER_PASS, perturbed=True, scaler=scaler, unscale=False
+            peer_closure, PERTURBED_PEER_PASS, perturbed=True, scaler=scaler, unscale=False
         )
         if not self.check_finite(losses, scaler):
             self.skip_step(scaler)
@@ -182,9 +182,9 @@ class FGSAMPlus(FGSAM):
         return losses[GNN_PASS]
 
     def _approximate_step(
-        self, mlp_closure: Closure, scaler: torch.amp.GradScaler | None
+        self, peer_closure: Closure, scaler: torch.amp.GradScaler | None
     ) -> Tensor:
-        loss = self.loss_and_grad(mlp_closure, PEER_PASS, scaler=scaler, unscale=False)
+        loss = self.loss_and_grad(peer_closure, PEER_PASS, scaler=scaler, unscale=False)
         if not self.check_finite({PEER_PASS: loss}, scaler):
             self.skip_step(scaler)
             return loss

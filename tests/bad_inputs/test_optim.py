@@ -137,7 +137,7 @@ def test_step_without_a_closure():
 
 def test_step_without_the_peer_closure():
     w = _params()[0]
-    with _raises(ValueError, "FGSAM.step needs a mlp_closure (the PeerMLP loss)"):
+    with _raises(ValueError, "FGSAM.step needs a peer_closure (the PeerMLP loss)"):
         FGSAM([w], "sgd", lr=0.1).step(lambda: (w * w).sum())
 
 

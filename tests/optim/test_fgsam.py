@@ -271,7 +271,7 @@ def test_bad_hyper_parameters_are_refused(kwargs: dict, match: str) -> None:
 def test_step_needs_both_closures() -> None:
     model = LinearGNN()
     opt = FGSAM(model.parameters(), "adam")
-    with pytest.raises(ValueError, match="mlp_closure"):
+    with pytest.raises(ValueError, match="peer_closure"):
         opt.step(model.gnn_loss)
     with pytest.raises(ValueError, match="peer_closure"):
         training_step(opt, model.gnn_loss)
@@ -330,3 +330,34 @@ def test_functional_is_a_deprecated_alias_of_vectors():
     from fgsam.optim import vectors
 
     assert functional.global_norm is vectors.global_norm and functional.EPS == vectors.EPS
+
+
+def test_step_takes_the_torch_optim_keywords_and_the_old_ones_with_a_warning() -> None:
+    import warnings
+
+    results = []
+    for call in (
+        lambda opt, m: opt.step(m.gnn_loss, m.mlp_loss),
+        lambda opt, m: opt.step(closure=m.gnn_loss, peer_closure=m.mlp_loss),
+        lambda opt, m: opt.step(gnn_closure=m.gnn_loss, mlp_closure=m.mlp_loss),
+    ):
+        torch.manual_seed(0)
+        model = LinearGNN()
+        opt = FGSAM(model.parameters(), "sgd", lr=0.1)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            call(opt, model)
+        weights = [p.detach().clone() for p in model.parameters()]
+        results.append(([str(w.message) for w in caught], weights))
+    assert results[0][0] == [] and results[1][0] == []
+    assert any("mlp_closure=...) is deprecated; use peer_closure=" in m for m in results[2][0])
+    assert any("gnn_closure=...) is deprecated; use closure=" in m for m in results[2][0])
+    for _, weights in results[1:]:
+        assert all(torch.equal(a, b) for a, b in zip(results[0][1], weights))
+    model = LinearGNN()
+    opt = FGSAM(model.parameters(), "sgd", lr=0.1)
+    with warnings.catch_warnings(), pytest.raises(TypeError, match="both peer_closure and mlp"):
+        warnings.simplefilter("ignore")
+        opt.step(model.gnn_loss, model.mlp_loss, mlp_closure=model.mlp_loss)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'peer'"):
+        opt.step(model.gnn_loss, peer=model.mlp_loss)
