@@ -343,3 +343,20 @@ def test_fsam_is_a_deprecated_alias_of_friendly_sam():
     with pytest.warns(DeprecationWarning, match="friendly-sam"):
         opt = create_optimizer(torch.nn.Linear(2, 2), "fsam", lr=0.1)
     assert isinstance(opt, FriendlySAM) and "fsam" not in list_optimizers()
+
+
+def test_every_named_optimizer_class_of_the_package_is_registered():
+    import fgsam.optim
+    from fgsam.optim import SharpnessAwareOptimizer
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    ours = {c for c in subclasses(SharpnessAwareOptimizer) if c.__module__.startswith("fgsam.")}
+    named = {c for c in ours if c.name}
+    assert named == set(OPTIMIZERS) | set(PROCEDURES), named ^ (set(OPTIMIZERS) | set(PROCEDURES))
+    # the abstract ones carry no name and are not exported as optimizers
+    assert all(not c.name for c in ours - named)
+    assert all(getattr(fgsam.optim, c.__name__) is c for c in named)
