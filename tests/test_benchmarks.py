@@ -5,11 +5,7 @@ output goes to the test's scratch folder, never into benchmarks/.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
-from tests.test_examples import REPO, run_script, scripts_in, tiny_args
+from tests.test_examples import smoke_tests
 
 #: Every script of benchmarks/, by file name.
 BENCHMARKS = [
@@ -54,19 +50,5 @@ TINY_RUNS = {
 }
 
 
-def test_the_pinned_benchmarks_are_the_files_on_disk() -> None:
-    assert sorted(BENCHMARKS) == scripts_in("benchmarks")
-    assert sorted(TINY_RUNS) == sorted(BENCHMARKS)
-
-
-@pytest.mark.parametrize("script", BENCHMARKS)
-def test_help(script: str, tmp_path: Path) -> None:
-    out = run_script(REPO / "benchmarks" / script, ["--help"], tmp_path)
-    assert out.startswith("usage:")
-
-
-@pytest.mark.parametrize("script", BENCHMARKS)
-def test_tiny_run(script: str, data_root: Path, tmp_path: Path) -> None:
-    args = tiny_args(TINY_RUNS[script], data_root, tmp_path)
-    out = run_script(REPO / "benchmarks" / script, args, tmp_path)
-    assert out.strip()
+test_the_pinned_benchmarks_are_the_files_on_disk, test_help, test_tiny_run = smoke_tests(
+    "benchmarks", BENCHMARKS, TINY_RUNS)

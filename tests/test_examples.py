@@ -55,23 +55,25 @@ def run_script(path: Path, args: list[str], cwd: Path, timeout: float = 600) -> 
     return done.stdout
 
 
-def tiny_args(template: list[str], data_root: Path, tmp: Path) -> list[str]:
-    return [a.format(root=data_root, tmp=tmp) for a in template]
+def smoke_tests(folder: str, pinned: list[str], tiny_runs: dict[str, list[str]]):
+    """The three tests of a folder of scripts: the pinned list is the files on disk (and each
+    has a tiny run), every script answers ``--help``, every tiny run finishes."""
+
+    def test_the_pinned_scripts_are_the_files_on_disk() -> None:
+        assert sorted(pinned) == scripts_in(folder)
+        assert sorted(tiny_runs) == sorted(pinned)
+
+    @pytest.mark.parametrize("script", pinned)
+    def test_help(script: str, tmp_path: Path) -> None:
+        assert run_script(REPO / folder / script, ["--help"], tmp_path).startswith("usage:")
+
+    @pytest.mark.parametrize("script", pinned)
+    def test_tiny_run(script: str, data_root: Path, tmp_path: Path) -> None:
+        args = [a.format(root=data_root, tmp=tmp_path) for a in tiny_runs[script]]
+        assert run_script(REPO / folder / script, args, tmp_path).strip()
+
+    return test_the_pinned_scripts_are_the_files_on_disk, test_help, test_tiny_run
 
 
-def test_the_pinned_examples_are_the_files_on_disk() -> None:
-    assert sorted(EXAMPLES) == scripts_in("examples")
-    assert sorted(TINY_RUNS) == sorted(EXAMPLES)
-
-
-@pytest.mark.parametrize("script", EXAMPLES)
-def test_help(script: str, tmp_path: Path) -> None:
-    out = run_script(REPO / "examples" / script, ["--help"], tmp_path)
-    assert out.startswith("usage:")
-
-
-@pytest.mark.parametrize("script", EXAMPLES)
-def test_tiny_run(script: str, data_root: Path, tmp_path: Path) -> None:
-    out = run_script(REPO / "examples" / script, tiny_args(TINY_RUNS[script], data_root, tmp_path),
-                     tmp_path)
-    assert out.strip()
+test_the_pinned_examples_are_the_files_on_disk, test_help, test_tiny_run = smoke_tests(
+    "examples", EXAMPLES, TINY_RUNS)
