@@ -1,7 +1,9 @@
 """Few-shot node classification: episodes, the episodic sampler and fixed task pools, the
-methods (ProtoNet, GPN, MetaGNN, TENT), the episodic trainer and saved checkpoints."""
+methods (ProtoNet, GPN, MetaGNN, TENT), a run's settings, the episodic trainer and saved
+checkpoints."""
 
 from fgsam.fewshot.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from fgsam.fewshot.config import FSNCConfig
 from fgsam.fewshot.encoder import GCNEncoder
 from fgsam.fewshot.episode import Episode
 from fgsam.fewshot.features import normalize_features
@@ -23,6 +25,7 @@ __all__ = [
     "Episode",
     "EpisodeSampler",
     "EpisodicTrainer",
+    "FSNCConfig",
     "FSNCResult",
     "FewShotMethod",
     "GCNEncoder",
