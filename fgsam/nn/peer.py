@@ -10,6 +10,8 @@ import torch
 from torch import Tensor
 from torch_geometric.utils import add_self_loops
 
+from fgsam.nn.peer_layers import has_self_loop_form, self_loop_forms
+
 
 def self_loop_edge_index(n: int, device: torch.device | str | None = None) -> Tensor:
     """``edge_index`` of ``n`` nodes with one self-loop each and no other edge: ``[2, n]``."""
@@ -40,7 +42,9 @@ def peer_forward(
     rows, so the cost is :math:`O(|\mathrm{index}|)`, independent of the graph. A model
     that defines ``forward_peer(x, **kwargs)`` (edge attributes, custom layers) is
     called through it instead. Convolutions with ``cached=True`` have their cache set
-    aside for the call.
+    aside for the call. GCNConv, SAGEConv, GINConv and GraphConv take their exact
+    self-loop form (:mod:`fgsam.nn.peer_layers`): the same result without the
+    normalisation and the scatter over the self-loop graph.
 
     Args:
         model (torch.nn.Module): a model whose forward takes ``(x, edge_index, ...)``.
@@ -62,7 +66,8 @@ def peer_forward(
         peer = getattr(model.module, "forward_peer", None)
     if callable(peer):
         return peer(x, **kwargs)
-    with _caches_set_aside(model):
+    modules = list(model.modules())
+    with _caches_set_aside(modules), self_loop_forms([m for m in modules if has_self_loop_form(m)]):
         return model(x, self_loop_edge_index(x.size(0), x.device), **kwargs)
 
 
@@ -93,9 +98,9 @@ def _rows(x: Tensor, index: Tensor) -> Tensor:
 
 
 @contextlib.contextmanager
-def _caches_set_aside(model: torch.nn.Module) -> Iterator[None]:
+def _caches_set_aside(modules: list[torch.nn.Module]) -> Iterator[None]:
     """Disable ``cached=True`` convolutions (their cache holds the full graph) for a call."""
-    cached = [m for m in model.modules() if getattr(m, "cached", False) is True]
+    cached = [m for m in modules if getattr(m, "cached", False) is True]
     saved = [(m, {k: v for k, v in vars(m).items() if k.startswith("_cached_")}) for m in cached]
     for m, attrs in saved:
         m.cached = False
