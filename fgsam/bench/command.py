@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from fgsam._arguments import DEVICE_HELP, positive_int
 from fgsam._io import check_output_file, write_json
 from fgsam._validate import resolve_device
 from fgsam._version import __version__
@@ -49,30 +50,29 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--opt-arg", action="append", default=[], metavar="[NAME.]KEY=VALUE",
                    help="an optimizer argument, for every optimizer or NAME only "
                         "(repeatable; default rho: each optimizer's own)")
-    p.add_argument("--way", type=_positive_int, default=5, help="episode classes (default: 5)")
-    p.add_argument("--shot", type=_positive_int, default=3, help="support per class (default: 3)")
-    p.add_argument("--query", type=_positive_int, default=10,
+    p.add_argument("--way", type=positive_int, default=5, help="episode classes (default: 5)")
+    p.add_argument("--shot", type=positive_int, default=3, help="support per class (default: 3)")
+    p.add_argument("--query", type=positive_int, default=10,
                    help="queries per class (default: 10)")
-    p.add_argument("--hidden", type=_positive_int, default=16, help="GCN width (default: 16)")
+    p.add_argument("--hidden", type=positive_int, default=16, help="GCN width (default: 16)")
     p.add_argument("--method", default=None,
                    help="time a few-shot method of fgsam fsnc (gpn, protonet, ...) instead "
                         "of the GCN, with fsnc's step (episode task; width --hidden)")
     p.add_argument("--features", default=None,
                    help="node-feature scaling as in fgsam fsnc (l2, row, none) (default: "
                         "none; with --method: l2, fsnc's default)")
-    p.add_argument("--rounds", type=_positive_int, default=9,
+    p.add_argument("--rounds", type=positive_int, default=9,
                    help="interleaved rounds (default: 9)")
-    p.add_argument("--steps", type=_positive_int, default=10,
+    p.add_argument("--steps", type=positive_int, default=10,
                    help="steps per optimizer per round, a multiple of FGSAM+'s k (default: 10)")
     p.add_argument("--warmup", type=int, default=None,
                    help="untimed steps of each optimizer first (default: --steps)")
-    p.add_argument("--threads", type=_positive_int, default=None,
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="torch CPU threads (default: torch's)")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="wall clock, or process CPU time (CPU device, with --threads 1, for a "
                         "shared CPU) (default: wall)")
-    p.add_argument("--device", default=None,
-                   help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--device", default=None, help=DEVICE_HELP)
     p.add_argument("--seed", type=int, default=0,
                    help="graph, initial weights and episodes (default: 0)")
     p.add_argument("--out", default=None, help="write every number and the configuration here")
@@ -201,12 +201,6 @@ def summary_line(name: str, task: str, costs: dict[str, StepCost]) -> str:
     return (f"{name} {task}: {first.label} {first.ms:.2f} ms/step"
             f"{'; ' + ratios if ratios else ''} (median step time)")
 
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
 
 
 __all__ = ["PEERMLP", "add_parser", "parse_contenders", "run", "summary_line", "table"]

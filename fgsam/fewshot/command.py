@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from fgsam._arguments import add_run_arguments
 from fgsam._io import check_output_dir, check_output_file
 from fgsam._timing import machine_description
 from fgsam._validate import resolve_device
@@ -87,16 +88,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="SWAD argument: n_converge (3), n_tolerance (6), tolerance_ratio (1.3) "
                         "(repeatable)")
     p.add_argument("--root", default=None, help="data root (default: $FGSAM_DATA or ./datasets)")
-    p.add_argument("--device", default=None,
-                   help="torch device (default: cuda if available, else cpu)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (default: torch's); with 1, the CPU-time column "
-                        "is comparable with fgsam bench --threads 1 --clock cpu")
-    p.add_argument("--out", default=None,
-                   help="write every number and the configuration here (rewritten as each "
-                        "repeat finishes, so an interrupted run keeps what it finished)")
-    p.add_argument("--save-checkpoint", default=None, metavar="DIR",
-                   help="save the last repeat's tested model (config.json + model.pt); one "
+    add_run_arguments(
+        p, out_help="write every number and the configuration here (rewritten as each repeat "
+                    "finishes, so an interrupted run keeps what it finished)",
+        checkpoint_help="save the last repeat's tested model (config.json + model.pt); one "
                         "subfolder per optimizer when comparing several")
     p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
                    help="no progress bars")

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from fgsam._arguments import add_run_arguments
 from fgsam._io import check_output_dir, check_output_file
 from fgsam._validate import resolve_device
 from fgsam.data.molecule_cache import CACHE_ENV_VAR, check_cache_dir
@@ -96,17 +97,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=None,
                    help=f"processed-graph cache (default: ${CACHE_ENV_VAR}, else beside the "
                         f"CSV if writable, else ~/.cache/fgsam/molecules)")
-    p.add_argument("--device", default=None, help="default: cuda if available, else cpu")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (default: torch's); with 1, the CPU-time column "
-                        "is comparable with fgsam bench --threads 1 --clock cpu")
-    p.add_argument("--out", default=None,
-                   help="write every number to this JSON file (rewritten after every run, "
-                        "so an interrupted experiment keeps what it finished)")
-    p.add_argument("--save-checkpoint", default=None, metavar="DIR",
-                   help="save the best-validation model and its settings (config.json, "
-                        "model.pt) for fgsam sharpness; DIR/<optimizer>/seed<k> when there "
-                        "are several runs")
+    add_run_arguments(
+        p, out_help="write every number to this JSON file (rewritten after every run, so an "
+                    "interrupted experiment keeps what it finished)",
+        checkpoint_help="save the best-validation model and its settings (config.json, "
+                        "model.pt) for fgsam sharpness; DIR/<optimizer>/seed<k> when there are "
+                        "several runs")
     p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
                    help="no progress bars")
     p.set_defaults(func=run)

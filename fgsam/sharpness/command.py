@@ -14,6 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from fgsam import typing as fgsam_typing
+from fgsam._arguments import DEVICE_HELP, positive_int
 from fgsam._io import check_output_dir, check_output_file, write_json
 from fgsam._random import derive_seed
 from fgsam._timing import machine_description
@@ -58,31 +59,31 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--root", default=None, help="data root (default: the saved one, else "
                                                 "$FGSAM_DATA, else ./datasets)")
     p.add_argument("--cache-dir", default=None, help="molecule cache folder (mol checkpoints)")
-    p.add_argument("--tasks", type=_positive_int, default=20,
+    p.add_argument("--tasks", type=positive_int, default=20,
                    help="training tasks (fsnc: the first ones the training sampler drew) or "
                         "training batches (mol: in split order) the loss averages (default: 20)")
-    p.add_argument("--k", type=_positive_int, default=3,
+    p.add_argument("--k", type=positive_int, default=3,
                    help="top Hessian eigenvalues (default: 3)")
     p.add_argument("--method", choices=("power", "lanczos"), default="lanczos",
                    help="eigenvalue method (default: lanczos, which needs fewer Hessian-vector "
                         "products)")
-    p.add_argument("--iters", type=_positive_int, default=None,
+    p.add_argument("--iters", type=positive_int, default=None,
                    help=f"power: iterations per eigenvalue; lanczos: Krylov dimension "
                         f"(default: {DEFAULT_ITERS['power']} / {DEFAULT_ITERS['lanczos']})")
     p.add_argument("--tol", type=float, default=1e-3,
                    help="relative residual of eigenvalues (default: 1e-3)")
-    p.add_argument("--trace-samples", type=_positive_int, default=100,
+    p.add_argument("--trace-samples", type=positive_int, default=100,
                    help="Rademacher probes of the Hutchinson trace, at least 2 (default: 100)")
     p.add_argument("--rho", type=float, nargs="+", default=[0.05], metavar="RHO",
                    help="radii of the rho-sharpness, the noise std of the average case "
                         "(default: 0.05)")
     p.add_argument("--adaptive", action="store_true",
                    help="adaptive rho-sharpness: the ball scaled by |w| (as ASAM)")
-    p.add_argument("--ascent-steps", type=_positive_int, default=20,
+    p.add_argument("--ascent-steps", type=positive_int, default=20,
                    help="projected gradient ascent steps of the worst case (default: 20)")
-    p.add_argument("--noise-samples", type=_positive_int, default=100,
+    p.add_argument("--noise-samples", type=positive_int, default=100,
                    help="Gaussian draws of the average case, at least 2 (default: 100)")
-    p.add_argument("--landscape-steps", type=_positive_int, default=21,
+    p.add_argument("--landscape-steps", type=positive_int, default=21,
                    help="grid points per axis of the landscape (default: 21)")
     p.add_argument("--landscape-span", type=float, default=1.0,
                    help="the landscape covers [-span, span] along filter-normalised "
@@ -97,8 +98,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         "measuring)")
     p.add_argument("--plots", default=None, metavar="DIR",
                    help="write landscape.png and spectrum.png here (needs the plot extra)")
-    p.add_argument("--device", default=None,
-                   help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--device", default=None, help=DEVICE_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     return p
@@ -275,12 +275,6 @@ def _sha256(path: Path) -> str:
 
     return sha256sum(path)
 
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
 
 
 __all__ = ["PLOTS", "add_parser", "measure", "run", "summary_line", "write_plots"]

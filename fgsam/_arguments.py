@@ -1,0 +1,31 @@
+"""Command-line arguments that several ``fgsam`` commands share, spelled once."""
+
+from __future__ import annotations
+
+import argparse
+
+#: The ``--device`` help of every command: the one default rule is resolve_device's.
+DEVICE_HELP = "torch device (default: cuda if available, else cpu)"
+#: The ``--threads`` help of the training commands.
+THREADS_HELP = ("torch CPU threads (default: torch's); with 1, the CPU-time column is "
+                "comparable with fgsam bench --threads 1 --clock cpu")
+
+
+def positive_int(text: str) -> int:
+    """An ``argparse`` type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def add_run_arguments(p: argparse.ArgumentParser, *, out_help: str, checkpoint_help: str) -> None:
+    """``--device``, ``--threads``, ``--out`` and ``--save-checkpoint`` of a training command
+    (``--threads`` is checked by the command, whose message the tests pin)."""
+    p.add_argument("--device", default=None, help=DEVICE_HELP)
+    p.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
+    p.add_argument("--out", default=None, help=out_help)
+    p.add_argument("--save-checkpoint", default=None, metavar="DIR", help=checkpoint_help)
+
+
+__all__ = ["DEVICE_HELP", "THREADS_HELP", "add_run_arguments", "positive_int"]
