@@ -8,7 +8,6 @@ raises its own ``ImportError`` there instead of being hidden.
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -21,10 +20,6 @@ def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-#: ``torch_scatter`` is installed and not disabled with ``FGSAM_NO_TORCH_SCATTER=1``.
-WITH_TORCH_SCATTER: bool = _installed("torch_scatter") and os.environ.get(
-    "FGSAM_NO_TORCH_SCATTER", "0"
-) in ("", "0")
 #: RDKit is installed (needed to featurise molecules from SMILES).
 WITH_RDKIT: bool = _installed("rdkit")
 #: matplotlib is installed (needed for the PNG plots of ``fgsam sharpness``).
@@ -42,7 +37,6 @@ Seed = int | torch.Generator | None
 __all__ = [
     "WITH_MATPLOTLIB",
     "WITH_RDKIT",
-    "WITH_TORCH_SCATTER",
     "BaseOptimizer",
     "Closure",
     "Params",

@@ -1,24 +1,14 @@
-"""The sparse softmax/sum kernels, on both backends (torch_scatter and native PyTorch)."""
+"""The sparse softmax/sum aliases (PyG's softmax and scatter)."""
 
 from __future__ import annotations
 
-import pytest
 import torch
 from torch.testing import assert_close
 
-import fgsam.typing
 from fgsam.nn.models import edge_softmax, edge_sum
 
 
-@pytest.fixture(params=[True, False], ids=["torch_scatter", "native"])
-def backend(request, monkeypatch):
-    if request.param:
-        import torch_scatter  # noqa: F401  (the CI installs it: a missing one must fail)
-    monkeypatch.setattr(fgsam.typing, "WITH_TORCH_SCATTER", request.param)
-    return request.param
-
-
-def test_softmax_matches_a_per_node_loop(backend):
+def test_softmax_matches_a_per_node_loop():
     g = torch.Generator().manual_seed(0)
     n, e, h = 7, 30, 3
     index = torch.randint(0, n - 1, (e,), generator=g)  # node n-1 gets no edge
@@ -31,13 +21,13 @@ def test_softmax_matches_a_per_node_loop(backend):
     assert torch.isfinite(alpha).all()
 
 
-def test_huge_scores_do_not_overflow(backend):
+def test_huge_scores_do_not_overflow():
     scores = torch.tensor([1000.0, 1001.0, -1000.0])
     alpha = edge_softmax(scores, torch.tensor([0, 0, 1]), 2)
     assert_close(alpha, torch.tensor([1 / (1 + torch.e), torch.e / (1 + torch.e), 1.0]))
 
 
-def test_gradients_match_the_dense_softmax(backend):
+def test_gradients_match_the_dense_softmax():
     scores = torch.randn(6, 2, dtype=torch.float64, requires_grad=True)
     index = torch.tensor([0, 1, 0, 1, 1, 0])
     weights = torch.randn(6, 2, dtype=torch.float64)
@@ -48,7 +38,7 @@ def test_gradients_match_the_dense_softmax(backend):
     assert_close(scores.grad, ref.grad, rtol=1e-12, atol=1e-14)
 
 
-def test_sum_into_target_nodes(backend):
+def test_sum_into_target_nodes():
     values = torch.arange(12.0).view(4, 3)
     out = edge_sum(values, torch.tensor([2, 0, 2, 2]), 4)
     expected = torch.stack([values[1], torch.zeros(3), values[0] + values[2] + values[3],

@@ -1,4 +1,4 @@
-"""MolTransformer: shapes, per-molecule independence, both kernel backends, devices."""
+"""MolTransformer: shapes, per-molecule independence, the dense-attention reference, devices."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import torch.nn.functional as F
 from torch.testing import assert_close
 from torch_geometric.data import Batch
 
-import fgsam.typing
 from fgsam.nn.models import MolTransformer, SparseAttention
 from tests.nn.models.test_sparse_attention import dense_attention
 
@@ -25,16 +24,6 @@ def test_each_molecule_is_predicted_independently_of_its_batch(molecules, batch,
     alone = torch.cat([model(Batch.from_data_list([m])) for m in molecules])
     assert_close(out, alone, rtol=1e-5, atol=1e-5)
     assert_close(model(molecules[2]), out[2:3], rtol=1e-5, atol=1e-5)  # a bare Data too
-
-
-@pytest.mark.parametrize("full", [False, True])
-def test_torch_scatter_and_native_paths_agree(batch, monkeypatch, full):
-    torch.manual_seed(0)
-    model = MolTransformer(num_tasks=2, hidden=32, layers=2, heads=4, full_attention=full).eval()
-    monkeypatch.setattr(fgsam.typing, "WITH_TORCH_SCATTER", True)
-    with_scatter = model(batch)
-    monkeypatch.setattr(fgsam.typing, "WITH_TORCH_SCATTER", False)
-    assert_close(model(batch), with_scatter, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("full", [False, True], ids=["bonded", "full"])

@@ -1,4 +1,4 @@
-"""Sparse attention equals dense masked-softmax attention (both kernel backends)."""
+"""Sparse attention equals dense masked-softmax attention."""
 
 from __future__ import annotations
 
@@ -8,13 +8,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-import fgsam.typing
 from fgsam.nn.models import SparseAttention, attention_edges
-
-
-@pytest.fixture(params=[True, False], ids=["torch_scatter", "native"])
-def backend(request, monkeypatch):
-    monkeypatch.setattr(fgsam.typing, "WITH_TORCH_SCATTER", request.param)
 
 
 def dense_attention(attn: SparseAttention, x, pairs, bias):
@@ -33,7 +27,7 @@ def dense_attention(attn: SparseAttention, x, pairs, bias):
 
 
 @pytest.mark.parametrize("full", [False, True], ids=["bonded", "full"])
-def test_sparse_equals_dense_reference(backend, batch, full):
+def test_sparse_equals_dense_reference(batch, full):
     torch.manual_seed(0)
     attn = SparseAttention(16, heads=4).eval()
     x = torch.randn(batch.num_nodes, 16, requires_grad=True)
