@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import GCNConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
+
+from fgsam.nn.peer_layers import self_loop_output
 
 
 class SeededDropout(nn.Module):
@@ -101,9 +104,18 @@ class GCNEncoder(nn.Module):
         if edge_weight is None:
             edge_index, edge_weight = gcn_norm(edge_index, None, x.size(0), add_self_loops=True,
                                                dtype=x.dtype)
+        return self._stack(x, lambda conv, h: conv(h, edge_index, edge_weight))
+
+    def forward_peer(self, x: Tensor) -> Tensor:
+        """The PeerMLP view, :func:`fgsam.nn.peer_forward`'s call: what :meth:`forward`
+        computes on a self-loop-only graph (whose GCN weights are all 1), every layer
+        :math:`xW + b`, without normalising and scattering over that graph."""
+        return self._stack(x, self_loop_output)
+
+    def _stack(self, x: Tensor, layer: Callable[[GCNConv, Tensor], Tensor]) -> Tensor:
         last = len(self.convs) - 1
         for i, conv in enumerate(self.convs):
-            x = conv(x, edge_index, edge_weight)
+            x = layer(conv, x)
             if i < last or self.act_last:
                 x = F.relu(x)
             if i < last:

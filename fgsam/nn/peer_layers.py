@@ -59,6 +59,12 @@ SELF_LOOP_FORMS: dict[type[MessagePassing], Callable[[Any, Tensor], Tensor]] = {
 }
 
 
+def self_loop_output(module: MessagePassing, x: Tensor) -> Tensor:
+    """``module``'s output for features ``x`` on the self-loop graph, by its exact form
+    (a layer of :data:`SELF_LOOP_FORMS` for which :func:`has_self_loop_form` holds)."""
+    return SELF_LOOP_FORMS[type(module)](module, x)
+
+
 def has_self_loop_form(module: torch.nn.Module) -> bool:
     """Whether ``module`` is a layer of :data:`SELF_LOOP_FORMS` (its exact class) in a
     configuration where the form is exact."""
@@ -99,4 +105,10 @@ def self_loop_forms(modules: list[torch.nn.Module]) -> Iterator[None]:
             del m.forward
 
 
-__all__ = ["IDENTITY_AGGREGATIONS", "SELF_LOOP_FORMS", "has_self_loop_form", "self_loop_forms"]
+__all__ = [
+    "IDENTITY_AGGREGATIONS",
+    "SELF_LOOP_FORMS",
+    "has_self_loop_form",
+    "self_loop_forms",
+    "self_loop_output",
+]
