@@ -16,6 +16,7 @@ BENCHMARKS = [
     "propagation.py",
     "sam_step_time.py",
     "sharpness_table.py",
+    "small_graphs.py",
     "step_cost.py",
     "tsam_memory.py",
 ]
@@ -45,6 +46,9 @@ TINY_RUNS = {
                            "--tasks", "2", "--trace-samples", "2", "--noise-samples", "2",
                            "--ascent-steps", "2", "--results", "{tmp}/sharpness.json",
                            "--threads", "1", "--device", "cpu"],
+    "small_graphs.py": ["--root", "{root}", "--sizes", "300", "--datasets", "cora", "--rounds",
+                        "1", "--steps", "10", "--threads", "1", "--clock", "cpu", "--device",
+                        "cpu"],
     "step_cost.py": ["--root", "{root}", "--quick", "--graphs", "cora", "--tasks", "episode",
                      "--rounds", "1", "--steps", "2", "--threads", "1", "--clock", "cpu",
                      "--device", "cpu"],
