@@ -15,6 +15,7 @@ from torch import Tensor
 
 from fgsam.bench.peak_memory import peak_memory_mib
 from fgsam.bench.timing import interleaved_medians
+from fgsam.nn.adjacency import csr_adjacency, resolve_adjacency
 
 #: The tasks: few-shot episodes, or full-graph node classification.
 TASKS = ("episode", "full")
@@ -35,12 +36,15 @@ class Contender:
             (default: ``{}``)
         peer_only (bool, optional): both closures are the PeerMLP's: with ``"adam"`` this
             is the cost of a PeerMLP step, the cost model's unit. (default: ``False``)
+        adjacency (str, optional): ``"csr"`` or ``"edge-index"`` for this contender, else
+            :func:`make_steps`'s ``adjacency``. (default: ``None``)
     """
 
     label: str
     optimizer: str
     options: dict[str, Any] = field(default_factory=dict)
     peer_only: bool = False
+    adjacency: str | None = None
 
 
 @dataclass
@@ -110,8 +114,8 @@ def bench_graph(dataset: str | None = None, shape: Any = None, root: Any = None,
 
 def make_steps(data, train: Tensor, contenders: Sequence[Contender], task: str = "episode",
                *, hidden: int = 16, n_way: int = 5, k_shot: int = 3, q_query: int = 10,
-               tasks: int = 40, seed: int = 0, method: str | None = None
-               ) -> dict[str, Callable[[], Tensor]]:
+               tasks: int = 40, seed: int = 0, method: str | None = None,
+               adjacency: str = "edge-index") -> dict[str, Callable[[], Tensor]]:
     r"""One training-step function per contender, each on its own 2-layer GCN (or its own
     few-shot ``method``).
 
@@ -143,6 +147,9 @@ def make_steps(data, train: Tensor, contenders: Sequence[Contender], task: str =
         tasks (int, optional): episodes in the pool. (default: ``40``)
         seed (int, optional): initial weights and episodes. (default: ``0``)
         method (str, optional): a few-shot method instead of the GCN. (default: ``None``)
+        adjacency (str, optional): how the GCNs get the graph: ``"edge-index"``, ``"csr"``
+            (a sparse ``adj_t``, :mod:`fgsam.nn.adjacency`) or ``"auto"`` (CSR where the
+            layers allow it). (default: ``"edge-index"``)
 
     Example:
         >>> steps = make_steps(data, train, [Contender("adam", "adam"),
@@ -161,7 +168,7 @@ def make_steps(data, train: Tensor, contenders: Sequence[Contender], task: str =
             raise ValueError(f"method={method!r} trains on episodes: it needs task='episode', "
                              f"got {task!r}")
         return _method_steps(data, contenders, method, hidden, n_way, k_shot, q_query, tasks,
-                             seed)
+                             seed, adjacency)
     labels = [c.label for c in contenders]
     if not labels or len(set(labels)) != len(labels):
         raise ValueError(f"contenders need distinct labels, at least one, got {labels}")
@@ -175,19 +182,22 @@ def make_steps(data, train: Tensor, contenders: Sequence[Contender], task: str =
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)  # the same initial weights for every contender
             model = GCN(data.num_features, hidden, 2, out, cached=True).to(device)
+        graph = edge_index
+        if resolve_adjacency(contender.adjacency or adjacency, model) == "csr":
+            graph = csr_adjacency(edge_index, data.num_nodes)
         opt = create_optimizer(model, contender.optimizer, lr=LR, weight_decay=WEIGHT_DECAY,
                                **contender.options)
         if pool is not None:
             cycle = itertools.cycle(pool)
 
-            def closures(model=model, cycle=cycle):
+            def closures(model=model, cycle=cycle, graph=graph):
                 nodes, query_y = next(cycle)
-                return (lambda: _proto_loss(model(x, edge_index)[nodes], query_y, n_way, k_shot),
+                return (lambda: _proto_loss(model(x, graph)[nodes], query_y, n_way, k_shot),
                         lambda: _proto_loss(peer_forward(model, x, nodes), query_y, n_way,
                                             k_shot))
         else:
-            def closures(model=model):
-                return (lambda: F.cross_entropy(model(x, edge_index)[train], y[train]),
+            def closures(model=model, graph=graph):
+                return (lambda: F.cross_entropy(model(x, graph)[train], y[train]),
                         lambda: F.cross_entropy(peer_forward(model, x, train), y[train]))
 
         def step(opt=opt, closures=closures, peer_only=contender.peer_only):
@@ -229,7 +239,7 @@ def measure_step_cost(steps: dict[str, Callable[[], object]], *, rounds: int = 9
 
 
 def _method_steps(data, contenders: Sequence[Contender], method: str, hidden: int, n_way: int,
-                  k_shot: int, q_query: int, tasks: int, seed: int
+                  k_shot: int, q_query: int, tasks: int, seed: int, adjacency: str
                   ) -> dict[str, Callable[[], Tensor]]:
     """The steps of :func:`make_steps` for a few-shot ``method``: ``fgsam fsnc``'s step."""
     from fgsam.fewshot.method_registry import create_method
@@ -244,6 +254,7 @@ def _method_steps(data, contenders: Sequence[Contender], method: str, hidden: in
             model = create_method(method, data.num_features, int(data.y.max()) + 1, n_way,
                                   hidden, 0.2)
         model.reset_parameters(seed)
+        model.adjacency = resolve_adjacency(contender.adjacency or adjacency, model)
         model = model.to(data.x.device).train()
         opt = create_optimizer(model, contender.optimizer, lr=LR, weight_decay=WEIGHT_DECAY,
                                seed=derive_seed(seed, "optimizer"), **contender.options)

@@ -22,6 +22,7 @@ from fgsam.fewshot.interleave import interleave, rotation
 from fgsam.fewshot.method_registry import METHODS, create_method, method_name
 from fgsam.fewshot.results import FSNCResult, RepeatResult, write_json
 from fgsam.fewshot.trainer import EpisodicTrainer
+from fgsam.nn.adjacency import ADJACENCIES
 from fgsam.optim import create_optimizer
 from fgsam.optim.options import default_rho_text, parse_options, parse_pairs
 from fgsam.optim.registry import PROCEDURES, list_optimizers, optimizer_arguments
@@ -93,6 +94,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "finishes, so an interrupted run keeps what it finished)",
         checkpoint_help="save the last repeat's tested model (config.json + model.pt); one "
                         "subfolder per optimizer when comparing several")
+    p.add_argument("--adjacency", choices=ADJACENCIES, default="auto",
+                   help="the GCNs' graph: one normalised CSR sparse matrix (faster on many "
+                        "edges), PyG's edge list, or auto: CSR where the method's layers allow "
+                        "it; equal within float rounding (default: auto)")
     p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
                    help="no progress bars")
     p.set_defaults(func=run)
@@ -134,7 +139,8 @@ def configs_from_args(args: argparse.Namespace) -> dict[str, FSNCConfig]:
         test_last=args.test_last, average=args.average, average_options=average_options,
         dataset=args.dataset, root=args.root, split_seed=args.split_seed,
         features=args.features, method=method, method_args=method_args, hidden=args.hidden,
-        dropout=args.dropout, rho=args.rho, progress=not args.quiet) for opt in optimizers}
+        dropout=args.dropout, rho=args.rho, adjacency=args.adjacency,
+        progress=not args.quiet) for opt in optimizers}
 
 
 def run(args: argparse.Namespace) -> int:

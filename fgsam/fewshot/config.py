@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from fgsam.fewshot.method_registry import default_episodes, method_name
+from fgsam.nn.adjacency import ADJACENCIES
 from fgsam.optim.registry import optimizer_arguments
 from fgsam.optim.swad import WEIGHT_AVERAGES, check_swad_options
 
@@ -68,6 +69,10 @@ class FSNCConfig:
         dropout (float, optional): dropout. (default: ``0.2``)
         rho (float, optional): the radius of sharpness-aware optimizers (``--rho``).
             (default: ``None``)
+        adjacency (str, optional): how the GCNs get the graph: ``"csr"`` (one normalised
+            sparse matrix), ``"edge-index"`` (PyG's edge list) or ``"auto"`` (CSR where
+            the method's layers allow it; :func:`fgsam.nn.adjacency.resolve_adjacency`).
+            The two agree within float rounding. (default: ``"auto"``)
         progress (bool, optional): show progress bars (not a setting of the results).
             (default: ``False``)
 
@@ -103,6 +108,7 @@ class FSNCConfig:
     hidden: int = 16
     dropout: float = 0.2
     rho: float | None = None
+    adjacency: str = "auto"
     progress: bool = False
 
     def __post_init__(self) -> None:
@@ -117,6 +123,9 @@ class FSNCConfig:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         self.seed, self.test_last, self.progress = int(self.seed), bool(self.test_last), \
             bool(self.progress)
+        if self.adjacency not in ADJACENCIES:
+            raise ValueError(f"adjacency must be one of {', '.join(ADJACENCIES)}, got "
+                             f"{self.adjacency!r}")
         self._check_average()
         self.average_options = check_swad_options(self.average_options) if self.average else {}
         self.opt_kwargs = optimizer_arguments(self.optimizer, self.opt_kwargs, rho=self.rho,

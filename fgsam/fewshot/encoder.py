@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import GCNConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
+from torch_geometric.utils import is_torch_sparse_tensor
 
 from fgsam.nn.peer_layers import self_loop_output
 
@@ -62,7 +63,9 @@ class GCNEncoder(nn.Module):
     with ReLU and dropout between layers (none after the last unless ``act_last``).
     The convolutions do not normalise by themselves: :meth:`forward` takes the
     normalised ``edge_weight`` (see :func:`normalized_graph`, computed once per graph),
-    or normalises ``edge_index`` on the fly when it is ``None``. Called on a self-loop-only
+    or normalises ``edge_index`` on the fly when it is ``None``; a sparse ``edge_index``
+    (a CSR ``adj_t``, :func:`fgsam.nn.adjacency.csr_adjacency`) holds the normalised
+    weights already and propagates by one sparse product. Called on a self-loop-only
     graph (the PeerMLP view, :func:`fgsam.nn.peer_forward`) every layer is
     :math:`xW + b`.
 
@@ -101,7 +104,7 @@ class GCNEncoder(nn.Module):
         self.act_last = bool(act_last)
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
-        if edge_weight is None:
+        if edge_weight is None and not is_torch_sparse_tensor(edge_index):
             edge_index, edge_weight = gcn_norm(edge_index, None, x.size(0), add_self_loops=True,
                                                dtype=x.dtype)
         return self._stack(x, lambda conv, h: conv(h, edge_index, edge_weight))

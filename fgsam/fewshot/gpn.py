@@ -31,6 +31,10 @@ class GPNValuator(nn.Module):
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
         return self.score(self.gnn(x, edge_index, edge_weight)).squeeze(-1)
 
+    def forward_peer(self, x: Tensor) -> Tensor:
+        """The PeerMLP view (:meth:`GCNEncoder.forward_peer`, then the score)."""
+        return self.score(self.gnn.forward_peer(x)).squeeze(-1)
+
 
 class GPN(FewShotMethod):
     r"""Graph Prototypical Networks from `"Graph Prototypical Networks for Few-shot Learning

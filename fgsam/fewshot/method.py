@@ -14,17 +14,19 @@ from torch_geometric.utils import degree, remove_self_loops
 
 from fgsam.fewshot.encoder import init_parameters, normalized_graph, reseed_dropout
 from fgsam.fewshot.episode import Episode
+from fgsam.nn.adjacency import csr_adjacency
 from fgsam.nn.peer import peer_forward
 
 
 @dataclass(frozen=True)
 class GraphView:
     """Per-graph tensors computed once per data object: the GCN-normalised adjacency
-    (``edge_index`` with self-loops and ``edge_weight``) and each node's degree (number
-    of neighbours, self-loops not counted)."""
+    (``edge_index`` with self-loops and ``edge_weight``, or a CSR ``adj_t`` holding both and
+    no ``edge_weight``) and each node's degree (number of neighbours, self-loops not
+    counted)."""
 
     edge_index: Tensor
-    edge_weight: Tensor
+    edge_weight: Tensor | None
     degree: Tensor
 
 
@@ -52,6 +54,10 @@ class FewShotMethod(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
+        #: How :meth:`graph` hands the adjacency to the GCNs: ``"edge-index"`` (PyG's edge
+        #: list and GCN weights) or ``"csr"`` (one normalised sparse matrix, faster on many
+        #: edges; equal within float rounding).
+        self.adjacency = "edge-index"
         self._graph_key: tuple | None = None
         self._graph: GraphView | None = None
         self._eval_cache: dict[int, tuple[tuple, Tensor]] = {}
@@ -90,10 +96,12 @@ class FewShotMethod(nn.Module):
         x, edge_index = data.x, data.edge_index
         # a weak reference, not id(): a new graph at a recycled address is another graph
         key = (weakref.ref(data), edge_index.data_ptr(), tuple(edge_index.shape), x.size(0),
-               x.device, x.dtype)
+               x.device, x.dtype, self.adjacency)
         if self._graph is None or self._graph_key != key:
             ei, ew = normalized_graph(edge_index, x.size(0), x.dtype)
             deg = degree(remove_self_loops(edge_index)[0][1], x.size(0), dtype=x.dtype)
+            if self.adjacency == "csr":
+                ei, ew = csr_adjacency(ei, x.size(0), ew), None
             self._graph, self._graph_key = GraphView(ei, ew, deg), key
         return self._graph
 

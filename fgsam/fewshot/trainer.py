@@ -23,6 +23,7 @@ from fgsam.fewshot.method import FewShotMethod
 from fgsam.fewshot.results import FSNCResult, RepeatResult
 from fgsam.fewshot.sampler import EpisodeSampler, derive_seed, task_pool
 from fgsam.fewshot.step import episode_step, timed_episode_step
+from fgsam.nn.adjacency import resolve_adjacency
 from fgsam.optim import SWAD, SharpnessAwareOptimizer, create_optimizer
 from fgsam.optim.swad import ENDED, has_batchnorm
 
@@ -110,6 +111,8 @@ class EpisodicTrainer:
         average_options (dict, optional): :class:`~fgsam.optim.SWAD`'s arguments
             (``n_converge``, ``n_tolerance``, ``tolerance_ratio``). (default: ``None``)
         progress (bool, optional): show tqdm progress bars. (default: ``False``)
+        adjacency (str, optional): ``"auto"``, ``"csr"`` or ``"edge-index"``
+            (:class:`~fgsam.fewshot.FSNCConfig`). (default: ``"auto"``)
 
     Example:
         >>> trainer = EpisodicTrainer(lambda: GPN(data.num_features), data, split, n_way=2,
@@ -126,13 +129,14 @@ class EpisodicTrainer:
                  val_every: int = 10, val_tasks: int = 20, patience: int = 10,
                  test_tasks: int = 100, repeats: int = 5, seed: int = 0, test_last: bool = False,
                  average: str | None = None, average_options: dict[str, Any] | None = None,
-                 progress: bool = False) -> None:
+                 progress: bool = False, adjacency: str = "auto") -> None:
         settings = FSNCConfig(
             n_way=n_way, k_shot=k_shot, q_query=q_query, optimizer=optimizer, lr=lr,
             weight_decay=weight_decay, opt_kwargs=dict(opt_kwargs or {}), episodes=episodes,
             val_every=val_every, val_tasks=val_tasks, patience=patience, test_tasks=test_tasks,
             repeats=repeats, seed=seed, test_last=test_last, average=average,
-            average_options=dict(average_options or {}), method=None, progress=progress)
+            average_options=dict(average_options or {}), method=None, progress=progress,
+            adjacency=adjacency)
         self._start(build_method, data, split, settings)
 
     @classmethod
@@ -174,6 +178,11 @@ class EpisodicTrainer:
                                  f"classes of the split {self.split}{why}; use n_way <= {have}")
         #: The trained method of the last repeat run (its tested weights).
         self.last_method: FewShotMethod | None = None
+        with torch.random.fork_rng(devices=[]):  # a throw-away build, to see its layers
+            probe = build_method()
+        #: ``settings.adjacency`` resolved for this method: ``"csr"`` or ``"edge-index"``.
+        self.adjacency = (resolve_adjacency(settings.adjacency, probe)
+                          if isinstance(probe, torch.nn.Module) else "edge-index")
 
     @property
     def device(self) -> torch.device:
@@ -184,7 +193,7 @@ class EpisodicTrainer:
         settings = self.settings.to_dict()
         return {
             **{name: settings[name] for name in PROTOCOL_FIELDS}, "device": str(self.device),
-            "split": self.split.to_dict(),
+            "adjacency_used": self.adjacency, "split": self.split.to_dict(),
             "dropped_classes": {k: {str(c): n for c, n in v.items()}
                                 for k, v in self.dropped.items()},
         }
@@ -221,6 +230,7 @@ class EpisodicTrainer:
             raise ValueError(f"build_method must return a FewShotMethod, got "
                              f"{type(method).__name__}")
         method.reset_parameters(seed)
+        method.adjacency = self.adjacency
         return method.to(self.device)
 
     def warm_up(self, steps: int = 2) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 import torch
 
 from fgsam.fewshot.method import squared_distances
@@ -30,3 +31,31 @@ def test_squared_distances_by_hand():
     p = torch.tensor([[1.0, 1.0], [0.0, -1.0], [2.0, 0.0]], dtype=torch.float64)
     expected = torch.tensor([[1.0, 4.0, 5.0], [2.0, 13.0, 4.0]], dtype=torch.float64)
     torch.testing.assert_close(squared_distances(q, p), expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", ["gpn", "protonet", "metagnn", "tent"])
+def test_csr_adjacency_gives_the_edge_list_loss_and_gradients(name):
+    from fgsam.data import GraphShape, synthetic_graph
+    from fgsam.fewshot import create_method
+    from fgsam.fewshot.episode import Episode
+
+    data = synthetic_graph(GraphShape(60, 300, 8, 4), seed=1)
+    data.x = data.x.double()
+    models = []
+    for adjacency in ("edge-index", "csr"):
+        model = create_method(name, 8, 4, 2, 8, 0.0).double()
+        model.reset_parameters(0)
+        model.adjacency = adjacency
+        models.append(model)
+    y = data.y
+    support = torch.cat([(y == c).nonzero().view(-1)[:2] for c in (0, 1)])
+    query = torch.cat([(y == c).nonzero().view(-1)[2:5] for c in (0, 1)])
+    episode = Episode(torch.tensor([0, 1]), support, query, torch.arange(2).repeat_interleave(2),
+                      torch.arange(2).repeat_interleave(3))
+    losses = [m.loss(data, episode) for m in models]
+    torch.testing.assert_close(losses[1], losses[0], rtol=1e-10, atol=1e-10)
+    grads = [torch.autograd.grad(loss, [p for p in m.parameters() if p.requires_grad],
+                                 allow_unused=True) for loss, m in zip(losses, models)]
+    for a, b in zip(*grads, strict=True):
+        if a is not None:
+            torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-10)

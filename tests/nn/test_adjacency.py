@@ -1,0 +1,55 @@
+"""The CSR adjacency: PyG's adj_t layout, the same outputs as the edge list, and when it is used."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch_geometric.nn import GAT, GCN, GIN, GraphSAGE
+from torch_geometric.transforms import ToSparseTensor
+
+from fgsam.data import GraphShape, synthetic_graph
+from fgsam.nn.adjacency import csr_adjacency, resolve_adjacency, unsupported_layers
+
+
+@pytest.fixture(scope="module")
+def graph():
+    return synthetic_graph(GraphShape(120, 700, 6, 3), seed=0)
+
+
+def test_csr_adjacency_is_pyg_adj_t(graph):
+    ours = csr_adjacency(graph.edge_index, graph.num_nodes)
+    pyg = ToSparseTensor(layout=torch.sparse_csr)(graph.clone()).adj_t
+    assert ours.layout == torch.sparse_csr
+    assert torch.equal(ours.to_dense(), pyg.to_dense())
+    weight = torch.rand(graph.edge_index.size(1), generator=torch.Generator().manual_seed(0))
+    dense = csr_adjacency(graph.edge_index, graph.num_nodes, weight).to_dense()
+    src, dst = graph.edge_index
+    expected = torch.zeros(graph.num_nodes, graph.num_nodes).index_put_((dst, src), weight,
+                                                                       accumulate=True)
+    assert torch.equal(dense, expected)
+
+
+@pytest.mark.parametrize("model", [GCN, GraphSAGE, GIN], ids=lambda m: m.__name__)
+def test_sparse_layers_give_the_edge_list_outputs_and_gradients(graph, model):
+    torch.manual_seed(0)
+    m = model(6, 16, 2, 3).double().eval()
+    x = graph.x.double()
+    adj = csr_adjacency(graph.edge_index, graph.num_nodes).to(torch.float64)
+    a, b = m(x, graph.edge_index), m(x, adj)
+    torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12)
+    ga = torch.autograd.grad(a.square().sum(), list(m.parameters()))
+    gb = torch.autograd.grad(m(x, adj).square().sum(), list(m.parameters()))
+    for u, v in zip(ga, gb, strict=True):
+        torch.testing.assert_close(v, u, rtol=1e-11, atol=1e-11)
+    assert resolve_adjacency("auto", m) == "csr" and unsupported_layers(m) == []
+
+
+def test_other_layers_keep_the_edge_list_and_csr_is_refused_for_them():
+    m = GAT(6, 16, 2, 3)
+    assert unsupported_layers(m) == ["GATConv", "GATConv"]
+    assert resolve_adjacency("auto", m) == "edge-index"
+    assert resolve_adjacency("edge-index", GCN(6, 16, 2, 3)) == "edge-index"
+    with pytest.raises(ValueError, match="the model has GATConv: use 'edge-index'"):
+        resolve_adjacency("csr", m)
+    with pytest.raises(ValueError, match="must be one of auto, csr, edge-index, got 'coo'"):
+        resolve_adjacency("coo", m)
