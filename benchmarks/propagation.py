@@ -94,9 +94,9 @@ def compare(edge_fn, csr_fn):
             f"{t['csr'].paired_ratio(t['edge']):.3f}")
 
 
-rows = []
-for token in args.graphs.split(","):
-    label, data, train = load(token)
+def measure(label: str, data, train) -> list[str]:
+    """The three rows of one graph."""
+    rows = []
     data = data.to(device)
     train = train.to(device)
     csr = T.ToSparseTensor(layout=torch.sparse_csr)(data.clone())
@@ -159,8 +159,15 @@ for token in args.graphs.split(","):
                (grad - h.grad).abs().max().item())
     rows.append(f"| {graph} | propagation [N, {args.width}] fwd+bwd | "
                 f"{compare(edge_list, sparse_mm)} | {diff:.1e} |")
+    return rows
+
+
+rows = []
+for token in args.graphs.split(","):
+    label, data, train = load(token)
+    rows += measure(label, data, train)
     print(f"done: {label}", file=sys.stderr, flush=True)
-    del data, csr, edge_model, csr_model, edge_opt, csr_opt, conv, norm_adj, norm_index
+    del data, train
 
 print(f"command: python benchmarks/propagation.py {' '.join(sys.argv[1:])}".rstrip())
 print(f"machine: {machine_description(device)}")

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import sys
 
 import torch
@@ -90,7 +91,7 @@ with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         initial = GCN(data.num_features, args.hidden, 2, classes)
     else:
         sizes = [data.num_features] + [args.hidden] * (args.layers - 1) + [classes]
-        initial = nn.Sequential(*(m for a, b in zip(sizes, sizes[1:])
+        initial = nn.Sequential(*(m for a, b in itertools.pairwise(sizes)
                                   for m in (nn.Linear(a, b), nn.ReLU())))[:-1]
 initial = initial.to(device)
 forward = ((lambda m: m(x, edge_index)) if args.model == "gcn" else (lambda m: m(x)))

@@ -11,6 +11,7 @@ from tests.test_examples import smoke_tests
 BENCHMARKS = [
     "cli_timing.py",
     "fsnc_table.py",
+    "gpn_sparse.py",
     "mol_step_time.py",
     "mol_table.py",
     "propagation.py",
@@ -32,6 +33,8 @@ TINY_RUNS = {
     "fsnc_table.py": ["--root", "{root}", "--quick", "--settings", "cora:2:3:5", "--methods",
                       "gpn", "--optimizers", "adam,fgsam+", "--results", "{tmp}/fsnc.json",
                       "--threads", "1", "--device", "cpu"],
+    "gpn_sparse.py": ["--root", "{root}", "--datasets", "wiki", "--tasks", "2", "--rounds", "1",
+                      "--steps", "2", "--threads", "1", "--clock", "cpu", "--device", "cpu"],
     "mol_step_time.py": ["--dataset", "ogbg-molfreesolv", "--rounds", "1", "--steps", "1",
                          "--warmup", "1", "--threads", "1", "--clock", "cpu", *_MOL_TINY],
     "mol_table.py": ["--datasets", "ogbg-molfreesolv", "--optimizers", "adam,graphsam",
