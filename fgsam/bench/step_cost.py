@@ -115,7 +115,7 @@ def bench_graph(dataset: str | None = None, shape: Any = None, root: Any = None,
 def make_steps(data, train: Tensor, contenders: Sequence[Contender], task: str = "episode",
                *, hidden: int = 16, n_way: int = 5, k_shot: int = 3, q_query: int = 10,
                tasks: int = 40, seed: int = 0, method: str | None = None,
-               adjacency: str = "edge-index") -> dict[str, Callable[[], Tensor]]:
+               adjacency: str = "auto") -> dict[str, Callable[[], Tensor]]:
     r"""One training-step function per contender, each on its own 2-layer GCN (or its own
     few-shot ``method``).
 
@@ -149,7 +149,7 @@ def make_steps(data, train: Tensor, contenders: Sequence[Contender], task: str =
         method (str, optional): a few-shot method instead of the GCN. (default: ``None``)
         adjacency (str, optional): how the GCNs get the graph: ``"edge-index"``, ``"csr"``
             (a sparse ``adj_t``, :mod:`fgsam.nn.adjacency`) or ``"auto"`` (CSR where the
-            layers allow it). (default: ``"edge-index"``)
+            layers allow it, as ``fgsam fsnc``). (default: ``"auto"``)
 
     Example:
         >>> steps = make_steps(data, train, [Contender("adam", "adam"),
