@@ -87,7 +87,8 @@ class SAM(SharpnessAwareOptimizer):
             coeff = self.unified / (norm + EPS) + (1.0 - self.unified)
         increments = self.group_scaled(groups, direction, coeff, self.ascent_steps)
         if not self.is_perturbed:
-            self._eps = dict(zip(params, increments, strict=True))
+            if self.ascent_steps > 1:  # the later ascents add to it
+                self._eps = dict(zip(params, increments, strict=True))
             self.perturb(params, increments)
             return True
         for p, inc in zip(params, increments, strict=True):

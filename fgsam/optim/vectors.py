@@ -14,7 +14,9 @@ EPS = 1e-12
 
 
 def _on_one_device(values: list[Tensor]) -> list[Tensor]:
-    device = values[0].device
+    device, dtype = values[0].device, values[0].dtype
+    if all(v.device == device and v.dtype == dtype for v in values):
+        return values  # the usual case: nothing to move or cast
     dtype = functools.reduce(torch.promote_types, (v.dtype for v in values))
     return [v.to(device=device, dtype=dtype) for v in values]
 
