@@ -11,12 +11,14 @@ symmetric weights), built once; it starts from fgsam's initial GPN weights (embe
 valuator scores and losses of the two at those weights are compared, dropout off). Both
 with Adam and with FGSAM+ (k = 2, rho 0.1; the plain model's PeerMLP closure is the same
 model with every propagation left out, on the episode's nodes only). Where ``make_steps``
-takes ``adjacency``, fgsam's GPN with ``adjacency="csr"`` is a third contender (``fgsam
-csr`` rows).
+takes ``adjacency``, fgsam's GPN runs twice: with ``adjacency="edge-index"`` (PyG's edge
+list) and ``adjacency="csr"`` (``fgsam edge-index`` and ``fgsam csr`` rows); otherwise once,
+as make_steps builds it (``fgsam`` rows).
 
 All contenders are timed in one process in interleaved rounds (``measure_step_cost``);
-ratios are to the first row (fgsam, Adam), and the last table gives plain (and fgsam csr) over
-fgsam for each optimizer (median of per-round ratios).
+ratios are to the first row (fgsam's first adjacency, Adam); the last table gives, per
+optimizer, plain over each fgsam and fgsam csr over fgsam edge-index (medians of per-round
+ratios).
 
     python benchmarks/gpn_sparse.py --root $FGSAM_DATA
     python benchmarks/gpn_sparse.py --root $FGSAM_DATA --threads 1 --clock cpu  # shared CPU
@@ -168,17 +170,21 @@ def plain_steps(data: Data) -> tuple[dict, tuple[float, float]]:
 
 contenders = [Contender(name, optimizer, options)
               for name, (optimizer, options) in OPTIMIZERS.items()]
-with_csr = "adjacency" in inspect.signature(make_steps).parameters
+# fgsam's GPN by each adjacency make_steps takes (its own default where it takes none)
+ADJACENCIES = (["edge-index", "csr"] if "adjacency" in inspect.signature(make_steps).parameters
+               else [None])
+FGSAM = [f"fgsam {a}" if a else "fgsam" for a in ADJACENCIES]  # the first is the reference
 tables, ratios, checks = [], [], []
 for dataset in args.datasets.split(","):
     data, train = bench_graph(dataset, None, args.root)
     data = normalize_features(data, "l2").to(device)
     shared = {"hidden": args.hidden, "n_way": args.way, "k_shot": args.shot,
               "q_query": args.query, "tasks": args.tasks, "seed": SEED, "method": "gpn"}
-    steps = {f"fgsam {k}": f for k, f in make_steps(data, train, contenders, **shared).items()}
-    if with_csr:
-        steps |= {f"fgsam csr {k}": f for k, f in make_steps(
-            data, train, contenders, adjacency="csr", **shared).items()}
+    steps = {}
+    for prefix, adjacency in zip(FGSAM, ADJACENCIES, strict=True):
+        by = {} if adjacency is None else {"adjacency": adjacency}
+        steps |= {f"{prefix} {k}": f for k, f in make_steps(data, train, contenders, **shared,
+                                                             **by).items()}
     plain, difference = plain_steps(data)
     steps |= plain
     checks.append(f"{dataset}: at the initial weights, dropout off, fgsam GPN - plain GPN: "
@@ -190,10 +196,10 @@ for dataset in args.datasets.split(","):
     tables += [f"| {graph} | {label} | {cost.ms:.3f} | {cost.ratio:.3f} |"
                for label, cost in costs.items()]
     for name in OPTIMIZERS:
-        for other in ("plain", "fgsam csr")[: 1 + with_csr]:
+        for other, reference in [("plain", f) for f in FGSAM] + [(f, FGSAM[0]) for f in FGSAM[1:]]:
             paired = statistics.median(a / b for a, b in zip(
-                costs[f"{other} {name}"].per_step_ms, costs[f"fgsam {name}"].per_step_ms))
-            ratios.append(f"| {dataset} | {name} | {other} / fgsam | {paired:.3f} |")
+                costs[f"{other} {name}"].per_step_ms, costs[f"{reference} {name}"].per_step_ms))
+            ratios.append(f"| {dataset} | {name} | {other} / {reference} | {paired:.3f} |")
     print(f"done: {dataset}", file=sys.stderr, flush=True)
     del data, steps
 
@@ -202,9 +208,9 @@ print(f"machine: {machine_description(device)}")
 print(f"{args.rounds} rounds x {args.steps} steps per contender, interleaved; medians of "
       f"{'process CPU' if args.clock == 'cpu' else 'wall-clock'} time per step; GPN hidden "
       f"{args.hidden}, {args.way}-way {args.shot}-shot {args.query}-query; FGSAM+ k=2 rho 0.1"
-      f"{'' if with_csr else '; make_steps takes no adjacency: no fgsam csr rows'}\n")
+      f"{'' if ADJACENCIES[0] else '; make_steps takes no adjacency: its own only'}\n")
 print("\n".join(checks) + "\n")
-print("| graph | nodes | edges | step | ms / step | ratio to fgsam adam |")
+print(f"| graph | nodes | edges | step | ms / step | ratio to {FGSAM[0]} adam |")
 print("|---|---|---|---|---|---|")
 print("\n".join(tables))
 print("\n| graph | optimizer | ratio | median of per-round ratios |")

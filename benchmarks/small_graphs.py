@@ -56,10 +56,13 @@ parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                     help="cpu: process CPU time (CPU device only; use with --threads 1)")
 args = parser.parse_args()
 options = {}
+takes = inspect.signature(make_steps).parameters.get("adjacency")
 if args.adjacency is not None:
-    if "adjacency" not in inspect.signature(make_steps).parameters:
+    if takes is None:
         sys.exit("--adjacency: this fgsam's make_steps takes no adjacency keyword")
     options["adjacency"] = args.adjacency
+adjacency = args.adjacency or (f"make_steps' default ({takes.default})" if takes else
+                               "make_steps' own (it takes no adjacency)")
 if args.threads:
     torch.set_num_threads(args.threads)
 if args.clock == "cpu" and args.device != "cpu":
@@ -98,7 +101,7 @@ print(f"{args.rounds} rounds x {args.steps} steps per contender, interleaved; me
       f"{'process CPU' if args.clock == 'cpu' else 'wall-clock'} time per step; episode task "
       f"(5-way 3-shot 10-query), GCN hidden 16; synthetic graphs: average degree {args.degree}, "
       f"{args.features} dense features, {args.classes} classes; adjacency: "
-      f"{args.adjacency or 'make_steps default'}\n")
+      f"{adjacency}\n")
 print("| graph | nodes | edges | optimizer | ms / step | ratio to adam | "
       "median of per-round ratios |")
 print("|---|---|---|---|---|---|---|")
