@@ -183,7 +183,8 @@ def make_steps(data, train: Tensor, contenders: Sequence[Contender], task: str =
             torch.manual_seed(seed)  # the same initial weights for every contender
             model = GCN(data.num_features, hidden, 2, out, cached=True).to(device)
         graph = edge_index
-        if resolve_adjacency(contender.adjacency or adjacency, model) == "csr":
+        if resolve_adjacency(contender.adjacency or adjacency, model,
+                             edge_index.size(1)) == "csr":
             graph = csr_adjacency(edge_index, data.num_nodes)
         opt = create_optimizer(model, contender.optimizer, lr=LR, weight_decay=WEIGHT_DECAY,
                                **contender.options)
@@ -254,7 +255,8 @@ def _method_steps(data, contenders: Sequence[Contender], method: str, hidden: in
             model = create_method(method, data.num_features, int(data.y.max()) + 1, n_way,
                                   hidden, 0.2)
         model.reset_parameters(seed)
-        model.adjacency = resolve_adjacency(contender.adjacency or adjacency, model)
+        model.adjacency = resolve_adjacency(contender.adjacency or adjacency, model,
+                                           data.edge_index.size(1))
         model = model.to(data.x.device).train()
         opt = create_optimizer(model, contender.optimizer, lr=LR, weight_decay=WEIGHT_DECAY,
                                seed=derive_seed(seed, "optimizer"), **contender.options)

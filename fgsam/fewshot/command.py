@@ -96,8 +96,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "subfolder per optimizer when comparing several")
     p.add_argument("--adjacency", choices=ADJACENCIES, default="auto",
                    help="the GCNs' graph: one normalised CSR sparse matrix (faster on many "
-                        "edges), PyG's edge list, or auto: CSR where the method's layers allow "
-                        "it; equal within float rounding (default: auto)")
+                        "edges), PyG's edge list, or auto: CSR from 100k edges where the "
+                        "method's layers allow it; equal within float rounding (default: auto)")
     p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
                    help="no progress bars")
     p.set_defaults(func=run)

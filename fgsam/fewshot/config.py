@@ -70,8 +70,9 @@ class FSNCConfig:
         rho (float, optional): the radius of sharpness-aware optimizers (``--rho``).
             (default: ``None``)
         adjacency (str, optional): how the GCNs get the graph: ``"csr"`` (one normalised
-            sparse matrix), ``"edge-index"`` (PyG's edge list) or ``"auto"`` (CSR where
-            the method's layers allow it; :func:`fgsam.nn.adjacency.resolve_adjacency`).
+            sparse matrix), ``"edge-index"`` (PyG's edge list) or ``"auto"`` (CSR on graphs
+            of 100k edges or more where the method's layers allow it;
+            :func:`fgsam.nn.adjacency.resolve_adjacency`).
             The two agree within float rounding. (default: ``"auto"``)
         progress (bool, optional): show progress bars (not a setting of the results).
             (default: ``False``)

@@ -181,7 +181,7 @@ class EpisodicTrainer:
         with torch.random.fork_rng(devices=[]):  # a throw-away build, to see its layers
             probe = build_method()
         #: ``settings.adjacency`` resolved for this method: ``"csr"`` or ``"edge-index"``.
-        self.adjacency = (resolve_adjacency(settings.adjacency, probe)
+        self.adjacency = (resolve_adjacency(settings.adjacency, probe, data.edge_index.size(1))
                           if isinstance(probe, torch.nn.Module) else "edge-index")
 
     @property

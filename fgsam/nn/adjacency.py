@@ -22,6 +22,10 @@ ADJACENCIES = ("auto", "csr", "edge-index")
 #: Layers whose propagation is exactly one sparse product (weighted sum or mean).
 SPARSE_LAYERS: tuple[type[MessagePassing], ...] = (GCNConv, SAGEConv, GINConv, GraphConv)
 _SPARSE_AGGREGATIONS = ("add", "sum", "mean")
+#: ``"auto"`` takes CSR from this many edges on: below it the edge list was as fast or faster
+#: (GCN Adam step, one thread: Cora's 10.6k edges 0.84x the CSR time, Wiki's 23k equal;
+#: BlogCatalog's 343k edges 1.6x, an arxiv-shaped 1.2M 1.7x; benchmarks/RESULTS.md).
+AUTO_MIN_EDGES = 100_000
 
 
 def csr_adjacency(edge_index: Tensor, num_nodes: int, edge_weight: Tensor | None = None
@@ -53,10 +57,17 @@ def unsupported_layers(model: torch.nn.Module) -> list[str]:
     return out
 
 
-def resolve_adjacency(adjacency: str, model: torch.nn.Module) -> str:
-    """``"csr"`` or ``"edge-index"`` for ``model``: ``"auto"`` is ``"csr"`` when every
-    message-passing layer propagates by a sparse product (:data:`SPARSE_LAYERS` with a sum
-    or mean), else ``"edge-index"``; ``"csr"`` for a model with other layers is refused."""
+def resolve_adjacency(adjacency: str, model: torch.nn.Module, num_edges: int | None = None
+                      ) -> str:
+    """``"csr"`` or ``"edge-index"`` for ``model`` on a graph of ``num_edges`` edges.
+
+    ``"auto"`` is ``"csr"`` when every message-passing layer propagates by a sparse product
+    (:data:`SPARSE_LAYERS` with a sum or mean), no GCNConv would normalise the sparse matrix
+    again on every call (``normalize=True`` without ``cached=True``: slower than the edge
+    list) and the graph has at least :data:`AUTO_MIN_EDGES` edges (``num_edges=None``: no
+    size rule); else ``"edge-index"``. The rule depends on the model and the graph only, so
+    a run chooses the same way every time. ``"csr"`` for a model with other layers is
+    refused."""
     if adjacency not in ADJACENCIES:
         raise ValueError(f"adjacency must be one of {', '.join(ADJACENCIES)}, got {adjacency!r}")
     if adjacency == "edge-index":
@@ -66,8 +77,20 @@ def resolve_adjacency(adjacency: str, model: torch.nn.Module) -> str:
         raise ValueError(f"adjacency='csr' needs layers that propagate by a sparse product "
                          f"({', '.join(c.__name__ for c in SPARSE_LAYERS)} with a sum or mean); "
                          f"the model has {', '.join(sorted(set(others)))}: use 'edge-index'")
-    return "edge-index" if others else "csr"
+    if adjacency == "csr":
+        return adjacency
+    renormalising = any(isinstance(m, GCNConv) and m.normalize and not m.cached
+                        for m in model.modules())
+    small = num_edges is not None and num_edges < AUTO_MIN_EDGES
+    return "edge-index" if others or renormalising or small else "csr"
 
 
-__all__ = ["ADJACENCIES", "SPARSE_LAYERS", "csr_adjacency", "is_torch_sparse_tensor",
-           "resolve_adjacency", "unsupported_layers"]
+__all__ = [
+    "ADJACENCIES",
+    "AUTO_MIN_EDGES",
+    "SPARSE_LAYERS",
+    "csr_adjacency",
+    "is_torch_sparse_tensor",
+    "resolve_adjacency",
+    "unsupported_layers",
+]

@@ -41,7 +41,7 @@ def test_sparse_layers_give_the_edge_list_outputs_and_gradients(graph, model):
     gb = torch.autograd.grad(m(x, adj).square().sum(), list(m.parameters()))
     for u, v in zip(ga, gb, strict=True):
         torch.testing.assert_close(v, u, rtol=1e-11, atol=1e-11)
-    assert resolve_adjacency("auto", m) == "csr" and unsupported_layers(m) == []
+    assert resolve_adjacency("csr", m) == "csr" and unsupported_layers(m) == []
 
 
 def test_other_layers_keep_the_edge_list_and_csr_is_refused_for_them():
@@ -53,3 +53,17 @@ def test_other_layers_keep_the_edge_list_and_csr_is_refused_for_them():
         resolve_adjacency("csr", m)
     with pytest.raises(ValueError, match="must be one of auto, csr, edge-index, got 'coo'"):
         resolve_adjacency("coo", m)
+
+
+def test_auto_keeps_the_edge_list_for_small_graphs_and_renormalising_gcns():
+    from torch_geometric.nn import GCNConv
+
+    from fgsam.nn.adjacency import AUTO_MIN_EDGES
+
+    gcn = GCN(6, 16, 2, 3, cached=True)
+    assert resolve_adjacency("auto", gcn, AUTO_MIN_EDGES) == "csr"
+    assert resolve_adjacency("auto", gcn, AUTO_MIN_EDGES - 1) == "edge-index"
+    assert resolve_adjacency("csr", gcn, 10) == "csr"  # asked for: given
+    # normalising the sparse matrix again on every call is slower than the edge list
+    assert resolve_adjacency("auto", GCN(6, 16, 2, 3), AUTO_MIN_EDGES) == "edge-index"
+    assert resolve_adjacency("auto", GCNConv(6, 3, normalize=False), AUTO_MIN_EDGES) == "csr"
