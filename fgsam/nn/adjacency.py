@@ -23,8 +23,9 @@ ADJACENCIES = ("auto", "csr", "edge-index")
 SPARSE_LAYERS: tuple[type[MessagePassing], ...] = (GCNConv, SAGEConv, GINConv, GraphConv)
 _SPARSE_AGGREGATIONS = ("add", "sum", "mean")
 #: ``"auto"`` takes CSR from this many edges on: below it the edge list was as fast or faster
-#: (GCN Adam step, one thread: Cora's 10.6k edges 0.84x the CSR time, Wiki's 23k equal;
-#: BlogCatalog's 343k edges 1.6x, an arxiv-shaped 1.2M 1.7x; benchmarks/RESULTS.md).
+#: (Adam steps, one thread: a pre-normalised GCN on Cora's 10.6k edges 0.84x the CSR time,
+#: GPN on Wiki's 23k equal; GPN on BlogCatalog's 343k edges 1.6x, a GCN on the arxiv shape's
+#: 2.3M 2.5x; benchmarks/RESULTS.md).
 AUTO_MIN_EDGES = 100_000
 
 
