@@ -307,18 +307,17 @@ class SharpnessAwareOptimizer(
         unscaling. Returns whether the step was taken.
         """
         self.restore_weights()
-        params = self.params_with_grad()
         norm = None
         if scaler is not None:
             scaler.unscale_(self.base_optimizer)
         if self.max_grad_norm is not None:
-            norm = torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm)
+            norm = torch.nn.utils.clip_grad_norm_(self.params_with_grad(), self.max_grad_norm)
         if scaler is None:
             self.base_optimizer.step()
             self.global_state["step"] += 1
             return True
         if norm is None:
-            norm = global_norm([p.grad for p in params])
+            norm = global_norm([p.grad for p in self.params_with_grad()])
         scaler.step(self.base_optimizer)
         taken = bool(torch.isfinite(norm))
         self.global_state["step"] += int(taken)

@@ -57,13 +57,14 @@ class LossPasses:
             for p in group["params"]:
                 p.grad = None
 
-    def _pass_context(self, perturbed: bool, sync: bool) -> contextlib.ExitStack:
+    def _pass_context(self, perturbed: bool, sync: bool) -> contextlib.AbstractContextManager:
+        if self.model is None:
+            return contextlib.nullcontext()
         stack = contextlib.ExitStack()
-        if self.model is not None:
-            if perturbed:
-                stack.enter_context(frozen_batchnorm_stats(self.model))
-            if not sync and isinstance(self.model, torch.nn.parallel.DistributedDataParallel):
-                stack.enter_context(self.model.no_sync())
+        if perturbed:
+            stack.enter_context(frozen_batchnorm_stats(self.model))
+        if not sync and isinstance(self.model, torch.nn.parallel.DistributedDataParallel):
+            stack.enter_context(self.model.no_sync())
         return stack
 
     def check_finite(self, losses: dict[str, Tensor], scaler: torch.amp.GradScaler | None) -> bool:
