@@ -40,7 +40,15 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
-from fgsam.bench import Contender, bench_graph, machine_description, make_steps, measure_step_cost
+from fgsam.bench import (
+    Contender,
+    add_timing_arguments,
+    bench_graph,
+    machine_description,
+    make_steps,
+    measure_step_cost,
+    timing_device,
+)
 from fgsam.bench.step_cost import LR, WEIGHT_DECAY
 from fgsam.data import class_sizes
 from fgsam.fewshot.features import normalize_features
@@ -56,18 +64,9 @@ parser.add_argument("--way", type=int, default=5)
 parser.add_argument("--shot", type=int, default=3)
 parser.add_argument("--query", type=int, default=10)
 parser.add_argument("--tasks", type=int, default=40, help="episodes in the pool")
-parser.add_argument("--rounds", type=int, default=9)
-parser.add_argument("--steps", type=int, default=10, help="steps per round (a multiple of 2)")
-parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
-parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                    help="cpu: process CPU time (CPU device only; use with --threads 1)")
+add_timing_arguments(parser, rounds=9, steps=10, steps_help="steps per round (a multiple of 2)")
 args = parser.parse_args()
-if args.threads:
-    torch.set_num_threads(args.threads)
-if args.clock == "cpu" and args.device != "cpu":
-    sys.exit("--clock cpu measures the CPU time of this process: use it with --device cpu")
-device = torch.device(args.device)
+device = timing_device(args)
 warnings.filterwarnings("ignore", message="Sparse (CSR tensor support|invariant checks)")
 OPTIMIZERS = {"adam": ("adam", {}), "fgsam+": ("fgsam+", {"rho": 0.1, "k": 2})}
 DROPOUT, SEED = 0.2, 0

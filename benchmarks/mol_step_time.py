@@ -18,7 +18,12 @@ import sys
 
 import torch
 
-from fgsam.bench import interleaved_medians, machine_description
+from fgsam.bench import (
+    add_timing_arguments,
+    interleaved_medians,
+    machine_description,
+    timing_device,
+)
 from fgsam.mol import MoleculeDataset
 from fgsam.mol.config import build_optimizer
 from fgsam.mol.loss import masked_loss
@@ -35,16 +40,10 @@ parser.add_argument("--hidden", type=int, default=None)
 parser.add_argument("--layers", type=int, default=None)
 parser.add_argument("--heads", type=int, default=None)
 parser.add_argument("--batch-size", type=int, default=32)
-parser.add_argument("--rounds", type=int, default=21)
-parser.add_argument("--steps", type=int, default=10, help="steps per contender per round")
+add_timing_arguments(parser, rounds=21, steps=10)
 parser.add_argument("--warmup", type=int, default=3)
-parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
-parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                    help="cpu: process CPU time (CPU device only; use with --threads 1)")
 args = parser.parse_args()
-if args.threads:
-    torch.set_num_threads(args.threads)
+device = timing_device(args)
 
 dataset = MoleculeDataset(args.dataset, args.root, args.cache_dir)
 data = MoleculeSplit.make(dataset)

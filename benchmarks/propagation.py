@@ -41,7 +41,13 @@ import torch.nn.functional as F
 import torch_geometric.transforms as T
 from torch_geometric.nn import GCN
 
-from fgsam.bench import bench_graph, interleaved_medians, machine_description
+from fgsam.bench import (
+    add_timing_arguments,
+    bench_graph,
+    interleaved_medians,
+    machine_description,
+    timing_device,
+)
 from fgsam.data import SHAPES
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -52,18 +58,9 @@ parser.add_argument("--scale", type=float, default=0.1,
                     help="scale of ogbn-products when --graphs gives it no factor (default: 0.1)")
 parser.add_argument("--hidden", type=int, default=16)
 parser.add_argument("--width", type=int, default=32, help="feature width of the propagation alone")
-parser.add_argument("--rounds", type=int, default=9)
-parser.add_argument("--steps", type=int, default=5, help="steps per contender per round")
-parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
-parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                    help="cpu: process CPU time (CPU device only; use with --threads 1)")
+add_timing_arguments(parser, rounds=9, steps=5)
 args = parser.parse_args()
-if args.threads:
-    torch.set_num_threads(args.threads)
-if args.clock == "cpu" and args.device != "cpu":
-    sys.exit("--clock cpu measures the CPU time of this process: use it with --device cpu")
-device = torch.device(args.device)
+device = timing_device(args)
 warnings.filterwarnings("ignore", message="Sparse (CSR tensor support|invariant checks)")
 
 

@@ -35,7 +35,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch_geometric.nn import GCN
 
-from fgsam.bench import bench_graph, interleaved_medians, machine_description
+from fgsam.bench import (
+    add_timing_arguments,
+    bench_graph,
+    interleaved_medians,
+    machine_description,
+    timing_device,
+)
 from fgsam.optim import create_optimizer, training_step
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -45,18 +51,9 @@ parser.add_argument("--hidden", type=int, default=16)
 parser.add_argument("--layers", type=int, default=50, help="linear layers of --model mlp")
 parser.add_argument("--rho", type=float, default=0.05)
 parser.add_argument("--check-steps", type=int, default=5)
-parser.add_argument("--rounds", type=int, default=21)
-parser.add_argument("--steps", type=int, default=10, help="steps per contender per round")
-parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
-parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                    help="cpu: process CPU time (CPU device only; use with --threads 1)")
+add_timing_arguments(parser, rounds=21, steps=10)
 args = parser.parse_args()
-if args.threads:
-    torch.set_num_threads(args.threads)
-if args.clock == "cpu" and args.device != "cpu":
-    sys.exit("--clock cpu measures the CPU time of this process: use it with --device cpu")
-device = torch.device(args.device)
+device = timing_device(args)
 
 
 class ReferenceSAM:

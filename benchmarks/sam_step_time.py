@@ -24,7 +24,13 @@ import torch.nn.functional as F
 from torch_geometric.datasets import Planetoid
 from torch_geometric.nn import GCN
 
-from fgsam.bench import CLOCKS, interleaved_medians, machine_description
+from fgsam.bench import (
+    CLOCKS,
+    add_timing_arguments,
+    interleaved_medians,
+    machine_description,
+    timing_device,
+)
 from fgsam.data.root import data_root
 from fgsam.optim import create_optimizer, training_step
 
@@ -32,17 +38,11 @@ parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--root", default=None, help="data root (default: $FGSAM_DATA or ./datasets)")
 parser.add_argument("--base", default="adam", help="base optimizer (default: adam)")
 parser.add_argument("--hidden", type=int, default=16)
-parser.add_argument("--rounds", type=int, default=21)
-parser.add_argument("--steps", type=int, default=10, help="steps per contender per round")
-parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+add_timing_arguments(parser, rounds=21, steps=10)
 parser.add_argument("--breakdown", type=int, default=0, metavar="STEPS",
                     help="also time each phase of the steps over STEPS alternating steps")
-parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                    help="cpu: process CPU time (CPU device only; use with --threads 1)")
 args = parser.parse_args()
-if args.threads:
-    torch.set_num_threads(args.threads)
+device = timing_device(args)
 
 raw = data_root(args.root) / "planetoid" / "Cora"
 if not (raw / "raw").is_dir():

@@ -26,9 +26,15 @@ import inspect
 import statistics
 import sys
 
-import torch
-
-from fgsam.bench import Contender, bench_graph, machine_description, make_steps, measure_step_cost
+from fgsam.bench import (
+    Contender,
+    add_timing_arguments,
+    bench_graph,
+    machine_description,
+    make_steps,
+    measure_step_cost,
+    timing_device,
+)
 from fgsam.data import GraphShape
 
 RHO = {"sam": 0.05, "fgsam": 0.05, "fgsam+": 0.1}
@@ -48,13 +54,10 @@ parser.add_argument("--classes", type=int, default=10)
 parser.add_argument("--datasets", default="cora,citeseer,wiki", help="catalog graphs ('' for none)")
 parser.add_argument("--adjacency", default=None,
                     help="passed on as make_steps(..., adjacency=...) where make_steps takes it")
-parser.add_argument("--rounds", type=int, default=9)
-parser.add_argument("--steps", type=int, default=10, help="steps per round (a multiple of 2 and 5)")
-parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
-parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                    help="cpu: process CPU time (CPU device only; use with --threads 1)")
+add_timing_arguments(parser, rounds=9, steps=10,
+                     steps_help="steps per round (a multiple of 2 and 5)")
 args = parser.parse_args()
+device = timing_device(args)
 options = {}
 takes = inspect.signature(make_steps).parameters.get("adjacency")
 if args.adjacency is not None:
@@ -63,11 +66,6 @@ if args.adjacency is not None:
     options["adjacency"] = args.adjacency
 adjacency = args.adjacency or (f"make_steps' default ({takes.default})" if takes else
                                "make_steps' own (it takes no adjacency)")
-if args.threads:
-    torch.set_num_threads(args.threads)
-if args.clock == "cpu" and args.device != "cpu":
-    sys.exit("--clock cpu measures the CPU time of this process: use it with --device cpu")
-device = torch.device(args.device)
 
 graphs = [(f"synthetic {int(n):,}", None, GraphShape(int(n), args.degree * int(n) // 2 * 2,
                                                      args.features, args.classes))

@@ -26,9 +26,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-import torch
-
-from fgsam.bench import machine_description
+from fgsam.bench import add_timing_arguments, machine_description, timing_device
 from fgsam.bench.step_cost import Contender, bench_graph, make_steps, measure_step_cost
 from fgsam.data import SHAPES
 
@@ -47,20 +45,11 @@ parser.add_argument("--root", default=None, help="data root (default: $FGSAM_DAT
 parser.add_argument("--graphs", default="cora,corafull,arxiv",
                     help="catalog graphs, synthetic shapes, arxiv or products")
 parser.add_argument("--tasks", default="episode,full")
-parser.add_argument("--rounds", type=int, default=9)
-parser.add_argument("--steps", type=int, default=10, help="steps per round (a multiple of k)")
+add_timing_arguments(parser, rounds=9, steps=10, steps_help="steps per round (a multiple of k)")
 parser.add_argument("--quick", action="store_true", help="3 rounds: a smoke run")
-parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
-parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                    help="cpu: process CPU time (CPU device only; use with --threads 1)")
 args = parser.parse_args()
-if args.threads:
-    torch.set_num_threads(args.threads)
-if args.clock == "cpu" and args.device != "cpu":
-    sys.exit("--clock cpu measures the CPU time of this process: use it with --device cpu")
+device = timing_device(args)
 rounds = 3 if args.quick else args.rounds
-device = torch.device(args.device)
 
 rows, checks = [], []
 for graph in args.graphs.split(","):

@@ -8,13 +8,22 @@ from fgsam.bench.step_cost import (
     make_steps,
     measure_step_cost,
 )
-from fgsam.bench.timing import CLOCKS, Timing, interleaved_medians, machine_description, synchronize
+from fgsam.bench.timing import (
+    CLOCKS,
+    Timing,
+    add_timing_arguments,
+    interleaved_medians,
+    machine_description,
+    synchronize,
+    timing_device,
+)
 
 __all__ = [
     "CLOCKS",
     "Contender",
     "StepCost",
     "Timing",
+    "add_timing_arguments",
     "bench_graph",
     "interleaved_medians",
     "machine_description",
@@ -22,4 +31,5 @@ __all__ = [
     "measure_step_cost",
     "peak_memory_mib",
     "synchronize",
+    "timing_device",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from collections.abc import Callable
@@ -9,7 +10,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from fgsam._arguments import DEVICE_HELP
 from fgsam._timing import machine_description, synchronize
+from fgsam._validate import resolve_device
 
 
 @dataclass
@@ -109,4 +112,36 @@ def _clock(clock: str, device: torch.device | str | None) -> Callable[[], float]
     return CLOCKS[clock]
 
 
-__all__ = ["CLOCKS", "Timing", "interleaved_medians", "machine_description", "synchronize"]
+def add_timing_arguments(parser: argparse.ArgumentParser, rounds: int = 9, steps: int = 10,
+                         steps_help: str = "steps per contender per round") -> None:
+    """The options every timing script shares: ``--rounds``, ``--steps``, ``--device``,
+    ``--threads`` and ``--clock`` (apply them with :func:`timing_device`)."""
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--steps", type=int, default=steps, help=steps_help)
+    parser.add_argument("--device", default=None, help=DEVICE_HELP)
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    parser.add_argument("--clock", choices=list(CLOCKS), default="wall",
+                        help="cpu: process CPU time (CPU device only; use with --threads 1)")
+
+
+def timing_device(args: argparse.Namespace) -> torch.device:
+    """Apply :func:`add_timing_arguments`' options: set ``--threads``, resolve ``--device``
+    (also written back to ``args.device``) and refuse ``--clock cpu`` off the CPU."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = args.device = resolve_device(args.device, "--device")
+    if args.clock == "cpu" and device.type != "cpu":
+        raise SystemExit("--clock cpu measures the CPU time of this process: use it with "
+                         "--device cpu")
+    return device
+
+
+__all__ = [
+    "CLOCKS",
+    "Timing",
+    "add_timing_arguments",
+    "interleaved_medians",
+    "machine_description",
+    "synchronize",
+    "timing_device",
+]
