@@ -15,7 +15,7 @@ from fgsam.optim.frozen_batchnorm_stats import frozen_batchnorm_stats
 from fgsam.optim.loss_passes import LossPasses
 from fgsam.optim.manual_steps import ManualSteps
 from fgsam.optim.persistence import Persistence
-from fgsam.optim.step_guard import StepGuard, guarded_step
+from fgsam.optim.step_guard import StepGuard, guarded_step, no_grad
 from fgsam.optim.vectors import EPS, global_norm, resolve_base_optimizer
 from fgsam.optim.weight_backup import WeightBackup
 from fgsam.typing import Closure
@@ -185,7 +185,7 @@ class SharpnessAwareOptimizer(
                     yield group, params
 
     # -------------------------------------------------------------------- step
-    @torch.no_grad()
+    @no_grad
     @guarded_step
     def step(  # type: ignore[override]
         self, closure: Closure | None = None, scaler: torch.amp.GradScaler | None = None
@@ -247,7 +247,7 @@ class SharpnessAwareOptimizer(
             return None
         return groups, params, value if norm else None
 
-    @torch.no_grad()
+    @no_grad
     def ascend(self, check_overflow: bool = False) -> bool:
         """Move to :math:`w + \\epsilon` built from the gradients in ``.grad``: by default
         :math:`\\epsilon = \\rho\\, d / \\lVert d \\rVert`, :math:`d` from
@@ -297,7 +297,7 @@ class SharpnessAwareOptimizer(
         factor) into the descent direction; the plain rule keeps it as it is."""
 
     # ----------------------------------------------------------------- descent
-    @torch.no_grad()
+    @no_grad
     def descend(self, scaler: torch.amp.GradScaler | None = None) -> bool:
         """Restore the weights and step the base optimizer with the gradients in ``.grad``.
 
@@ -323,7 +323,7 @@ class SharpnessAwareOptimizer(
         self.global_state["step"] += int(taken)
         return taken
 
-    @torch.no_grad()
+    @no_grad
     def skip_step(self, scaler: torch.amp.GradScaler | None) -> None:
         """Abandon this step after an overflow: restore the weights and let the scaler
         see the non-finite gradients, so that ``scaler.update()`` lowers the scale."""

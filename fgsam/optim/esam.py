@@ -10,6 +10,7 @@ from torch import Tensor
 
 from fgsam.optim.base import SharpnessAwareOptimizer, check_range
 from fgsam.optim.seeding import SeededMixin
+from fgsam.optim.step_guard import no_grad
 from fgsam.typing import BaseOptimizer, Closure, Params, Seed
 
 
@@ -114,7 +115,7 @@ class ESAM(SeededMixin, SharpnessAwareOptimizer):
             return None
         return torch.topk(after - before, count).indices
 
-    @torch.no_grad()
+    @no_grad
     def ascend(self, check_overflow: bool = False) -> bool:
         """Perturb a random subset of the tensors (no data selection here); ``False``
         (nothing moved) if ``check_overflow`` and the gradient is not finite."""

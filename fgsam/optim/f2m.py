@@ -14,6 +14,7 @@ from fgsam.optim.base import (
     check_positive_int,
 )
 from fgsam.optim.seeding import SeededMixin
+from fgsam.optim.step_guard import no_grad
 from fgsam.typing import BaseOptimizer, Closure, Params, Seed
 
 
@@ -139,7 +140,7 @@ class F2M(SeededMixin, SharpnessAwareOptimizer):
         return losses["fine-tuning"]
 
     # -------------------------------------------------------------- sessions
-    @torch.no_grad()
+    @no_grad
     def anchor(self, reference: Sequence[Tensor] | None = None) -> None:
         """Start clamped fine-tuning around ``reference`` (default: the current weights).
 
@@ -163,7 +164,7 @@ class F2M(SeededMixin, SharpnessAwareOptimizer):
             self.state[p]["f2m_reference"] = r.detach().to(p).clone()
         self.global_state["anchored"] = True
 
-    @torch.no_grad()
+    @no_grad
     def clamp_(
         self, reference: Sequence[Tensor] | None = None, delta: float | None = None
     ) -> None:

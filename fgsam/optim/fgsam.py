@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from fgsam.optim.base import SharpnessAwareOptimizer, check_non_negative, check_range, guarded_step
+from fgsam.optim.step_guard import no_grad
 from fgsam.optim.vectors import EPS
 from fgsam.typing import BaseOptimizer, Closure, Params
 
@@ -129,7 +130,7 @@ class FGSAM(SharpnessAwareOptimizer):
         return self.sync_ascent or self.gnn_weight != 0.0
 
     # -------------------------------------------------------------------- step
-    @torch.no_grad()
+    @no_grad
     @guarded_step
     def step(  # type: ignore[override]
         self,
@@ -175,7 +176,7 @@ class FGSAM(SharpnessAwareOptimizer):
             self.descent_pass(peer_closure, losses, scaler, PERTURBED_PEER_PASS)
         return losses[GNN_PASS]
 
-    @torch.no_grad()
+    @no_grad
     def ascend(self, check_overflow: bool = False) -> bool:
         """Keep a copy of the GNN gradients in ``.grad`` and move to :math:`w + \\epsilon`.
 
@@ -205,7 +206,7 @@ class FGSAM(SharpnessAwareOptimizer):
         groups, params, norm = opening
         return params, self.group_scaled(groups, [p.grad for p in params], 1.0 / (norm + EPS))
 
-    @torch.no_grad()
+    @no_grad
     def before_descend(self, scaler: torch.amp.GradScaler | None) -> None:
         """Turn ``.grad`` (:math:`g_s`, still carrying the scaler's factor) into the descent
         direction :math:`\\lambda g_{\\mathrm{gnn}} + g_s` (or the ``convex`` mix); also the

@@ -9,6 +9,7 @@ from torch import Tensor
 
 from fgsam.optim.base import check_non_negative
 from fgsam.optim.sam import SAM
+from fgsam.optim.step_guard import no_grad
 from fgsam.optim.vectors import global_dot, normalized
 from fgsam.typing import BaseOptimizer, Params
 
@@ -62,13 +63,13 @@ class GSAM(SAM):
         self.alpha = float(alpha)
         self._grad: dict[Tensor, Tensor] = {}
 
-    @torch.no_grad()
+    @no_grad
     def ascend(self, check_overflow: bool = False) -> bool:
         if not self.is_perturbed:  # the first ascent: .grad holds g = ∇L(w)
             self._grad = {p: p.grad.clone() for _, ps in self.perturbed_groups() for p in ps}
         return super().ascend(check_overflow)
 
-    @torch.no_grad()
+    @no_grad
     def before_descend(self, scaler: torch.amp.GradScaler | None) -> None:
         if self.alpha != 0 and self._grad:
             self.decompose(self.grad_scale(scaler))

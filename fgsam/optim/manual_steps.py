@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import torch
+from fgsam.optim.step_guard import no_grad
 
 
 class ManualSteps:
@@ -14,7 +14,7 @@ class ManualSteps:
     manual_steps: bool
     _ascents: int
 
-    @torch.no_grad()
+    @no_grad
     def first_step(self, zero_grad: bool = False) -> None:
         """Move to the perturbed point using the gradients already in ``.grad``
         (:meth:`ascend`; call it ``ascent_steps`` times, each after a backward pass).
@@ -35,7 +35,7 @@ class ManualSteps:
         if zero_grad:
             self.zero_grad(set_to_none=True)
 
-    @torch.no_grad()
+    @no_grad
     def second_step(self, zero_grad: bool = False) -> None:
         """Restore the weights and step with the gradients in ``.grad`` (taken at ``w + ε``).
 

@@ -9,6 +9,7 @@ from torch import Tensor
 
 from fgsam.optim.base import ASCENT, SharpnessAwareOptimizer, check_range
 from fgsam.optim.seeding import SeededMixin
+from fgsam.optim.step_guard import no_grad
 from fgsam.optim.vectors import global_norm
 from fgsam.typing import BaseOptimizer, Closure, Params, Seed
 
@@ -93,7 +94,7 @@ class RWP(SeededMixin, SharpnessAwareOptimizer):
         self.descent_pass(closure, losses, scaler)
         return losses[ASCENT]
 
-    @torch.no_grad()
+    @no_grad
     def ascend(self, check_overflow: bool = False) -> bool:
         """Keep :math:`\\lambda \\nabla L(w)` from ``.grad`` and move to :math:`w + \\epsilon`;
         ``False`` (nothing changed) if ``check_overflow`` and the gradient is not finite."""

@@ -13,6 +13,7 @@ from fgsam.optim.base import (
     check_positive_int,
     check_range,
 )
+from fgsam.optim.step_guard import no_grad
 from fgsam.optim.vectors import EPS, global_norm
 from fgsam.typing import BaseOptimizer, Params
 
@@ -69,7 +70,7 @@ class SAM(SharpnessAwareOptimizer):
         self.ascent_steps = ascent_steps
         self._eps: dict[Tensor, Tensor] = {}
 
-    @torch.no_grad()
+    @no_grad
     def ascend(self, check_overflow: bool = False) -> bool:
         """Add one ascent increment of radius ``rho / ascent_steps`` built from ``.grad``.
 

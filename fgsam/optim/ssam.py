@@ -10,6 +10,7 @@ from torch import Tensor
 
 from fgsam.optim.base import SharpnessAwareOptimizer, check_positive_int, check_range
 from fgsam.optim.seeding import SeededMixin
+from fgsam.optim.step_guard import no_grad
 from fgsam.optim.vectors import EPS
 from fgsam.typing import BaseOptimizer, Closure, Params, Seed
 
@@ -51,7 +52,7 @@ class _SparseSAM(SeededMixin, SharpnessAwareOptimizer):
         """The closure as the passes call it (SSAM-F reads per-sample losses here)."""
         return closure
 
-    @torch.no_grad()
+    @no_grad
     def ascend(self, check_overflow: bool = False) -> bool:
         """Update the mask if due (:meth:`mask_due`) and perturb.
 

@@ -12,6 +12,21 @@ import torch
 _Step = TypeVar("_Step", bound=Callable[..., Any])
 
 
+def no_grad(method: _Step) -> _Step:
+    """``torch.no_grad()`` for the optimizers' methods, entered only when gradients are on:
+    most of them run inside a step that already disabled them, and torch's decorator builds
+    and enters a new context on every call (a visible cost on a small model's step)."""
+
+    @functools.wraps(method)
+    def without_grad(*args: Any, **kwargs: Any) -> Any:
+        if not torch.is_grad_enabled():
+            return method(*args, **kwargs)
+        with torch.no_grad():
+            return method(*args, **kwargs)
+
+    return without_grad  # type: ignore[return-value]
+
+
 def guarded_step(step: _Step) -> _Step:
     """Run the decorated :meth:`~SharpnessAwareOptimizer.step` inside
     :meth:`~SharpnessAwareOptimizer.step_guard`: every optimizer that defines its own
@@ -101,7 +116,7 @@ class StepGuard:
             "state": {p: dict(entries) for p, entries in self.state.items()},
         }
 
-    @torch.no_grad()
+    @no_grad
     def rollback_step(self, snapshot: dict[str, Any]) -> None:
         """Undo a failed step: restore the weights, drop the per-step buffers and put
         :attr:`global_state` and :attr:`state` back as :meth:`step_snapshot` saw them."""
@@ -125,4 +140,4 @@ class StepGuard:
             setattr(self, name, {})
 
 
-__all__ = ["StepGuard", "guarded_step"]
+__all__ = ["StepGuard", "guarded_step", "no_grad"]

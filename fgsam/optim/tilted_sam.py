@@ -15,6 +15,7 @@ from fgsam.optim.base import (
     check_positive_int,
 )
 from fgsam.optim.seeding import SeededMixin
+from fgsam.optim.step_guard import no_grad
 from fgsam.optim.vectors import EPS, global_norm
 from fgsam.typing import BaseOptimizer, Closure, Params, Seed
 
@@ -206,7 +207,7 @@ class TiltedSAM(SeededMixin, SharpnessAwareOptimizer):
             self.descend(scaler)
         return tilted_loss(torch.stack(values), self.tilt)
 
-    @torch.no_grad()
+    @no_grad
     def ascend(self, check_overflow: bool = False) -> bool:
         """Add :math:`\\rho \\hat g` (``.grad``, per-group ``rho``) to the moved weights."""
         opening = self.ascent_gradients(check_overflow)

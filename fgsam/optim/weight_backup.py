@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from fgsam.optim.step_guard import no_grad
 from fgsam.optim.vectors import EPS, global_norm, scaled
 
 
@@ -18,7 +19,7 @@ class WeightBackup:
     _perturbed: list[Tensor]
     _ascents: int
 
-    @torch.no_grad()
+    @no_grad
     def save_weights(self, params: list[Tensor]) -> None:
         """Copy ``params`` aside; :meth:`restore_weights` copies them back bit for bit."""
         backups = []
@@ -31,7 +32,7 @@ class WeightBackup:
             torch._foreach_copy_(backups, params)
         self._perturbed = list(params)
 
-    @torch.no_grad()
+    @no_grad
     def restore_weights(self) -> None:
         """Copy the saved weights back (exact; never subtracts the perturbation).
 
@@ -68,7 +69,7 @@ class WeightBackup:
             start += len(ps)
         return out
 
-    @torch.no_grad()
+    @no_grad
     def perturb_along(
         self,
         groups: list[tuple[dict[str, Any], list[Tensor]]],
@@ -83,7 +84,7 @@ class WeightBackup:
         params = [p for _, ps in groups for p in ps]
         self.perturb(params, self.group_scaled(groups, directions, 1.0 / (norm + EPS), divisor))
 
-    @torch.no_grad()
+    @no_grad
     def perturb(self, params: list[Tensor], eps: list[Tensor]) -> None:
         """Save ``params`` (if not already moved) and add ``eps`` to them."""
         if not self._perturbed:

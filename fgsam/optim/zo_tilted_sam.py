@@ -18,6 +18,7 @@ from fgsam.optim.base import (
     check_positive_int,
 )
 from fgsam.optim.seeding import SeededMixin
+from fgsam.optim.step_guard import no_grad
 from fgsam.optim.tilted_sam import worker_mean
 from fgsam.typing import BaseOptimizer, Closure, Params, Seed
 
@@ -180,7 +181,7 @@ class ZerothOrderTiltedSAM(SeededMixin, SharpnessAwareOptimizer):
         self.descend(scaler)
         return losses[ASCENT]
 
-    @torch.no_grad()
+    @no_grad
     def estimate(
         self, used: list[tuple[Tensor, float]], values: Tensor, start: Tensor, scale: float
     ) -> None:
