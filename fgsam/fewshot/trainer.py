@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch.optim import Optimizer
 from torch_geometric.data import Data
-from tqdm.auto import tqdm
 
+from fgsam._progress import progress
 from fgsam.data.check_graph import check_graph
 from fgsam.data.class_split import ClassSplit
 from fgsam.fewshot.averaging import averaged_method, swad_window
@@ -110,7 +110,8 @@ class EpisodicTrainer:
             (default: ``None``)
         average_options (dict, optional): :class:`~fgsam.optim.SWAD`'s arguments
             (``n_converge``, ``n_tolerance``, ``tolerance_ratio``). (default: ``None``)
-        progress (bool, optional): show tqdm progress bars. (default: ``False``)
+        progress (bool, optional): show progress: tqdm bars on a terminal, a line per tenth
+            of the episodes otherwise. (default: ``False``)
         adjacency (str, optional): ``"auto"``, ``"csr"`` or ``"edge-index"``
             (:class:`~fgsam.fewshot.FSNCConfig`). (default: ``"auto"``)
 
@@ -326,7 +327,7 @@ class EpisodicTrainer:
         seconds, history, done, diverged = 0.0, [], 0, None
         cpu_steps: list[float] = []
         watch = DivergenceWatch(self.device)
-        bar = tqdm(total=self.episodes, desc=desc, leave=False, disable=not self.progress)
+        bar = progress(total=self.episodes, desc=desc, enabled=self.progress, leave=False)
         for episode in range(self.episodes):
             if sharpness_aware and episode % self.val_every == 0:
                 opt.start_epoch()

@@ -15,6 +15,7 @@ from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 from torch_geometric.loader import DataLoader
 
+from fgsam._progress import progress as progress_bar
 from fgsam.mol.config import MolConfig, build_optimizer_and_arguments, optimizer_seed
 from fgsam.mol.distributed import DistributedContext
 from fgsam.mol.loss import REGRESSION, masked_loss
@@ -202,7 +203,6 @@ def train_molecules(config: MolConfig, data: MoleculeSplit, optimizer: str, seed
         >>> run = train_molecules(MolConfig(epochs=20), data, "graphsam", seed=0)
     """
     from ogb.graphproppred import Evaluator
-    from tqdm.auto import tqdm
 
     ctx = ctx or DistributedContext()
     device = torch.device(device)
@@ -233,8 +233,8 @@ def train_molecules(config: MolConfig, data: MoleculeSplit, optimizer: str, seed
             if swad is not None:
                 swad.update_parameters(model)
 
-        bar = tqdm(range(config.epochs), desc=f"{optimizer} seed {seed}", leave=False,
-                   disable=not (progress and ctx.is_main), dynamic_ncols=True)
+        bar = progress_bar(range(config.epochs), desc=f"{optimizer} seed {seed}", leave=False,
+                           enabled=progress and ctx.is_main, dynamic_ncols=True)
         try:
             for epoch in bar:
                 before = steps[0]

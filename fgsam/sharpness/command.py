@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from fgsam import typing as fgsam_typing
 from fgsam._arguments import DEVICE_HELP, positive_int
 from fgsam._io import check_output_dir, check_output_file, write_json
+from fgsam._progress import progress
 from fgsam._random import derive_seed
 from fgsam._timing import machine_description
 from fgsam._validate import resolve_device
@@ -161,7 +161,7 @@ def measure(loss: CheckpointLoss, args: argparse.Namespace) -> dict[str, Any]:
     with torch.no_grad():
         centre = float(loss())
     out: dict[str, Any] = {"seconds": {}}
-    bar = tqdm(stages, desc="sharpness", unit="stage", disable=args.quiet, leave=False)
+    bar = progress(stages, desc="sharpness", unit="stage", enabled=not args.quiet, leave=False)
     for name, stage in bar:
         bar.set_description(name)
         start = time.perf_counter()
