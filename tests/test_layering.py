@@ -149,3 +149,12 @@ def test_no_subpackage_init_defines_module_getattr() -> None:
             if defined:
                 offences.append(f"{name}:{node.lineno}")
     assert not offences, "module-level __getattr__ in: " + ", ".join(offences)
+
+
+def test_no_module_of_the_package_has_more_than_400_lines():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "fgsam"
+    long = {str(p.relative_to(root)): n for p in root.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 400}
+    assert long == {}, f"split these into their concepts: {long}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -14,8 +15,18 @@ from torch_geometric.utils import degree, remove_self_loops
 
 from fgsam.fewshot.encoder import init_parameters, normalized_graph, reseed_dropout
 from fgsam.fewshot.episode import Episode
-from fgsam.nn.adjacency import csr_adjacency
+from fgsam.nn.adjacency import csr_adjacency, resolve_adjacency
 from fgsam.nn.peer import peer_forward
+
+
+def resolved_adjacency(build: Callable[[], nn.Module], adjacency: str, num_edges: int) -> str:
+    """``adjacency`` (:func:`fgsam.nn.adjacency.resolve_adjacency`) for the methods ``build``
+    makes, judged on a throw-away build (the caller's random stream left as it was)."""
+    with torch.random.fork_rng(devices=[]):
+        probe = build()
+    if not isinstance(probe, nn.Module):  # the trainer refuses it with its own message
+        return "edge-index"
+    return resolve_adjacency(adjacency, probe, num_edges)
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,10 @@ from fgsam.fewshot.config import PROTOCOL_FIELDS, FSNCConfig
 from fgsam.fewshot.divergence import DivergenceWatch
 from fgsam.fewshot.episode import Episode
 from fgsam.fewshot.interleave import drain
-from fgsam.fewshot.method import FewShotMethod
+from fgsam.fewshot.method import FewShotMethod, resolved_adjacency
 from fgsam.fewshot.results import FSNCResult, RepeatResult
 from fgsam.fewshot.sampler import EpisodeSampler, derive_seed, task_pool
 from fgsam.fewshot.step import episode_step, timed_episode_step
-from fgsam.nn.adjacency import resolve_adjacency
 from fgsam.optim import SWAD, SharpnessAwareOptimizer, create_optimizer
 from fgsam.optim.swad import ENDED, has_batchnorm
 
@@ -110,8 +109,7 @@ class EpisodicTrainer:
             (default: ``None``)
         average_options (dict, optional): :class:`~fgsam.optim.SWAD`'s arguments
             (``n_converge``, ``n_tolerance``, ``tolerance_ratio``). (default: ``None``)
-        progress (bool, optional): show progress: tqdm bars on a terminal, a line per tenth
-            of the episodes otherwise. (default: ``False``)
+        progress (bool, optional): tqdm bars (lines off a terminal). (default: ``False``)
         adjacency (str, optional): ``"auto"``, ``"csr"`` or ``"edge-index"``
             (:class:`~fgsam.fewshot.FSNCConfig`). (default: ``"auto"``)
 
@@ -179,11 +177,9 @@ class EpisodicTrainer:
                                  f"classes of the split {self.split}{why}; use n_way <= {have}")
         #: The trained method of the last repeat run (its tested weights).
         self.last_method: FewShotMethod | None = None
-        with torch.random.fork_rng(devices=[]):  # a throw-away build, to see its layers
-            probe = build_method()
         #: ``settings.adjacency`` resolved for this method: ``"csr"`` or ``"edge-index"``.
-        self.adjacency = (resolve_adjacency(settings.adjacency, probe, data.edge_index.size(1))
-                          if isinstance(probe, torch.nn.Module) else "edge-index")
+        self.adjacency = resolved_adjacency(build_method, settings.adjacency,
+                                            data.edge_index.size(1))
 
     @property
     def device(self) -> torch.device:
