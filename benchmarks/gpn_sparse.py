@@ -10,10 +10,9 @@ propagation one ``torch.sparse.mm`` with the GCN-normalised CSR adjacency (self-
 symmetric weights), built once; it starts from fgsam's initial GPN weights (embeddings,
 valuator scores and losses of the two at those weights are compared, dropout off). Both
 with Adam and with FGSAM+ (k = 2, rho 0.1; the plain model's PeerMLP closure is the same
-model with every propagation left out, on the episode's nodes only). Where ``make_steps``
-takes ``adjacency``, fgsam's GPN runs twice: with ``adjacency="edge-index"`` (PyG's edge
-list) and ``adjacency="csr"`` (``fgsam edge-index`` and ``fgsam csr`` rows); otherwise once,
-as make_steps builds it (``fgsam`` rows).
+model with every propagation left out, on the episode's nodes only). fgsam's GPN runs twice:
+with ``adjacency="edge-index"`` (PyG's edge list) and ``adjacency="csr"`` (``fgsam
+edge-index`` and ``fgsam csr`` rows).
 
 All contenders are timed in one process in interleaved rounds (``measure_step_cost``);
 ratios are to the first row (fgsam's first adjacency, Adam); the last table gives, per
@@ -27,7 +26,6 @@ ratios).
 from __future__ import annotations
 
 import argparse
-import inspect
 import itertools
 import statistics
 import sys
@@ -44,10 +42,10 @@ from fgsam.bench import (
     Contender,
     add_timing_arguments,
     bench_graph,
-    machine_description,
     make_steps,
     measure_step_cost,
     timing_device,
+    timing_header,
 )
 from fgsam.bench.step_cost import LR, WEIGHT_DECAY
 from fgsam.data import class_sizes
@@ -169,10 +167,8 @@ def plain_steps(data: Data) -> tuple[dict, tuple[float, float]]:
 
 contenders = [Contender(name, optimizer, options)
               for name, (optimizer, options) in OPTIMIZERS.items()]
-# fgsam's GPN by each adjacency make_steps takes (its own default where it takes none)
-ADJACENCIES = (["edge-index", "csr"] if "adjacency" in inspect.signature(make_steps).parameters
-               else [None])
-FGSAM = [f"fgsam {a}" if a else "fgsam" for a in ADJACENCIES]  # the first is the reference
+ADJACENCIES = ["edge-index", "csr"]  # fgsam's GPN by each
+FGSAM = [f"fgsam {a}" for a in ADJACENCIES]  # the first is the reference
 tables, ratios, checks = [], [], []
 for dataset in args.datasets.split(","):
     data, train = bench_graph(dataset, None, args.root)
@@ -181,9 +177,8 @@ for dataset in args.datasets.split(","):
               "q_query": args.query, "tasks": args.tasks, "seed": SEED, "method": "gpn"}
     steps = {}
     for prefix, adjacency in zip(FGSAM, ADJACENCIES, strict=True):
-        by = {} if adjacency is None else {"adjacency": adjacency}
-        steps |= {f"{prefix} {k}": f for k, f in make_steps(data, train, contenders, **shared,
-                                                             **by).items()}
+        steps |= {f"{prefix} {k}": f for k, f in make_steps(
+            data, train, contenders, **shared, adjacency=adjacency).items()}
     plain, difference = plain_steps(data)
     steps |= plain
     checks.append(f"{dataset}: at the initial weights, dropout off, fgsam GPN - plain GPN: "
@@ -202,12 +197,8 @@ for dataset in args.datasets.split(","):
     print(f"done: {dataset}", file=sys.stderr, flush=True)
     del data, steps
 
-print(f"command: python benchmarks/gpn_sparse.py {' '.join(sys.argv[1:])}".rstrip())
-print(f"machine: {machine_description(device)}")
-print(f"{args.rounds} rounds x {args.steps} steps per contender, interleaved; medians of "
-      f"{'process CPU' if args.clock == 'cpu' else 'wall-clock'} time per step; GPN hidden "
-      f"{args.hidden}, {args.way}-way {args.shot}-shot {args.query}-query; FGSAM+ k=2 rho 0.1"
-      f"{'' if ADJACENCIES[0] else '; make_steps takes no adjacency: its own only'}\n")
+print(timing_header(args, f"GPN hidden {args.hidden}, {args.way}-way {args.shot}-shot "
+                          f"{args.query}-query; FGSAM+ k=2 rho 0.1") + "\n")
 print("\n".join(checks) + "\n")
 print(f"| graph | nodes | edges | step | ms / step | ratio to {FGSAM[0]} adam |")
 print("|---|---|---|---|---|---|")

@@ -45,8 +45,8 @@ from fgsam.bench import (
     add_timing_arguments,
     bench_graph,
     interleaved_medians,
-    machine_description,
     timing_device,
+    timing_header,
 )
 from fgsam.data import SHAPES
 
@@ -166,11 +166,7 @@ for token in args.graphs.split(","):
     print(f"done: {label}", file=sys.stderr, flush=True)
     del data, train
 
-print(f"command: python benchmarks/propagation.py {' '.join(sys.argv[1:])}".rstrip())
-print(f"machine: {machine_description(device)}")
-print(f"{args.rounds} rounds x {args.steps} steps per contender, interleaved; medians of "
-      f"{'process CPU' if args.clock == 'cpu' else 'wall-clock'} time per step; GCN hidden "
-      f"{args.hidden}; ratio: CSR over edge list\n")
+print(timing_header(args, f"GCN hidden {args.hidden}; ratio: CSR over edge list") + "\n")
 print("| graph | nodes | edges | measurement | edge list ms | CSR ms | ratio of medians | "
       "median of per-round ratios | max abs difference |")
 print("|---|---|---|---|---|---|---|---|---|")

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import copy
 import itertools
-import sys
 
 import torch
 import torch.nn.functional as F
@@ -39,8 +38,8 @@ from fgsam.bench import (
     add_timing_arguments,
     bench_graph,
     interleaved_medians,
-    machine_description,
     timing_device,
+    timing_header,
 )
 from fgsam.optim import create_optimizer, training_step
 
@@ -135,13 +134,10 @@ tensors = sum(1 for _ in initial.parameters())
 models, steps = contenders()
 timings = interleaved_medians(steps, rounds=args.rounds, steps_per_round=args.steps,
                               device=device, clock=args.clock)
-print(f"command: python benchmarks/sam_reference.py {' '.join(sys.argv[1:])}".rstrip())
-print(f"machine: {machine_description(device)}")
-print(f"model: {args.model} on Cora ({tensors} parameter tensors), base Adam, rho {args.rho}")
+print(timing_header(args, f"model: {args.model} on Cora ({tensors} parameter tensors), base "
+                          f"Adam, rho {args.rho}"))
 print(f"weights after {args.check_steps} steps from the same start: max abs difference "
-      f"fgsam sam - reference sam = {difference:.3e}")
-print(f"{args.rounds} rounds x {args.steps} steps, interleaved; medians of "
-      f"{'process CPU' if args.clock == 'cpu' else 'wall-clock'} time per step\n")
+      f"fgsam sam - reference sam = {difference:.3e}\n")
 print("| optimizer | median ms / step | ratio to adam | median of per-round ratios to adam | "
       "median of per-round ratios to reference |")
 print("|---|---|---|---|---|")

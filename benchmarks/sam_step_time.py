@@ -28,8 +28,8 @@ from fgsam.bench import (
     CLOCKS,
     add_timing_arguments,
     interleaved_medians,
-    machine_description,
     timing_device,
+    timing_header,
 )
 from fgsam.data.root import data_root
 from fgsam.optim import create_optimizer, training_step
@@ -70,10 +70,7 @@ timings = interleaved_medians(contenders, rounds=args.rounds, steps_per_round=ar
                               device=args.device, clock=args.clock)
 base_ms = timings[args.base].median * 1e3
 sam_ms = timings["sam"].median * 1e3
-print(f"command: python benchmarks/sam_step_time.py {' '.join(sys.argv[1:])}")
-print(f"machine: {machine_description(args.device)}")
-print(f"{args.rounds} rounds x {args.steps} steps, interleaved; medians of "
-      f"{'process CPU' if args.clock == 'cpu' else 'wall-clock'} time per step")
+print(timing_header(args))
 print()
 print("| optimizer | median ms / step | ratio of medians | median of per-round ratios |")
 print("|---|---|---|---|")

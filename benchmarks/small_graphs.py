@@ -16,13 +16,12 @@ both measured in the same interleaving: 1.0 means FGSAM+ costs no more than its 
 
     python benchmarks/small_graphs.py --root $FGSAM_DATA
     python benchmarks/small_graphs.py --root $FGSAM_DATA --threads 1 --clock cpu  # shared CPU
-    python benchmarks/small_graphs.py --adjacency csr  # where make_steps takes adjacency=
+    python benchmarks/small_graphs.py --adjacency csr  # make_steps(..., adjacency="csr")
 """
 
 from __future__ import annotations
 
 import argparse
-import inspect
 import statistics
 import sys
 
@@ -30,12 +29,13 @@ from fgsam.bench import (
     Contender,
     add_timing_arguments,
     bench_graph,
-    machine_description,
     make_steps,
     measure_step_cost,
     timing_device,
+    timing_header,
 )
 from fgsam.data import GraphShape
+from fgsam.nn.adjacency import ADJACENCIES
 
 RHO = {"sam": 0.05, "fgsam": 0.05, "fgsam+": 0.1}
 CONTENDERS = [Contender("adam", "adam"), Contender("sam", "sam", {"rho": RHO["sam"]}),
@@ -52,20 +52,12 @@ parser.add_argument("--degree", type=int, default=5, help="average degree of the
 parser.add_argument("--features", type=int, default=500)
 parser.add_argument("--classes", type=int, default=10)
 parser.add_argument("--datasets", default="cora,citeseer,wiki", help="catalog graphs ('' for none)")
-parser.add_argument("--adjacency", default=None,
-                    help="passed on as make_steps(..., adjacency=...) where make_steps takes it")
+parser.add_argument("--adjacency", choices=ADJACENCIES, default="auto",
+                    help="make_steps(..., adjacency=...) (default: auto)")
 add_timing_arguments(parser, rounds=9, steps=10,
                      steps_help="steps per round (a multiple of 2 and 5)")
 args = parser.parse_args()
 device = timing_device(args)
-options = {}
-takes = inspect.signature(make_steps).parameters.get("adjacency")
-if args.adjacency is not None:
-    if takes is None:
-        sys.exit("--adjacency: this fgsam's make_steps takes no adjacency keyword")
-    options["adjacency"] = args.adjacency
-adjacency = args.adjacency or (f"make_steps' default ({takes.default})" if takes else
-                               "make_steps' own (it takes no adjacency)")
 
 graphs = [(f"synthetic {int(n):,}", None, GraphShape(int(n), args.degree * int(n) // 2 * 2,
                                                      args.features, args.classes))
@@ -76,7 +68,7 @@ rows, ideal_rows = [], []
 for label, dataset, shape in graphs:
     data, train = bench_graph(dataset, shape, args.root)
     data = data.to(device)
-    steps = make_steps(data, train, CONTENDERS, "episode", **options)
+    steps = make_steps(data, train, CONTENDERS, "episode", adjacency=args.adjacency)
     costs = measure_step_cost(steps, rounds=args.rounds, steps_per_round=args.steps,
                               clock=args.clock, device=device, memory=False)
     adam = costs["adam"]
@@ -93,13 +85,9 @@ for label, dataset, shape in graphs:
     print(f"done: {label}", file=sys.stderr, flush=True)
     del data, steps
 
-print(f"command: python benchmarks/small_graphs.py {' '.join(sys.argv[1:])}".rstrip())
-print(f"machine: {machine_description(device)}")
-print(f"{args.rounds} rounds x {args.steps} steps per contender, interleaved; medians of "
-      f"{'process CPU' if args.clock == 'cpu' else 'wall-clock'} time per step; episode task "
-      f"(5-way 3-shot 10-query), GCN hidden 16; synthetic graphs: average degree {args.degree}, "
-      f"{args.features} dense features, {args.classes} classes; adjacency: "
-      f"{adjacency}\n")
+print(timing_header(args, "episode task (5-way 3-shot 10-query), GCN hidden 16; synthetic "
+                          f"graphs: average degree {args.degree}, {args.features} dense "
+                          f"features, {args.classes} classes; adjacency: {args.adjacency}") + "\n")
 print("| graph | nodes | edges | optimizer | ms / step | ratio to adam | "
       "median of per-round ratios |")
 print("|---|---|---|---|---|---|---|")

@@ -26,7 +26,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fgsam.bench import add_timing_arguments, machine_description, timing_device
+from fgsam.bench import add_timing_arguments, timing_device, timing_header
 from fgsam.bench.step_cost import Contender, bench_graph, make_steps, measure_step_cost
 from fgsam.data import SHAPES
 
@@ -78,10 +78,7 @@ for graph in args.graphs.split(","):
         print(f"done: {graph} {task}", file=sys.stderr, flush=True)
     del data
 
-print(f"command: python benchmarks/step_cost.py {' '.join(sys.argv[1:])}".rstrip())
-print(f"machine: {machine_description(device)}")
-print(f"rounds: {rounds} x {args.steps} steps per contender, interleaved; medians of "
-      f"{'process CPU' if args.clock == 'cpu' else 'wall-clock'} time per step\n")
+print(timing_header(args, rounds=rounds) + "\n")
 print("| graph | task | optimizer | ms / step | ratio to adam | peak memory (MiB) |")
 print("|---|---|---|---|---|---|")
 print("\n".join(rows))

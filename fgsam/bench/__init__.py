@@ -16,6 +16,7 @@ from fgsam.bench.timing import (
     machine_description,
     synchronize,
     timing_device,
+    timing_header,
 )
 
 __all__ = [
@@ -32,4 +33,5 @@ __all__ = [
     "peak_memory_mib",
     "synchronize",
     "timing_device",
+    "timing_header",
 ]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -136,6 +138,20 @@ def timing_device(args: argparse.Namespace) -> torch.device:
     return device
 
 
+def timing_header(args: argparse.Namespace, detail: str = "", rounds: int | None = None) -> str:
+    """The lines a timing script prints above its table: the command, the machine and how
+    it was timed (``rounds`` in place of ``args.rounds`` where a script overrides it;
+    ``detail`` ends the last line)."""
+    script = Path(sys.argv[0]).name
+    clock = "process CPU" if args.clock == "cpu" else "wall-clock"
+    return "\n".join([
+        f"command: python benchmarks/{script} {' '.join(sys.argv[1:])}".rstrip(),
+        f"machine: {machine_description(args.device)}",
+        f"{args.rounds if rounds is None else rounds} rounds x {args.steps} steps per contender, "
+        f"interleaved; medians of {clock} time per step{'; ' + detail if detail else ''}",
+    ])
+
+
 __all__ = [
     "CLOCKS",
     "Timing",
@@ -144,4 +160,5 @@ __all__ = [
     "machine_description",
     "synchronize",
     "timing_device",
+    "timing_header",
 ]
