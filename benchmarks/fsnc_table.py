@@ -31,7 +31,6 @@ import torch
 
 from fgsam.bench import interleaved_medians, machine_description
 from fgsam.data import load_graph
-from fgsam.fewshot.command import optimizer_kwargs
 from fgsam.fewshot.features import FEATURE_NORMALIZATIONS, normalize_features
 from fgsam.fewshot.method_registry import create_method, default_episodes
 from fgsam.fewshot.results import FSNCResult, write_json
@@ -109,7 +108,7 @@ def run_cell(dataset: str, n: int, k: int, q: int, method: str) -> dict:
         opt: EpisodicTrainer(
             lambda: create_method(method, data.num_features, classes, n), data, split,
             n_way=n, k_shot=k, q_query=q, optimizer=opt,
-            opt_kwargs=optimizer_kwargs(opt, None, {}), seed=args.seed, progress=args.progress,
+            seed=args.seed, progress=args.progress,
             **extra)
         for opt in optimizers
     }
@@ -121,7 +120,7 @@ def run_cell(dataset: str, n: int, k: int, q: int, method: str) -> dict:
     out = {}
     for opt, trainer in trainers.items():
         result = FSNCResult(runs[opt], trainer.config())
-        summary = result.as_dict()
+        summary = result.to_dict()
         out[opt] = {"accuracy": summary["accuracy"],
                     "seconds_per_200_episodes": summary["seconds_per_200_episodes"],
                     "episodes_trained": summary["episodes_trained"],
@@ -183,8 +182,7 @@ def step_times() -> None:
                 model = create_method(method, data.num_features, int(data.y.max()) + 1, n)
                 model.reset_parameters(args.seed)
                 model = model.to(args.device).train()
-                opt = create_optimizer(model, opt_name, lr=5e-3, weight_decay=5e-4,
-                                       **optimizer_kwargs(opt_name, None, {}))
+                opt = create_optimizer(model, opt_name, lr=5e-3, weight_decay=5e-4)
                 tasks = EpisodeSampler(data.y, split.feasible(data.y, k + q)[0].train, n, k, q,
                                        generator=args.seed)
 
