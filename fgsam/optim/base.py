@@ -304,9 +304,10 @@ class SharpnessAwareOptimizer(
         With ``scaler`` the gradients are still scaled: ``scaler.unscale_`` unscales
         them and records the overflow check for ``scaler.update()``, and the step goes
         through ``scaler.step`` (skipped on overflow). Clips to ``max_grad_norm`` after
-        unscaling. Returns whether the step was taken.
+        unscaling. Returns whether the step was taken. The per-step buffers are dropped.
         """
         self.restore_weights()
+        self.clear_step_buffers()
         norm = None
         if scaler is not None:
             scaler.unscale_(self.base_optimizer)

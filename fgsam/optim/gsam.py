@@ -73,7 +73,6 @@ class GSAM(SAM):
     def before_descend(self, scaler: torch.amp.GradScaler | None) -> None:
         if self.alpha != 0 and self._grad:
             self.decompose(self.grad_scale(scaler))
-        self._grad = {}
 
 
     def decompose(self, scale: float) -> None:

@@ -124,10 +124,6 @@ class SAM(SharpnessAwareOptimizer):
         if bool(norm > 1):
             self._eps = {p: e / norm.to(e.device) for p, e in self._eps.items()}
 
-    def descend(self, scaler: torch.amp.GradScaler | None = None) -> bool:
-        self._eps = {}
-        return super().descend(scaler)
-
 
     def extra_repr(self) -> dict[str, Any]:
         out = super().extra_repr()
