@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 
 import torch
 from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, Sampler
 
-from fgsam._random import make_generator
+from fgsam._random import derive_seed, make_generator
+from fgsam.data.row_features import check_features, portable, read_rows, restored
+from fgsam.data.sampler_arguments import (fan_outs, graph_nodes, seed_nodes,
+                                          seed_or_generator, worker_count)
+from fgsam.data.seed_shard import SeedShard
 
 
 class NeighborSampler:
@@ -29,7 +33,7 @@ class NeighborSampler:
     ``edge_index`` points from sampled neighbours to their targets, so a :math:`H`-layer
     message-passing model computes the seed rows from their :math:`H`-hop sample. Sampling
     is vectorised per hop (Floyd's algorithm over the fan-out, no loop over nodes) on a CSC
-    copy of the graph, with the sampler's own ``torch.Generator`` on the graph's device.
+    copy of the graph, on the graph's device.
 
     Each batch is a :class:`~torch_geometric.data.Data` with the ``batch_size`` seed nodes
     first and, as in NeighborLoader: ``n_id`` (the graph's node ids of the batch's nodes),
@@ -37,7 +41,24 @@ class NeighborSampler:
     ``input_nodes``), ``batch_size``, ``num_sampled_nodes`` and ``num_sampled_edges`` (per
     hop); every node-level attribute (``x`` dense or sparse COO, ``y``, masks) sliced by
     ``n_id`` and every edge-level one (``edge_attr``, ``edge_weight``) by ``e_id``.
-    Sampling is over edges: a multigraph may give a neighbour twice.
+    Sampling is over edges: a multigraph may give a neighbour twice. With ``features``
+    (e.g. a :func:`~fgsam.data.row_features.memmap_features` file), ``x`` holds only the
+    batch's rows of it, read in increasing row order, as a floating-point tensor.
+
+    Data-parallel training (``torchrun``): every rank builds the sampler with its ``rank``
+    and the ``world_size`` and calls :meth:`set_epoch` before each epoch. An epoch's seed
+    order is one permutation, the same on every rank (from ``derive_seed(seed,
+    f"seed_order/{epoch}")`` when ``shuffle``, the natural order otherwise); global step
+    :math:`t` takes ``batch_size * world_size`` seeds of it, rank :math:`r` the
+    :math:`r`-th ``batch_size`` of them, so the ranks' batches of a step, concatenated in
+    rank order, have the seeds of step :math:`t` of one process with batch size
+    ``batch_size * world_size``. Every rank gets ``len(sampler)`` batches: the last,
+    partial step is split into ``world_size`` near-equal parts, and skipped (its seeds
+    left out of that epoch) with ``drop_last`` or when it has fewer seeds than ranks (see
+    :class:`~fgsam.data.seed_shard.SeedShard`). The neighbour draws of a batch come from a
+    generator seeded with ``derive_seed(seed, f"neighbor_draws/{epoch}/{t}/{rank}")``, so a
+    batch is the same in any process and with any ``num_workers``. An iteration without
+    :meth:`set_epoch` runs the next epoch: epochs 0, 1, 2, ... in turn.
 
     Symmetric GCN normalisation needs the degrees of the full graph, which a sampled
     subgraph does not have: compute it once on the full graph (with
@@ -50,35 +71,60 @@ class NeighborSampler:
             per hop; ``-1`` takes all).
         input_nodes (torch.Tensor, optional): the seed nodes, as distinct node ids or a
             boolean mask; ``None`` means every node. (default: ``None``)
-        batch_size (int, optional): seed nodes per batch. (default: ``1``)
+        batch_size (int, optional): seed nodes per batch, on each rank. (default: ``1``)
         shuffle (bool, optional): a fresh order of the seed nodes every epoch.
             (default: ``False``)
         drop_last (bool, optional): skip the last, smaller batch. (default: ``False``)
         generator (int or torch.Generator, optional): a seed, or a generator on the
-            graph's device that the sampler uses (and advances) as is; ``None`` means
-            seed ``0``. (default: ``None``)
+            graph's device that the sampler uses (and advances) as is for the orders and
+            the draws, in this process (so only with ``world_size=1`` and
+            ``num_workers=0``); ``None`` means seed ``0``. (default: ``None``)
+        rank (int, optional): this process's rank. (default: ``0``)
+        world_size (int, optional): the number of processes, at most the number of seed
+            nodes. (default: ``1``)
+        num_workers (int, optional): :class:`~torch.utils.data.DataLoader` worker
+            processes that build the batches ahead (the same batches, in the same order);
+            ``0`` builds them in this process. Needs the graph on the CPU.
+            (default: ``0``)
+        persistent_workers (bool, optional): keep the workers from one epoch to the
+            next. (default: ``False``)
+        features (array-like, optional): the node features in place of ``data.x``: an
+            :class:`numpy.memmap`, :class:`numpy.ndarray`, tensor or any object with a
+            ``.shape`` indexable by an array of increasing row ids (h5py-like), one row
+            per node. (default: ``None``)
 
     Example:
         >>> sampler = NeighborSampler(data, [10, 5], input_nodes=data.train_mask,
-        ...                           batch_size=1024, shuffle=True, generator=0)
-        >>> for batch in sampler:
-        ...     out = model(batch.x, batch.edge_index)[: batch.batch_size]
-        ...     loss = F.cross_entropy(out, batch.y[: batch.batch_size])
+        ...                           batch_size=1024, shuffle=True, generator=0,
+        ...                           rank=ctx.rank, world_size=ctx.world_size)
+        >>> for epoch in range(epochs):
+        ...     sampler.set_epoch(epoch)
+        ...     for batch in sampler:
+        ...         out = model(batch.x, batch.edge_index)[: batch.batch_size]
+        ...         loss = F.cross_entropy(out, batch.y[: batch.batch_size])
     """
 
     def __init__(self, data, num_neighbors: Sequence[int], input_nodes: Tensor | None = None,
                  batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
-                 generator: int | torch.Generator | None = None) -> None:
+                 generator: int | torch.Generator | None = None, *, rank: int = 0,
+                 world_size: int = 1, num_workers: int = 0, persistent_workers: bool = False,
+                 features=None) -> None:
         self.data = data
-        self.num_nodes = _num_nodes(data)
-        self.num_neighbors = _fan_outs(num_neighbors)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        self.batch_size, self.shuffle, self.drop_last = batch_size, bool(shuffle), drop_last
+        self.num_nodes = graph_nodes(data)
+        self.num_neighbors = fan_outs(num_neighbors)
         edge_index = data.edge_index
         self.device = edge_index.device
-        self.input_nodes = _input_nodes(input_nodes, self.num_nodes, self.device)
-        self.generator = _generator(generator, self.device)
+        self.input_nodes = seed_nodes(input_nodes, self.num_nodes, self.device)
+        self.seed, self.generator = seed_or_generator(generator, self.device)
+        self.shard = SeedShard(self.input_nodes.numel(), batch_size, rank=rank,
+                               world_size=world_size, shuffle=shuffle, drop_last=drop_last,
+                               seed=0 if self.seed is None else self.seed)
+        self.batch_size, self.shuffle, self.drop_last = batch_size, bool(shuffle), drop_last
+        self.rank, self.world_size = rank, world_size
+        self.num_workers, self.persistent_workers = worker_count(
+            num_workers, persistent_workers, self.generator, world_size, self.device)
+        self.features = None if features is None else check_features(features, self.num_nodes)
+        self.epoch = 0
         # CSC: the in-edges of node v are sources[colptr[v]:colptr[v + 1]].
         self._perm = torch.argsort(edge_index[1], stable=True)
         self._sources = edge_index[0, self._perm]
@@ -86,27 +132,64 @@ class NeighborSampler:
         self._colptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
         self._local = torch.full((self.num_nodes,), -1, dtype=torch.long, device=self.device)
         self._coo: dict[str, tuple[Tensor, Tensor]] = {}  # sparse features and row pointers
+        self._loader: DataLoader | None = None
+        self._free: torch.Generator | None = self.generator  # the draws of sample()
 
     def __len__(self) -> int:
-        n = self.input_nodes.numel()
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        return len(self.shard)
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch of the next iteration (its seed order and draws), as
+        :meth:`torch.utils.data.DistributedSampler.set_epoch`: call it on every rank."""
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(f"epoch must be an int >= 0, got {epoch!r}")
+        self.epoch = epoch
 
     def __iter__(self) -> Iterator:
+        # Advanced here, not on the first batch: set_epoch after iter() cannot change it.
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        return self._prefetched(epoch) if self.num_workers else self._in_process(epoch)
+
+    def _in_process(self, epoch: int) -> Iterator:
+        order = self._order(epoch)
+        for step in range(len(self)):
+            yield self._step(order, epoch, step)
+
+    def _prefetched(self, epoch: int) -> Iterator:
+        if self._loader is None or not self.persistent_workers:
+            # Its own generator: the workers' base seed would otherwise come from torch's.
+            self._loader = DataLoader(
+                _Steps(self), batch_size=None, sampler=_EpochSteps(len(self)),
+                num_workers=self.num_workers, persistent_workers=self.persistent_workers,
+                collate_fn=_identity,
+                generator=torch.Generator().manual_seed(derive_seed(self.seed, "workers")))
+        self._loader.sampler.epoch = epoch
+        yield from self._loader
+
+    def _order(self, epoch: int) -> Tensor:
+        """The epoch's order of the positions in ``input_nodes``."""
+        if self.generator is None:
+            return self.shard.order(epoch).to(self.device)
         n = self.input_nodes.numel()
         if self.shuffle:
-            order = torch.randperm(n, generator=self.generator, device=self.device)
-        else:
-            order = torch.arange(n, device=self.device)
-        for i in range(len(self)):
-            input_id = order[i * self.batch_size:(i + 1) * self.batch_size]
-            yield self._batch(self.input_nodes[input_id], input_id)
+            return torch.randperm(n, generator=self.generator, device=self.device)
+        return torch.arange(n, device=self.device)
+
+    def _step(self, order: Tensor, epoch: int, step: int):
+        """This rank's batch of global step ``step`` of ``epoch``."""
+        input_id = self.shard.positions(order, step)
+        generator = self.generator if self.generator is not None else make_generator(
+            derive_seed(self.seed, f"neighbor_draws/{epoch}/{step}/{self.rank}"), self.device)
+        return self._batch(self.input_nodes[input_id], input_id, generator)
 
     def sample(self, seeds: Tensor) -> object:
         """One batch around the given distinct seed node ids (e.g. for inference)."""
-        seeds = _input_nodes(seeds, self.num_nodes, self.device)
-        return self._batch(seeds, torch.arange(seeds.numel(), device=self.device))
+        seeds = seed_nodes(seeds, self.num_nodes, self.device)
+        if self._free is None:  # one stream over the calls, apart from the epochs' draws
+            self._free = make_generator(derive_seed(self.seed, "sample"), self.device)
+        return self._batch(seeds, torch.arange(seeds.numel(), device=self.device), self._free)
 
-    def _batch(self, seeds: Tensor, input_id: Tensor):
+    def _batch(self, seeds: Tensor, input_id: Tensor, generator: torch.Generator):
         from torch_geometric.data import Data
 
         local = self._local
@@ -115,7 +198,7 @@ class NeighborSampler:
         count, frontier = seeds.numel(), seeds
         try:
             for k in self.num_neighbors:
-                targets, pos = self._sample_in_edges(frontier, k)
+                targets, pos = self._sample_in_edges(frontier, k, generator)
                 sources = self._sources[pos]
                 new = torch.unique(sources[local[sources] < 0])  # sorted: deterministic
                 local[new] = torch.arange(count, count + new.numel(), device=self.device)
@@ -129,8 +212,10 @@ class NeighborSampler:
         n_id_all, e_id = torch.cat(n_id), torch.cat(e_ids)
         batch = Data(edge_index=torch.stack([torch.cat(rows), torch.cat(cols)]),
                      num_nodes=count)
+        if self.features is not None:  # in place of data.x: only the batch's rows are read
+            batch.x = read_rows(self.features, n_id_all)
         for key, value in self.data.items():
-            if key in ("edge_index", "num_nodes"):
+            if key in ("edge_index", "num_nodes") or (key == "x" and "x" in batch):
                 continue
             if not isinstance(value, Tensor):
                 batch[key] = value
@@ -165,7 +250,8 @@ class NeighborSampler:
                                        (index.numel(), *value.shape[1:]), is_coalesced=True,
                                        check_invariants=False)
 
-    def _sample_in_edges(self, nodes: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    def _sample_in_edges(self, nodes: Tensor, k: int, generator: torch.Generator
+                         ) -> tuple[Tensor, Tensor]:
         """``(targets, positions)``: the sampled in-edges of ``nodes`` as positions in the
         CSC arrays, grouped by target in the order of ``nodes``."""
         start = self._colptr[nodes]
@@ -175,92 +261,82 @@ class NeighborSampler:
         slots = torch.arange(k, device=self.device).expand(nodes.numel(), k).clone()
         over = (deg > k).nonzero().view(-1)
         if over.numel():
-            slots[over] = self._floyd(deg[over], k)
+            slots[over] = self._floyd(deg[over], k, generator)
         keep = torch.arange(k, device=self.device) < deg.clamp(max=k).unsqueeze(1)
         targets = nodes.unsqueeze(1).expand(-1, k)[keep]
         return targets, (start.unsqueeze(1) + slots)[keep]
 
-    def _floyd(self, deg: Tensor, k: int) -> Tensor:
+    def _floyd(self, deg: Tensor, k: int, generator: torch.Generator) -> Tensor:
         """``[len(deg), k]`` distinct uniform offsets in ``[0, deg)`` per row (Floyd's
         algorithm, one draw per row and slot: uniform k-subsets without replacement)."""
         chosen = torch.empty(deg.numel(), k, dtype=torch.long, device=self.device)
         for i in range(k):
             top = deg - k + i  # the i-th draw is uniform in [0, top]
-            u = torch.rand(deg.numel(), generator=self.generator, device=self.device,
+            u = torch.rand(deg.numel(), generator=generator, device=self.device,
                            dtype=torch.float64)
             t = (u * (top + 1)).long().minimum(top)
             taken = (chosen[:, :i] == t.unsqueeze(1)).any(1)
             chosen[:, i] = torch.where(taken, top, t)
         return chosen
 
+    def __getstate__(self) -> dict:
+        # Workers started by spawn get a copy: the DataLoader stays, a memmap is reopened.
+        state = dict(self.__dict__, _loader=None)
+        state["features"] = portable(self.features)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, features=restored(state["features"]))
+
     def __repr__(self) -> str:
+        seed = "generator=torch.Generator" if self.seed is None else f"seed={self.seed}"
+        features = (None if self.features is None else
+                    f"{type(self.features).__name__}{tuple(self.features.shape)}")
         return (f"NeighborSampler(num_nodes={self.num_nodes}, "
                 f"num_neighbors={list(self.num_neighbors)}, "
                 f"input_nodes={self.input_nodes.numel()}, batch_size={self.batch_size}, "
-                f"shuffle={self.shuffle}, batches={len(self)}, device={self.device})")
+                f"shuffle={self.shuffle}, drop_last={self.drop_last}, {seed}, "
+                f"rank={self.rank}, world_size={self.world_size}, epoch={self.epoch}, "
+                f"num_workers={self.num_workers}, features={features}, batches={len(self)}, "
+                f"device={self.device})")
+
+
+class _Steps(Dataset):
+    """The batches of a sampler by ``(epoch, step)``, built in a DataLoader worker."""
+
+    def __init__(self, sampler: NeighborSampler) -> None:
+        self.sampler, self.epoch, self.order = sampler, None, None
+
+    def __getitem__(self, key: tuple[int, int]):
+        epoch, step = key
+        if epoch != self.epoch:  # one permutation per epoch and worker
+            self.epoch, self.order = epoch, self.sampler._order(epoch)
+        return self.sampler._step(self.order, epoch, step)
+
+
+class _EpochSteps(Sampler):
+    """The keys ``(epoch, step)`` of one epoch, in step order (read in this process, so
+    persistent workers see the epoch set last)."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps, self.epoch = steps, 0
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return ((self.epoch, step) for step in range(self.steps))
+
+
+def _identity(batch):
+    """The DataLoader's collate: the batch is built whole by the dataset."""
+    return batch
 
 
 def _ranges(start: Tensor, length: Tensor) -> Tensor:
     """The concatenated ranges ``start[i] .. start[i] + length[i] - 1``."""
     offsets = torch.arange(int(length.sum()), device=start.device)
     return torch.repeat_interleave(start - (length.cumsum(0) - length), length) + offsets
-
-
-def _num_nodes(data) -> int:
-    edge_index = getattr(data, "edge_index", None)
-    if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.size(0) != 2:
-        raise ValueError(f"data needs an edge_index of shape [2, E], got "
-                         f"{None if edge_index is None else tuple(edge_index.shape)}")
-    if edge_index.dtype != torch.long:
-        raise ValueError(f"data.edge_index must be a long tensor, got {edge_index.dtype}")
-    n = int(data.num_nodes)
-    if edge_index.numel() and (int(edge_index.min()) < 0 or int(edge_index.max()) >= n):
-        raise ValueError(f"data.edge_index has node ids {int(edge_index.min())}.."
-                         f"{int(edge_index.max())}, outside 0..{n - 1} (num_nodes={n})")
-    return n
-
-
-def _fan_outs(num_neighbors: Sequence[int]) -> tuple[int, ...]:
-    values = tuple(num_neighbors) if isinstance(num_neighbors, (list, tuple)) else None
-    if not values or any(isinstance(k, bool) or not isinstance(k, int) or k < -1 or k == 0
-                         for k in values):
-        raise ValueError(f"num_neighbors must be a non-empty list of positive ints (or -1 for "
-                         f"all in-neighbours), one per hop, got {num_neighbors!r}")
-    return values
-
-
-def _input_nodes(nodes: Tensor | None, n: int, device: torch.device) -> Tensor:
-    if nodes is None:
-        return torch.arange(n, device=device)
-    nodes = torch.as_tensor(nodes, device=device)
-    if nodes.dtype == torch.bool:
-        if nodes.shape != (n,):
-            raise ValueError(f"input_nodes as a mask must have shape ({n},), got "
-                             f"{tuple(nodes.shape)}")
-        return nodes.nonzero().view(-1)
-    if nodes.is_floating_point() or nodes.is_complex() or nodes.dim() != 1:
-        raise ValueError(f"input_nodes must be a 1-D tensor of node ids or a boolean mask, got "
-                         f"dtype {nodes.dtype} and shape {tuple(nodes.shape)}")
-    nodes = nodes.long()
-    if nodes.numel() and (int(nodes.min()) < 0 or int(nodes.max()) >= n):
-        raise ValueError(f"input_nodes has ids {int(nodes.min())}..{int(nodes.max())}, "
-                         f"outside 0..{n - 1}")
-    if torch.unique(nodes).numel() != nodes.numel():
-        raise ValueError("input_nodes has duplicates: seed nodes must be distinct")
-    return nodes
-
-
-def _generator(generator: int | torch.Generator | None, device: torch.device
-               ) -> torch.Generator:
-    """:func:`fgsam._random.make_generator` on the graph's device, except that ``None``
-    means seed ``0`` (this sampler's documented default)."""
-    try:
-        return make_generator(0 if generator is None else generator, device)
-    except ValueError:
-        if isinstance(generator, torch.Generator):
-            raise  # one on another device than the graph's
-        raise ValueError(f"generator must be an int seed or a torch.Generator, got "
-                         f"{generator!r}") from None
 
 
 __all__ = ["NeighborSampler"]
