@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fgsam.data.dataset_info import DatasetInfo
 from fgsam.data.files import FileSpec
-from fgsam.data.ogbn_arxiv import OGBN_ARXIV_DIR, OGBN_ARXIV_RAW, OGBN_ARXIV_URL
+from fgsam.data.ogbn_reader import OGBN_SETS
 from fgsam.data.planetoid import PLANETOID_SUFFIXES
 
 _PLANETOID_URL = "https://github.com/kimiyoung/planetoid/raw/master/data"
@@ -91,6 +91,12 @@ def _planetoid(name: str, folder: str, stats: dict, counts: tuple[int, int, int]
         options={"prefix": name, "split": {"kind": "tlp", "counts": counts}},
         notes=_TLP_NOTE.format(counts="/".join(map(str, counts)), example=_TLP_SEED0[name]),
     )
+
+
+def _ogb_raw(name: str) -> tuple[FileSpec, ...]:
+    """The raw files of an ``ogbn-*`` dataset; all come in one zip, so no sha256."""
+    spec = OGBN_SETS[name]
+    return tuple(FileSpec(f"{spec.folder}/raw/{f}", spec.url) for f in spec.raw)
 
 
 def _published_split(name: str) -> FileSpec:
@@ -241,15 +247,28 @@ GRAPHS: list[DatasetInfo] = [
     ),
     DatasetInfo(
         name="ogbn-arxiv", kind="graph", format="ogb",
-        files=(*(FileSpec(f"{OGBN_ARXIV_DIR}/raw/{f}", OGBN_ARXIV_URL) for f in OGBN_ARXIV_RAW),
-               _published_split("ogbn-arxiv")),
+        files=(*_ogb_raw("ogbn-arxiv"), _published_split("ogbn-arxiv")),
         stats={"nodes": 169343, "edges": None, "directed_edges": 1166243, "features": 128,
                "classes": 40},
         citation="W. Hu et al., Open Graph Benchmark, NeurIPS 2020; " + _FSNC_CITATION,
         options={"split": {"kind": "published"}},
         notes="Loaded with OGB's PygNodePropPredDataset from <root>/ogb/ogbn_arxiv (OGB writes "
               "processed/ there). OGB publishes 1,166,243 directed citations; the loader "
-              "makes them undirected.",
+              "makes them undirected. The node-classification split (load_node_dataset) is "
+              "OGB's split/time/ folder of the same zip.",
+    ),
+    DatasetInfo(
+        name="ogbn-products", kind="graph", format="ogb",
+        files=_ogb_raw("ogbn-products"),
+        stats={"nodes": 2449029, "edges": 61859140, "features": 100, "classes": 47},
+        citation="W. Hu et al., Open Graph Benchmark, NeurIPS 2020 (data: K. Bhatia et al., "
+                 "The extreme classification repository, Amazon co-purchasing network)",
+        options={"split": {"kind": "random", "val": 10, "test": 10, "min_nodes": 20}},
+        notes="Loaded with OGB's PygNodePropPredDataset from <root>/ogb/ogbn_products (OGB "
+              "writes processed/ there; the zip is about 1.4 GB). The node-classification "
+              "split (load_node_dataset) is OGB's split/sales_ranking/ folder of the same zip. "
+              + _RANDOM_NOTE.format(val=10, test=10, min_nodes=20)
+              + " Dense features take about 1 GB and edge_index about 2 GB.",
     ),
 ]
 

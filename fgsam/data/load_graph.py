@@ -19,7 +19,7 @@ from fgsam.data.edge_list import read_edge_list, read_node_labels
 from fgsam.data.files import FileSpec, fetch
 from fgsam.data.gpn_format import assemble_gpn, read_gpn_mat, read_gpn_network
 from fgsam.data.graph_data import graph_data
-from fgsam.data.ogbn_arxiv import read_ogbn_arxiv
+from fgsam.data.ogbn_reader import read_ogbn
 from fgsam.data.planetoid import read_planetoid
 from fgsam.data.sparse_graph_npz import read_sparse_graph_npz
 from fgsam.data.structural_features import STRUCTURAL_FEATURES, structural_features
@@ -37,7 +37,7 @@ def load_graph(name: str | DatasetInfo, root: Root = None, *, split_seed: int = 
     each checked against the catalog's sha256 (a mismatch raises ``ValueError``). A missing
     file is downloaded from its published URL when ``download`` allows (default: unless
     ``$FGSAM_DOWNLOAD=0``); otherwise ``FileNotFoundError`` names the file, its folder and
-    its URL. Nothing is written to the data root except by OGB (ogbn-arxiv's ``processed/``).
+    its URL. Nothing is written to the data root except by OGB (``ogbn-*``'s ``processed/``).
 
     The class split is, by dataset: the published TENT/FGSAM JSON (CoraFull, DBLP,
     Amazon-Electronics, ogbn-arxiv: ``source="published"``); TLP's 3/2/2 (Cora, Cora-ML) or
@@ -134,7 +134,8 @@ def _read_gpn(info: DatasetInfo, root: Root, download: bool | None) -> Read:
 
 
 def _read_ogb(info: DatasetInfo, root: Root, download: bool | None) -> Read:
-    return (*read_ogbn_arxiv(root, download), {})
+    x, edge_index, y, _ = read_ogbn(info.name, root, download)
+    return x, edge_index, y, {}
 
 
 _READERS: dict[str, Callable[[DatasetInfo, Root, bool | None], Read]] = {

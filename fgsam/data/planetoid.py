@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import torch
 from torch import Tensor
 
 from fgsam.data.file_errors import unreadable
@@ -34,6 +35,41 @@ def read_planetoid(folder: str | os.PathLike[str], prefix: str) -> tuple[Tensor,
     return data.x, data.edge_index, data.y
 
 
+def read_planetoid_public_split(folder: str | os.PathLike[str], prefix: str
+                                ) -> tuple[Tensor, Tensor, Tensor]:
+    """``(train, val, test)`` node ids of the public Planetoid split, from the raw files.
+
+    The split of `"Semi-Supervised Classification with Graph Convolutional Networks"
+    <https://arxiv.org/abs/1609.02907>`_ (Kipf and Welling, ICLR 2017), as PyG's
+    ``Planetoid(split="public")`` builds it: the nodes of ``ind.<prefix>.y`` train (20 a
+    class), the next 500 validate, and the nodes of ``ind.<prefix>.test.index`` test (1000).
+    Node ids are those :func:`read_planetoid` gives; each tensor is sorted.
+
+    Args:
+        folder (str): the folder of the raw files.
+        prefix (str): the file prefix, e.g. ``"cora"``.
+
+    Example:
+        >>> train, val, test = read_planetoid_public_split("planetoid/Cora/raw", "cora")
+        >>> train.numel(), val.numel(), test.numel()
+        (140, 500, 1000)
+    """
+    from torch_geometric.io.planetoid import read_file
+
+    items = []
+    for suffix in ("y", "test.index"):
+        try:
+            items.append(read_file(os.fspath(folder), prefix, suffix))
+        except (FileNotFoundError, PermissionError, MemoryError):
+            raise
+        except Exception as err:  # a corrupt pickle can make the unpickler raise almost anything
+            raise _culprit(folder, prefix, err) from err
+    num_train = int(items[0].size(0))
+    train = torch.arange(num_train)
+    val = torch.arange(num_train, num_train + 500)
+    return train, val, items[1].to(torch.long).sort().values
+
+
 def _culprit(folder: str | os.PathLike[str], prefix: str, err: Exception) -> ValueError:
     """The error naming the first file that fails to decode on its own, else the folder."""
     from torch_geometric.io.planetoid import read_file
@@ -50,4 +86,4 @@ def _culprit(folder: str | os.PathLike[str], prefix: str, err: Exception) -> Val
                       "the eight Planetoid files of one dataset, consistent in size", err)
 
 
-__all__ = ["PLANETOID_SUFFIXES", "read_planetoid"]
+__all__ = ["PLANETOID_SUFFIXES", "read_planetoid", "read_planetoid_public_split"]

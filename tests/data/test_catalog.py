@@ -11,7 +11,8 @@ from fgsam.data import CATALOG, dataset_info, list_datasets
 from fgsam.data.graph_catalog import GRAPHS
 
 GRAPH_NAMES = ["cora", "citeseer", "cora-ml", "corafull", "wiki", "blogcatalog", "email-eu-core",
-               "lastfm-asia", "dblp", "amazon-clothing", "amazon-electronics", "ogbn-arxiv"]
+               "lastfm-asia", "dblp", "amazon-clothing", "amazon-electronics", "ogbn-arxiv",
+               "ogbn-products"]
 
 
 def _sha256sums(data_root: Path) -> dict[str, str]:
@@ -62,3 +63,18 @@ def test_lookup_errors() -> None:
         dataset_info("karate")
     with pytest.raises(ValueError, match="kind='image'"):
         list_datasets("image")
+
+
+def test_ogbn_products_entry() -> None:
+    info = dataset_info("ogbn-products")
+    assert (info.kind, info.format) == ("graph", "ogb")
+    assert info.stats == {"nodes": 2_449_029, "edges": 61_859_140, "features": 100,
+                          "classes": 47}
+    assert [spec.path for spec in info.files] == [
+        f"ogb/ogbn_products/raw/{f}" for f in ("edge.csv.gz", "node-feat.csv.gz",
+                                               "node-label.csv.gz", "num-edge-list.csv.gz",
+                                               "num-node-list.csv.gz")]
+    assert {spec.url for spec in info.files} == {
+        "http://snap.stanford.edu/ogb/data/nodeproppred/products.zip"}
+    # no published few-shot class split: load_graph's seeded random one
+    assert info.options["split"] == {"kind": "random", "val": 10, "test": 10, "min_nodes": 20}

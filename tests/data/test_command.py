@@ -21,7 +21,7 @@ def test_lists_every_graph_with_its_local_state(data_root: Path, capsys) -> None
     out = capsys.readouterr().out
     assert out.splitlines()[0] == f"data root: {data_root.resolve()}"
     rows = _rows(out)
-    assert len(rows) == 12
+    assert len(rows) == 13  # the 12 few-shot graphs and ogbn-products
     assert "2,708 nodes, 7 classes" in rows["cora"] and "TLP 3/2/2" in rows["cora"]
     assert rows["cora"].endswith("ok (8 files, sha256 checked)")
     assert rows["wiki"].endswith("ok (sha256 checked)")
@@ -29,6 +29,8 @@ def test_lists_every_graph_with_its_local_state(data_root: Path, capsys) -> None
     assert rows["corafull"].endswith("partial: 1 of 2 files (missing cora_full.npz)")
     assert rows["amazon-clothing"].endswith("(missing amazon-clothing_train.mat)")
     assert rows["ogbn-arxiv"].endswith("partial: 1 of 7 files")
+    assert "2,449,029 nodes, 47 classes" in rows["ogbn-products"]
+    assert rows["ogbn-products"].endswith("missing")
 
 
 def test_empty_root_and_corrupted_file(data_root: Path, tmp_path: Path, capsys) -> None:

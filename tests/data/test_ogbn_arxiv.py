@@ -107,3 +107,49 @@ def test_a_corrupt_raw_file_is_named_not_reported_missing(tmp_path: Path) -> Non
     with pytest.raises(ValueError, match=r"raw/edge.csv.gz: cannot be read as a gzip-compressed "
                                          r"CSV of numbers \(OGB's raw layout\) \(BadGzipFile"):
         read_ogbn_arxiv(tmp_path, download=False)
+
+
+def test_reader_table_agrees_with_ogbs_own() -> None:
+    import ogb.nodeproppred
+    import pandas as pd
+
+    from fgsam.data.ogbn_reader import OGB_RELEASE, OGBN_SETS
+
+    master = pd.read_csv(Path(ogb.nodeproppred.__file__).parent / "master.csv", index_col=0,
+                         keep_default_na=False)
+    for name, spec in OGBN_SETS.items():
+        meta = master[name]
+        assert (spec.url, spec.download_name, spec.split) == (
+            meta["url"], meta["download_name"], meta["split"])
+        assert OGB_RELEASE == f"RELEASE_v{meta['version']}.txt"
+        extra = [] if meta["additional node files"] == "None" else \
+            meta["additional node files"].split(",")
+        assert {f"{f}.csv.gz" for f in extra} <= set(spec.raw)
+        assert spec.folder == "ogb/" + name.replace("-", "_")
+        assert [s.path for s in dataset_info(name).files[:len(spec.raw)]] == [
+            f"{spec.folder}/raw/{f}" for f in spec.raw]
+
+
+def test_node_split_of_arxiv_is_ogbs(data_root: Path, tmp_path: Path) -> None:
+    from fgsam.data.node_dataset import load_node_dataset
+
+    truth = _write_ogb_arxiv(tmp_path, per_class=2)
+    split = tmp_path / "ogb/ogbn_arxiv/split/time"
+    with pytest.raises(FileNotFoundError, match=r"ogbn-arxiv: missing OGB split files "
+                                                r"train.csv.gz, valid.csv.gz, test.csv.gz in "):
+        load_node_dataset("ogbn-arxiv", root=tmp_path, download=False)
+    assert not (tmp_path / "ogb/ogbn_arxiv/processed").exists()  # refused before OGB ran
+    split.mkdir(parents=True)
+    order = np.random.default_rng(1).permutation(truth["y"].size)  # OGB's files are unsorted
+    for name, part in zip(("train", "valid", "test"), np.split(order, [40, 60])):
+        _csv_gz(split / f"{name}.csv.gz", part.reshape(-1, 1), "%d")
+    ds = load_node_dataset("ogbn-arxiv", root=tmp_path, download=False)
+    assert ds.split == "ogb" and ds.evaluator == "ogbn-arxiv" and ds.num_classes == 40
+    assert torch.equal(ds.train_idx, torch.from_numpy(np.sort(order[:40])))
+    assert torch.equal(ds.test_idx, torch.from_numpy(np.sort(order[60:])))
+    directed = {tuple(e) for e in truth["edges"].tolist()}
+    assert set(map(tuple, ds.data.edge_index.t().tolist())) == directed | {
+        (b, a) for a, b in directed}
+    right = ds.data.y.clone()
+    right[ds.test_idx[:5]] = (right[ds.test_idx[:5]] + 1) % 40
+    assert ds.accuracy(right, ds.test_idx) == pytest.approx(1 - 5 / 20)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fgsam.data.graph_data import graph_data, num_undirected_edges
-from fgsam.data.planetoid import read_planetoid
+from fgsam.data.planetoid import read_planetoid, read_planetoid_public_split
 
 
 def test_citeseer_keeps_isolated_test_nodes_and_writes_nothing(data_root: Path) -> None:
@@ -38,3 +38,26 @@ def test_a_truncated_file_is_named(data_root: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"raw/ind.cora.ally: cannot be read as a Planetoid "
                                          r"pickle .*\((EOFError|UnpicklingError)"):
         read_planetoid(tmp_path / "raw", "cora")
+
+
+def test_public_split_matches_pyg_planetoid(planetoid_root: Path) -> None:
+    from torch_geometric.datasets import Planetoid
+
+    for folder, prefix, num_train in (("Cora", "cora", 140), ("CiteSeer", "citeseer", 120)):
+        train, val, test = read_planetoid_public_split(planetoid_root / folder / "raw", prefix)
+        assert (train.numel(), val.numel(), test.numel()) == (num_train, 500, 1000)
+        pyg = Planetoid(str(planetoid_root), folder, split="public")[0]  # writes processed/
+        for ids, mask in ((train, pyg.train_mask), (val, pyg.val_mask), (test, pyg.test_mask)):
+            assert ids.tolist() == mask.nonzero().reshape(-1).tolist()
+
+
+def test_public_split_names_a_truncated_index(data_root: Path, tmp_path: Path) -> None:
+    import shutil
+
+    import pytest
+
+    shutil.copytree(data_root / "planetoid/Cora/raw", tmp_path / "raw")
+    path = tmp_path / "raw/ind.cora.y"
+    path.write_bytes(path.read_bytes()[:50])
+    with pytest.raises(ValueError, match=r"raw/ind.cora.y: cannot be read as a Planetoid pickle"):
+        read_planetoid_public_split(tmp_path / "raw", "cora")
