@@ -10,8 +10,13 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from fgsam._random import derive_seed, make_generator
 from fgsam.data.row_features import check_features, portable, read_rows, restored
-from fgsam.data.sampler_arguments import (fan_outs, graph_nodes, seed_nodes,
-                                          seed_or_generator, worker_count)
+from fgsam.data.sampler_arguments import (
+    fan_outs,
+    graph_nodes,
+    seed_nodes,
+    seed_or_generator,
+    worker_count,
+)
 from fgsam.data.seed_shard import SeedShard
 
 

@@ -52,9 +52,10 @@ def memmap_features(path: str | os.PathLike, num_nodes: int, num_features: int,
             raise FileNotFoundError(f"features file {os.fspath(path)} does not exist")
         actual, expected = os.path.getsize(path), num_nodes * num_features * dtype.itemsize
         if actual != expected:
+            fits = _fits(actual, num_features, dtype)
             raise ValueError(f"features file {os.fspath(path)} has {actual} bytes, expected "
                              f"{expected} = {num_nodes} nodes x {num_features} features x "
-                             f"{dtype.itemsize} bytes ({dtype.name}); {_fits(actual, num_features, dtype)}")
+                             f"{dtype.itemsize} bytes ({dtype.name}); {fits}")
     return np.memmap(path, dtype=dtype, mode=mode, shape=shape)
 
 

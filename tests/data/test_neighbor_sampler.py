@@ -286,7 +286,7 @@ def test_workers_build_the_same_batches_in_the_same_order():
     inline = NeighborSampler(data, [4, 3], **kwargs)
     workers = NeighborSampler(data, [4, 3], num_workers=2, **kwargs)
     persistent = NeighborSampler(data, [4, 3], num_workers=2, persistent_workers=True, **kwargs)
-    for epoch in (0, 1):
+    for _ in range(2):  # epochs 0 and 1: the persistent workers serve both
         expected = list(inline)
         assert same_batches(list(workers), expected)
         assert same_batches(list(persistent), expected)
