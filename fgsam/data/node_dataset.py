@@ -126,9 +126,13 @@ class NodeDataset:
         elif pred.is_floating_point() or pred.is_complex():
             raise ValueError(f"pred [N] must hold integer class ids, got {pred.dtype} (pass "
                              f"logits as [N, C])")
-        idx = _node_ids(idx, n)
-        y_pred = pred.cpu()[idx].to(torch.long)
-        y_true = self.data.y[idx]
+        y = self.data.y
+        idx = _node_ids(idx, n).to(y.device)  # data may have been moved to an accelerator
+        y_pred, y_true = pred.to(y.device)[idx].to(torch.long), y[idx]
+        unlabelled = y_true < 0
+        if unlabelled.any():
+            raise ValueError(f"idx holds {int(unlabelled.sum())} unlabelled nodes (label -1), "
+                             f"first node {int(idx[unlabelled][0])}: they have no accuracy")
         if self.evaluator is not None:
             result = _ogb_evaluator(self.evaluator).eval(
                 {"y_true": y_true.reshape(-1, 1), "y_pred": y_pred.reshape(-1, 1)})
@@ -164,8 +168,11 @@ def load_node_dataset(name: str, root: Root = None, *, split_seed: int = 0,
       Missing split files raise a one-line ``FileNotFoundError`` before anything is read.
     - every other graph of the catalog: :func:`load_graph`'s graph (its class split is
       not used) and the seeded per-class split of Shchur et al. (20 training and 30
-      validation nodes a class, all other labelled nodes test; smaller classes
-      proportionally: see :func:`~fgsam.data.node_split.per_class_split`).
+      validation nodes a class, all other labelled nodes test; a class of
+      :math:`2 \leq n \leq 50` labelled nodes gives :math:`\max(1, \lfloor 2n/5 \rfloor)`
+      training and :math:`\lfloor 3r/5 \rfloor` validation nodes of the :math:`r`
+      remaining ones, the rest test, and a class of one node a test node; nodes labelled
+      ``-1`` are in no split; see :func:`~fgsam.data.node_split.per_class_split`).
     - ``synthetic:<shape>`` or ``synthetic:<shape>@<scale>``: :func:`synthetic_node_dataset`
       of that shape and scale (default ``1``), with ``seed=0``.
 

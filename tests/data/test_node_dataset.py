@@ -53,6 +53,8 @@ def test_planetoid_public_split(data_root: Path, name: str, num_train: int) -> N
                             "train": num_train, "val": 500, "test": 1000,
                             "split": "planetoid-public", "evaluator": None}
     assert load_node_dataset(name, root=data_root, split_seed=5).split == "planetoid-public"
+    folder = data_root / dataset_info(name).files[0].path
+    assert sorted(p.name for p in folder.parent.parent.iterdir()) == ["raw"]  # wrote nothing
 
 
 def test_per_class_rule_on_small_and_unlabelled_classes() -> None:
@@ -119,6 +121,13 @@ def test_accuracy_and_its_errors(data_root: Path) -> None:
         ds.accuracy(pred.float(), ds.test_idx)
     with pytest.raises(ValueError, match="idx is empty"):
         ds.accuracy(pred, ds.test_idx[:0])
+    data = ds.data.clone()
+    data.y[5] = -1
+    unlabelled = NodeDataset("cora", data, 7, ds.train_idx[6:], ds.val_idx, ds.test_idx, "mine")
+    with pytest.raises(ValueError, match="idx holds 1 unlabelled nodes .*first node 5"):
+        unlabelled.accuracy(pred, torch.arange(10))
+    with pytest.raises(ValueError, match="train_idx holds 1 unlabelled nodes"):
+        NodeDataset("cora", data, 7, ds.train_idx, ds.val_idx, ds.test_idx, "mine")
 
 
 def test_construction_refuses_overlapping_or_unsorted_splits(data_root: Path) -> None:
