@@ -19,8 +19,8 @@ from fgsam._io import remove_temporaries
 from fgsam._version import __version__
 
 #: Modules that provide a subcommand (each defines ``add_parser``), in help order.
-SUBCOMMANDS: list[str] = ["fgsam.data.command", "fgsam.fewshot.command", "fgsam.mol.command",
-                          "fgsam.sharpness.command", "fgsam.bench.command"]
+SUBCOMMANDS: list[str] = ["fgsam.data.command", "fgsam.fewshot.command", "fgsam.node.command",
+                          "fgsam.mol.command", "fgsam.sharpness.command", "fgsam.bench.command"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,6 +21,7 @@ EXAMPLES = [
     "fewshot_gpn.py",
     "fgsam_large_graph.py",
     "fgsam_node_classification.py",
+    "fgsam_ogbn_arxiv.py",
     "molecules_graphsam.py",
 ]
 
@@ -30,6 +31,9 @@ TINY_RUNS = {
     "fgsam_large_graph.py": ["--dataset", "cora", "--root", "{root}", "--epochs", "1",
                              "--threads", "1"],
     "fgsam_node_classification.py": ["--root", "{root}", "--epochs", "2", "--device", "cpu"],
+    "fgsam_ogbn_arxiv.py": ["--scale", "0.02", "--epochs", "1", "--batch-size", "256",
+                            "--fanout", "5,5", "--hidden", "32", "--threads", "1",
+                            "--device", "cpu"],
     "molecules_graphsam.py": ["--dataset", "ogbg-molfreesolv", "--root", "{root}",
                               "--cache-dir", "{tmp}/cache", "--max-molecules", "60",
                               "--epochs", "1", "--device", "cpu"],

@@ -1,0 +1,261 @@
+"""One node-classification run: full-batch or sampled training, evaluation, best epoch."""
+
+from __future__ import annotations
+
+import math
+import resource
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn.parallel import DistributedDataParallel
+
+from fgsam._distributed import DistributedContext
+from fgsam._progress import progress as progress_bar
+from fgsam._random import derive_seed
+from fgsam._timing import synchronize
+from fgsam.nn.peer import peer_forward
+from fgsam.node.config import NodeConfig, build_node_optimizer, optimizer_seed
+from fgsam.node.graph import NodeGraph
+from fgsam.node.inference import layerwise_inference
+from fgsam.node.models import build_node_model
+from fgsam.optim.base import SharpnessAwareOptimizer
+from fgsam.optim.training_step import training_step
+
+
+@dataclass
+class NodeRun:
+    """The outcome of :func:`train_node`.
+
+    Args:
+        optimizer (str): the optimizer's name.
+        seed (int): the seed of initialisation, the seed order, sampling and dropout.
+        best_epoch (int): the evaluated epoch (1-based) with the best validation accuracy
+            (``0`` for a diverged run).
+        valid (float): that validation accuracy (NaN for a diverged run).
+        test (float): the test accuracy at that epoch (NaN for a diverged run).
+        seconds_per_epoch (float): mean wall-clock training time per epoch (sampling
+            included, evaluation excluded).
+        cpu_seconds_per_epoch (float): mean process CPU time of the same.
+        seed_nodes_per_second (float): training seed nodes of all processes per second of
+            wall-clock training time.
+        peak_memory_mb (list of float): the peak resident memory of each process (MiB).
+        history (list of dict): per epoch ``train_loss``, ``seconds``, ``cpu_seconds`` and,
+            where evaluated, ``valid`` and ``test``.
+        optimizer_arguments (dict): the optimizer's arguments as resolved.
+        diverged (dict, optional): where the run diverged (``epoch``, ``step``, ``pass``,
+            ``message``), else ``None``.
+        best_state (dict, optional): the tested weights (CPU), if kept.
+    """
+
+    optimizer: str
+    seed: int
+    best_epoch: int = 0
+    valid: float = math.nan
+    test: float = math.nan
+    seconds_per_epoch: float = math.nan
+    cpu_seconds_per_epoch: float = math.nan
+    seed_nodes_per_second: float = math.nan
+    peak_memory_mb: list[float] = field(default_factory=list)
+    history: list[dict[str, float]] = field(default_factory=list)
+    optimizer_arguments: dict[str, Any] = field(default_factory=dict)
+    diverged: dict[str, Any] | None = None
+    best_state: dict[str, Tensor] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in (
+            "optimizer", "seed", "best_epoch", "valid", "test", "seconds_per_epoch",
+            "cpu_seconds_per_epoch", "seed_nodes_per_second", "peak_memory_mb", "diverged",
+            "optimizer_arguments", "history")}
+
+    def __repr__(self) -> str:
+        if self.diverged is not None:
+            return (f"NodeRun({self.optimizer}, seed {self.seed}: diverged at epoch "
+                    f"{self.diverged['epoch']}, {self.diverged['pass']} pass)")
+        return (f"NodeRun({self.optimizer}, seed {self.seed}: best epoch {self.best_epoch}, "
+                f"valid {self.valid:.4f}, test {self.test:.4f}, "
+                f"{self.seconds_per_epoch:.3f} s/epoch)")
+
+
+class Diverged(Exception):
+    """A run's loss or predictions became non-finite (caught in :func:`train_node`)."""
+
+    def __init__(self, epoch: int, step: int | None, pass_name: str, message: str) -> None:
+        super().__init__(message)
+        self.record = {"epoch": epoch, "step": step, "pass": pass_name, "message": message}
+
+
+def shard(nodes: Tensor, seed: int, epoch: int, ctx: DistributedContext) -> Tensor:
+    """This process's part of ``nodes`` for a full-batch epoch: one permutation shared by
+    all processes (from ``seed`` and ``epoch``), cut into near-equal parts in rank order;
+    all of ``nodes`` for one process."""
+    if not ctx.enabled:
+        return nodes
+    gen = torch.Generator().manual_seed(derive_seed(seed, f"shard-{epoch}"))
+    order = torch.randperm(nodes.numel(), generator=gen).to(nodes.device)
+    return nodes[order].tensor_split(ctx.world_size)[ctx.rank]
+
+
+def _forward(model: torch.nn.Module, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None
+             ) -> Tensor:
+    return model(x, edge_index) if edge_weight is None else model(x, edge_index,
+                                                                  edge_weight=edge_weight)
+
+
+def train_step(opt: torch.optim.Optimizer, model: torch.nn.Module, x: Tensor,
+               edge_index: Tensor, edge_weight: Tensor | None, rows: Tensor | slice,
+               y: Tensor) -> Tensor:
+    """One optimizer step on the loss of ``rows``: the GNN over the graph, and (FGSAM-style
+    optimizers) the PeerMLP view on those rows' own features only."""
+    def closure() -> Tensor:
+        return F.cross_entropy(_forward(model, x, edge_index, edge_weight)[rows], y)
+
+    def peer_closure() -> Tensor:
+        index = rows if isinstance(rows, Tensor) else torch.arange(y.numel(), device=y.device)
+        return F.cross_entropy(peer_forward(model, x, index), y)
+
+    two = isinstance(opt, SharpnessAwareOptimizer) and opt.num_closures == 2
+    return training_step(opt, closure, peer_closure if two else None).detach()
+
+
+def train_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, graph: NodeGraph,
+                loader: Any, seed: int, epoch: int, device: torch.device,
+                ctx: DistributedContext) -> tuple[Tensor, int]:
+    """One epoch: the losses of its steps (averaged over the processes) and the number of
+    training seed nodes all processes took. ``loader`` is ``None`` for full-batch."""
+    model.train()
+    if isinstance(opt, SharpnessAwareOptimizer):
+        opt.start_epoch()
+    losses, seeds = [], 0
+    if loader is None:
+        rows = shard(graph.train_idx, seed, epoch, ctx)
+        losses.append(train_step(opt, model, graph.x, graph.edge_index, graph.edge_weight, rows,
+                            graph.y[rows]))
+        seeds = graph.train_idx.numel()
+    else:
+        loader.set_epoch(epoch)
+        for batch in loader:
+            batch = batch.to(device)
+            n = batch.batch_size
+            losses.append(train_step(opt, model, batch.x, batch.edge_index,
+                                getattr(batch, "edge_weight", None), slice(0, n), batch.y[:n]))
+            seeds += n * ctx.world_size
+    return ctx.mean(torch.stack(losses).float()).cpu(), seeds
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, graph: NodeGraph, config: NodeConfig,
+            ctx: DistributedContext) -> Tensor:
+    """Logits of every node: the full-graph forward when training is full-batch, else
+    exact layer-wise inference (split over the processes)."""
+    model.eval()
+    if not config.sampled:
+        return _forward(model, graph.x, graph.edge_index, graph.edge_weight)
+    return layerwise_inference(model, graph.x, graph.edge_index, graph.edge_weight,
+                               batch_size=config.eval_batch_size, ctx=ctx)
+
+
+def peak_memory_mb(ctx: DistributedContext) -> list[float]:
+    """Each process's peak resident memory so far, in MiB (rank order)."""
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    mib = kib / (1024 * 1024) if sys.platform == "darwin" else kib / 1024  # bytes on macOS
+    return [float(v) for v in ctx.gather(torch.tensor([mib], dtype=torch.float64))]
+
+
+def train_node(config: NodeConfig, graph: NodeGraph, optimizer: str, seed: int,
+               device: torch.device | str = "cpu", ctx: DistributedContext | None = None,
+               keep_best_state: bool = False, progress: bool = False) -> NodeRun:
+    """Train ``config.model`` on ``graph`` with ``optimizer`` for ``config.epochs`` epochs.
+
+    The model is initialised and dropped out from ``seed`` inside a forked RNG (the
+    caller's global RNG state is left as it was); the seed order and the neighbour
+    samples derive from ``seed`` too, so a seed is the same run for every optimizer and
+    again. Under several processes the model is wrapped in ``DistributedDataParallel``
+    (its backward all-reduces the descent gradient; the ascent stays local unless
+    ``config.sync_ascent``) and each process trains on its own part of the seed nodes.
+    Validation and test accuracy are read every ``config.eval_every`` epochs and after
+    the last; the test accuracy reported is the one at the best validation epoch.
+
+    Training is timed by the wall clock (device synchronised) and by process CPU time;
+    evaluation is not timed. A run that diverges (a sharpness-aware optimizer's
+    :class:`FloatingPointError`, a non-finite loss, non-finite predictions) stops there
+    and is returned with :attr:`NodeRun.diverged` set.
+
+    Example:
+        >>> run = train_node(NodeConfig("cora", epochs=200), graph, "fgsam+", seed=0)
+    """
+    ctx = ctx or DistributedContext()
+    device = torch.device(device)
+    cuda = [device] if device.type == "cuda" else []
+    run = NodeRun(optimizer, seed)
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(seed)
+        model = build_node_model(config.model, graph.num_features, graph.num_classes,
+                                 **config.model_kwargs()).to(device)
+        trained: torch.nn.Module = model
+        if ctx.enabled:
+            trained = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
+        loader = graph.loader(config, seed, ctx)
+        steps = 1 if loader is None else len(loader)
+        opt, run.optimizer_arguments = build_node_optimizer(
+            trained, config, optimizer, config.epochs * steps, optimizer_seed(seed))
+        bar = progress_bar(range(config.epochs), desc=f"{optimizer} seed {seed}",
+                           enabled=progress and ctx.is_main)
+        timed = []
+        try:
+            for epoch in bar:
+                start, cpu_start = time.perf_counter(), time.process_time()
+                try:
+                    losses, seeds = train_epoch(trained, opt, graph, loader, seed, epoch,
+                                                device, ctx)
+                except FloatingPointError as err:  # a sharpness-aware pass: weights unchanged
+                    raise Diverged(epoch + 1, getattr(err, "step", None),
+                                   str(getattr(err, "pass_name", None) or "training"),
+                                   str(err)) from err
+                synchronize(device)
+                row = {"epoch": epoch + 1, "train_loss": float(losses.mean()),
+                       "seconds": time.perf_counter() - start,
+                       "cpu_seconds": time.process_time() - cpu_start, "seed_nodes": seeds}
+                timed.append(row)
+                run.history.append(row)
+                if not math.isfinite(row["train_loss"]):
+                    raise Diverged(epoch + 1, None, "training",
+                                   f"{type(opt).__name__}: the training loss is "
+                                   f"{row['train_loss']} in epoch {epoch + 1}; lower the "
+                                   f"learning rate, or check the data for NaN/inf")
+                if (epoch + 1) % config.eval_every and epoch + 1 < config.epochs:
+                    continue
+                logits = predict(model, graph, config, ctx)
+                if not bool(torch.isfinite(logits).all()):
+                    raise Diverged(epoch + 1, None, "validation",
+                                   f"predictions are not finite after epoch {epoch + 1}: the "
+                                   f"weights left the finite range; lower the learning rate")
+                row["valid"] = graph.accuracy(logits, graph.val_idx)
+                row["test"] = graph.accuracy(logits, graph.test_idx)
+                if run.best_epoch == 0 or row["valid"] > run.valid:
+                    run.best_epoch, run.valid, run.test = epoch + 1, row["valid"], row["test"]
+                    if keep_best_state:
+                        run.best_state = {k: v.detach().cpu().clone()
+                                          for k, v in model.state_dict().items()}
+                bar.set_postfix(loss=f"{row['train_loss']:.4f}", valid=f"{row['valid']:.4f}",
+                                test=f"{row['test']:.4f}")
+        except Diverged as err:
+            run.diverged = err.record
+            run.best_epoch, run.valid, run.test, run.best_state = 0, math.nan, math.nan, None
+        finally:
+            bar.close()
+    if timed:
+        seconds = sum(r["seconds"] for r in timed)
+        run.seconds_per_epoch = seconds / len(timed)
+        run.cpu_seconds_per_epoch = sum(r["cpu_seconds"] for r in timed) / len(timed)
+        run.seed_nodes_per_second = sum(r["seed_nodes"] for r in timed) / seconds
+    run.peak_memory_mb = peak_memory_mb(ctx)
+    return run
+
+
+__all__ = ["Diverged", "NodeRun", "peak_memory_mb", "predict", "shard", "train_epoch",
+           "train_node", "train_step"]
