@@ -20,6 +20,7 @@ from fgsam.data.root import ENV_VAR
 from fgsam.data.row_features import memmap_features
 from fgsam.data.synthetic import SHAPES
 from fgsam.mol.experiment import checkpoint_folders
+from fgsam.nn.adjacency import ADJACENCIES
 from fgsam.node.config import NodeConfig, node_optimizers
 from fgsam.node.experiment import CONFIG, WEIGHTS, check_optimizers, run_experiment
 from fgsam.node.graph import NORMALIZATIONS, NodeGraph
@@ -94,6 +95,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--features", default=None, metavar="FILE",
                    help="node features from a raw float32 row-major file [nodes, features], "
                         "read as a memmap (needs --batch-size)")
+    p.add_argument("--adjacency", default="auto", choices=ADJACENCIES,
+                   help="propagation: csr (one sparse product per layer), edge-index (PyG's "
+                        "gather/scatter per edge) or auto (csr where exact for the model and "
+                        "the graph has many edges)")
     p.add_argument("--normalize-features", default="auto", choices=NORMALIZATIONS,
                    help="row: divide each node's features by their sum (Kipf & Welling); auto: "
                         "row for non-negative features, else none")
@@ -169,7 +174,8 @@ def config_from_args(args: argparse.Namespace) -> NodeConfig:
         batch_size=args.batch_size, fanout=parse_fanout(args.fanout, args.layers),
         eval_batch_size=args.eval_batch_size, eval_every=args.eval_every,
         num_workers=args.num_workers, loader=args.loader, split_seed=args.split_seed,
-        root=args.root, features=args.features, normalize_features=args.normalize_features)
+        root=args.root, features=args.features, normalize_features=args.normalize_features,
+        adjacency=args.adjacency)
 
 
 def load_dataset(config: NodeConfig, ctx: DistributedContext) -> NodeDataset:

@@ -31,6 +31,10 @@ class NodeConfig:
     features by their sum (Kipf & Welling's preprocessing, PyG's ``NormalizeFeatures``),
     ``"none"`` keeps them, ``"auto"`` is ``"row"`` for non-negative (bag-of-words)
     features and ``"none"`` otherwise; features read from disk are used as they are.
+    ``adjacency``: how the model propagates (``"csr"``: one sparse product per layer,
+    ``"edge-index"``: PyG's gather and scatter, ``"auto"``: CSR where it is exact for the
+    model and the graph has many edges, see :func:`fgsam.nn.adjacency.resolve_adjacency`),
+    in training and evaluation alike.
 
     Example:
         >>> config = NodeConfig("cora", optimizers=["adam", "fgsam+"], epochs=200)
@@ -64,6 +68,7 @@ class NodeConfig:
     root: str | None = None
     features: str | None = None
     normalize_features: str = "auto"
+    adjacency: str = "auto"
 
     @property
     def sampled(self) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -14,6 +14,7 @@ from fgsam._distributed import DistributedContext
 from fgsam._random import derive_seed
 from fgsam.data.neighbor_loader import neighbor_loader
 from fgsam.data.node_dataset import NodeDataset
+from fgsam.nn.adjacency import csr_adjacency
 from fgsam.node.config import NodeConfig
 from fgsam.node.models import prepare_graph
 
@@ -44,6 +45,7 @@ class NodeGraph:
     val_idx: Tensor
     test_idx: Tensor
     features_normalized: bool = False
+    _adj_t: Tensor | None = field(default=None, repr=False)
 
     @classmethod
     def make(cls, dataset: NodeDataset, model: str, device: torch.device | str,
@@ -86,6 +88,15 @@ class NodeGraph:
     def in_memory(self) -> bool:
         """Whether the features are a tensor (not read from disk)."""
         return isinstance(self.x, Tensor)
+
+    def structure(self, adjacency: str) -> tuple[Tensor, Tensor | None]:
+        """``(edge_index, edge_weight)`` of the whole graph, or for ``adjacency="csr"``
+        ``(adj_t, None)``: the CSR adjacency with the weights inside, built once."""
+        if adjacency != "csr":
+            return self.edge_index, self.edge_weight
+        if self._adj_t is None:
+            self._adj_t = csr_adjacency(self.edge_index, self.num_nodes, self.edge_weight)
+        return self._adj_t, None
 
     def loader(self, config: NodeConfig, seed: int, ctx: DistributedContext) -> Any:
         """The sampled mini-batches of the training nodes for this process (``None`` when

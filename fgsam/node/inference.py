@@ -13,6 +13,7 @@ from torch_geometric.nn.models.basic_gnn import BasicGNN
 from torch_geometric.nn.norm import GraphNorm, InstanceNorm, LayerNorm, PairNorm
 
 from fgsam._validate import check_positive_int
+from fgsam.nn.adjacency import csr_adjacency, resolve_adjacency
 
 if TYPE_CHECKING:
     from fgsam._distributed import DistributedContext
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
 def layerwise_inference(model: torch.nn.Module, x: Any, edge_index: Tensor,
                         edge_weight: Tensor | None = None, *, batch_size: int = 4096,
                         ctx: DistributedContext | None = None,
-                        device: str | torch.device | None = None) -> Tensor:
+                        device: str | torch.device | None = None,
+                        adjacency: str = "edge-index") -> Tensor:
     r"""The output of a PyG :class:`~torch_geometric.nn.models.basic_gnn.BasicGNN` for every
     node of a graph, computed layer by layer as in `"Inductive Representation Learning on
     Large Graphs" <https://arxiv.org/abs/1706.02216>`_ (Hamilton et al., NeurIPS 2017) and
@@ -65,6 +67,11 @@ def layerwise_inference(model: torch.nn.Module, x: Any, edge_index: Tensor,
             the work between; one process if ``None``. (default: ``None``)
         device (torch.device, optional): where chunks and activations live; the device
             of the model's parameters if ``None``. (default: ``None``)
+        adjacency (str, optional): how each chunk propagates: ``"edge-index"`` (PyG's
+            gather and scatter per edge), ``"csr"`` (one sparse product per layer and
+            chunk, :func:`fgsam.nn.adjacency.csr_adjacency`: much less memory where the
+            features are wide) or ``"auto"`` (:func:`fgsam.nn.adjacency.resolve_adjacency`
+            on the whole graph). (default: ``"edge-index"``)
 
     Returns:
         torch.Tensor: ``[N, out_channels]`` on ``device``.
@@ -79,6 +86,7 @@ def layerwise_inference(model: torch.nn.Module, x: Any, edge_index: Tensor,
     check_positive_int("batch_size", batch_size)
     num_nodes = _check_graph(gnn, x, edge_index, edge_weight)
     device, dtype = _device(gnn, device)
+    csr = resolve_adjacency(adjacency, gnn, int(edge_index.size(1))) == "csr"
     graph = _InEdges(edge_index, edge_weight, num_nodes)
     rank, world = (ctx.rank, ctx.world_size) if ctx is not None and ctx.enabled else (0, 1)
     bounds = [num_nodes * r // world for r in range(world + 1)]  # near-equal ranges
@@ -89,8 +97,8 @@ def layerwise_inference(model: torch.nn.Module, x: Any, edge_index: Tensor,
         with torch.no_grad():
             h: Any = x
             for layer in range(gnn.num_layers):
-                rows = [_layer(gnn, layer, h, graph, a, min(a + batch_size, hi), device, dtype)
-                        for a in range(lo, hi, batch_size)]
+                rows = [_layer(gnn, layer, h, graph, a, min(a + batch_size, hi), device, dtype,
+                               csr) for a in range(lo, hi, batch_size)]
                 h = _gather(ctx, rows, bounds, gnn, layer, device, dtype) if world > 1 \
                     else torch.cat(rows)
     finally:
@@ -203,7 +211,7 @@ def _rows(x: Any, n_id: Tensor, device: torch.device, dtype: torch.dtype) -> Ten
 
 
 def _layer(gnn: BasicGNN, layer: int, h: Any, graph: _InEdges, a: int, b: int,
-           device: torch.device, dtype: torch.dtype) -> Tensor:
+           device: torch.device, dtype: torch.dtype, csr: bool = False) -> Tensor:
     """Layer ``layer`` of ``gnn`` for the nodes ``[a, b)``; ``h`` is the previous layer's
     output for all nodes (the features at layer 0)."""
     n_id, edge_index, edge_weight = graph.chunk(a, b)
@@ -216,7 +224,9 @@ def _layer(gnn: BasicGNN, layer: int, h: Any, graph: _InEdges, a: int, b: int,
     # PyG's inference_per_layer takes no edge weights and its inference needs a PyG
     # NeighborLoader (pyg-lib or torch-sparse): this follows BasicGNN.forward instead.
     conv = gnn.convs[layer]
-    if gnn.supports_edge_weight:
+    if csr:  # the chunk's targets are its first rows: a square [n, n] adj_t serves
+        out = conv(x, csr_adjacency(edge_index, x.size(0), edge_weight))
+    elif gnn.supports_edge_weight:
         out = conv(x, edge_index, edge_weight=edge_weight)
     else:
         out = conv(x, edge_index)

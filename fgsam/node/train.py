@@ -18,6 +18,7 @@ from fgsam._distributed import DistributedContext
 from fgsam._progress import progress as progress_bar
 from fgsam._random import derive_seed
 from fgsam._timing import synchronize
+from fgsam.nn.adjacency import csr_adjacency, resolve_adjacency
 from fgsam.nn.peer import peer_forward
 from fgsam.node.config import NodeConfig, build_node_optimizer, optimizer_seed
 from fgsam.node.graph import NodeGraph
@@ -49,6 +50,7 @@ class NodeRun:
         optimizer_arguments (dict): the optimizer's arguments as resolved.
         diverged (dict, optional): where the run diverged (``epoch``, ``step``, ``pass``,
             ``message``), else ``None``.
+        adjacency (str): how the GNN propagated, ``"csr"`` or ``"edge-index"``.
         best_state (dict, optional): the tested weights (CPU), if kept.
     """
 
@@ -65,12 +67,13 @@ class NodeRun:
     optimizer_arguments: dict[str, Any] = field(default_factory=dict)
     diverged: dict[str, Any] | None = None
     best_state: dict[str, Tensor] | None = None
+    adjacency: str = "edge-index"
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in (
             "optimizer", "seed", "best_epoch", "valid", "test", "seconds_per_epoch",
-            "cpu_seconds_per_epoch", "seed_nodes_per_second", "peak_memory_mb", "diverged",
-            "optimizer_arguments", "history")}
+            "cpu_seconds_per_epoch", "seed_nodes_per_second", "peak_memory_mb", "adjacency",
+            "diverged", "optimizer_arguments", "history")}
 
     def __repr__(self) -> str:
         if self.diverged is not None:
@@ -124,39 +127,45 @@ def train_step(opt: torch.optim.Optimizer, model: torch.nn.Module, x: Tensor,
 
 def train_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, graph: NodeGraph,
                 loader: Any, seed: int, epoch: int, device: torch.device,
-                ctx: DistributedContext) -> tuple[Tensor, int]:
+                ctx: DistributedContext, adjacency: str = "edge-index") -> tuple[Tensor, int]:
     """One epoch: the losses of its steps (averaged over the processes) and the number of
-    training seed nodes all processes took. ``loader`` is ``None`` for full-batch."""
+    training seed nodes all processes took. ``loader`` is ``None`` for full-batch;
+    ``adjacency`` (``"csr"`` or ``"edge-index"``) is how the GNN propagates."""
     model.train()
     if isinstance(opt, SharpnessAwareOptimizer):
         opt.start_epoch()
     losses, seeds = [], 0
     if loader is None:
         rows = shard(graph.train_idx, seed, epoch, ctx)
-        losses.append(train_step(opt, model, graph.x, graph.edge_index, graph.edge_weight, rows,
-                            graph.y[rows]))
+        losses.append(train_step(opt, model, graph.x, *graph.structure(adjacency), rows,
+                                 graph.y[rows]))
         seeds = graph.train_idx.numel()
     else:
         loader.set_epoch(epoch)
         for batch in loader:
             batch = batch.to(device)
             n = batch.batch_size
-            losses.append(train_step(opt, model, batch.x, batch.edge_index,
-                                getattr(batch, "edge_weight", None), slice(0, n), batch.y[:n]))
+            edge_index, edge_weight = batch.edge_index, getattr(batch, "edge_weight", None)
+            if adjacency == "csr":
+                edge_index, edge_weight = csr_adjacency(edge_index, batch.num_nodes,
+                                                        edge_weight), None
+            losses.append(train_step(opt, model, batch.x, edge_index, edge_weight,
+                                     slice(0, n), batch.y[:n]))
             seeds += n * ctx.world_size
     return ctx.mean(torch.stack(losses).float()).cpu(), seeds
 
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, graph: NodeGraph, config: NodeConfig,
-            ctx: DistributedContext) -> Tensor:
+            ctx: DistributedContext, adjacency: str = "edge-index") -> Tensor:
     """Logits of every node: the full-graph forward when training is full-batch, else
     exact layer-wise inference (split over the processes)."""
     model.eval()
     if not config.sampled:
-        return _forward(model, graph.x, graph.edge_index, graph.edge_weight)
+        return _forward(model, graph.x, *graph.structure(adjacency))
     return layerwise_inference(model, graph.x, graph.edge_index, graph.edge_weight,
-                               batch_size=config.eval_batch_size, ctx=ctx)
+                               batch_size=config.eval_batch_size, ctx=ctx,
+                               adjacency=adjacency)
 
 
 def peak_memory_mb(ctx: DistributedContext) -> list[float]:
@@ -199,6 +208,7 @@ def train_node(config: NodeConfig, graph: NodeGraph, optimizer: str, seed: int,
         trained: torch.nn.Module = model
         if ctx.enabled:
             trained = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
+        run.adjacency = resolve_adjacency(config.adjacency, model, graph.edge_index.size(1))
         loader = graph.loader(config, seed, ctx)
         steps = 1 if loader is None else len(loader)
         opt, run.optimizer_arguments = build_node_optimizer(
@@ -211,7 +221,7 @@ def train_node(config: NodeConfig, graph: NodeGraph, optimizer: str, seed: int,
                 start, cpu_start = time.perf_counter(), time.process_time()
                 try:
                     losses, seeds = train_epoch(trained, opt, graph, loader, seed, epoch,
-                                                device, ctx)
+                                                device, ctx, run.adjacency)
                 except FloatingPointError as err:  # a sharpness-aware pass: weights unchanged
                     raise Diverged(epoch + 1, getattr(err, "step", None),
                                    str(getattr(err, "pass_name", None) or "training"),
@@ -229,7 +239,7 @@ def train_node(config: NodeConfig, graph: NodeGraph, optimizer: str, seed: int,
                                    f"learning rate, or check the data for NaN/inf")
                 if (epoch + 1) % config.eval_every and epoch + 1 < config.epochs:
                     continue
-                logits = predict(model, graph, config, ctx)
+                logits = predict(model, graph, config, ctx, run.adjacency)
                 if not bool(torch.isfinite(logits).all()):
                     raise Diverged(epoch + 1, None, "validation",
                                    f"predictions are not finite after epoch {epoch + 1}: the "

@@ -209,3 +209,22 @@ def test_rejects_bad_arguments(graph, change: dict, message: str) -> None:
     with pytest.raises(ValueError) as info:
         layerwise_inference(model, kwargs.pop("x"), **kwargs, **change)
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["gcn", "sage", "gin"])
+def test_the_csr_path_equals_the_full_forward(graph, name: str) -> None:
+    model, edge_index, edge_weight = trained(name, graph, layers=3, norm="batch")
+    ref = reference(model, graph.x, edge_index, edge_weight)
+    out = layerwise_inference(model, graph.x, edge_index, edge_weight, batch_size=77,
+                              adjacency="csr")
+    assert_close(out, ref, **TOL)
+
+
+def test_csr_is_refused_for_a_layer_without_a_sparse_product(graph) -> None:
+    model, edge_index, _ = trained("gat", graph)
+    with pytest.raises(ValueError, match="adjacency='csr' needs layers that propagate by a "
+                                         "sparse product"):
+        layerwise_inference(model, graph.x, edge_index, adjacency="csr")
+    # auto falls back to the edge list for GAT
+    assert_close(layerwise_inference(model, graph.x, edge_index, adjacency="auto"),
+                 reference(model, graph.x, edge_index, None), **TOL)
