@@ -1,6 +1,6 @@
 """Throughput of sampled node classification: seed nodes per second, one or more processes.
 
-``fgsam node``'s training step (``fgsam.node.train.train_step``: the GNN on each batch's
+``fgsam node``'s training step (``fgsam.node.train.batch_step``: the GNN on each batch's
 sampled subgraph, FGSAM-style optimizers' PeerMLP pass on its seed rows) on a synthetic
 graph of a benchmark's shape (``--shape``, ``--scale``), mini-batches from
 ``NodeGraph.loader`` (fgsam's NeighborSampler: each process its share of one seed order).
@@ -35,7 +35,8 @@ from fgsam.data.row_features import memmap_features
 from fgsam.node.config import NodeConfig, build_node_optimizer
 from fgsam.node.graph import NodeGraph
 from fgsam.node.models import build_node_model
-from fgsam.node.train import peak_memory_mb, train_step
+from fgsam.nn.adjacency import ADJACENCIES, resolve_adjacency
+from fgsam.node.train import batch_step, peak_memory_mb
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--shape", default="ogbn-arxiv")
@@ -53,6 +54,8 @@ parser.add_argument("--features", default=None, metavar="FILE",
                     help="read the features from this raw float32 [nodes, F] file (memmap)")
 parser.add_argument("--write-features", type=int, default=None, metavar="F",
                     help="write --features as F random float32 columns per node, then exit")
+parser.add_argument("--adjacency", choices=ADJACENCIES, default="auto",
+                    help="propagation of the sampled subgraphs (as fgsam node --adjacency)")
 parser.add_argument("--out", default=None, help="append the result as one JSON line here")
 args = parser.parse_args()
 if args.threads:
@@ -84,6 +87,8 @@ for name in names:
     trained = DistributedDataParallel(model) if ctx.enabled else model
     opt, _ = build_node_optimizer(trained, config, name, total_steps=10**6, seed=0)
     loader = graph.loader(config, seed=0, ctx=ctx)
+    adjacency = resolve_adjacency(args.adjacency, model, int(graph.edge_index.size(1)),
+                                  graph.num_features)
     runs[name] = {"model": trained, "opt": opt, "loader": loader, "iter": None, "epoch": 0,
                   "wall": [], "cpu": []}
 
@@ -103,10 +108,7 @@ def steps(run, count, record):
     run["model"].train()
     for _ in range(count):
         start, cpu = time.perf_counter(), time.process_time()
-        batch = next_batch(run)
-        b = batch.batch_size
-        train_step(run["opt"], run["model"], batch.x, batch.edge_index,
-                   getattr(batch, "edge_weight", None), slice(0, b), batch.y[:b])
+        batch_step(run["opt"], run["model"], next_batch(run), adjacency)
         if record:
             run["wall"].append(time.perf_counter() - start)
             run["cpu"].append(time.process_time() - cpu)
@@ -122,12 +124,14 @@ if ctx.is_main:
     result = {"shape": args.shape, "scale": args.scale, "nodes": n,
               "edges": int(graph.edge_index.size(1)), "features": graph.num_features,
               "features_on_disk": features is not None, "model": args.model,
+              "adjacency": adjacency,
               "hidden": args.hidden, "fanout": fanout, "batch_size": args.batch_size,
               "processes": ctx.world_size, "threads": torch.get_num_threads(),
               "machine": machine_description("cpu"), "peak_memory_mb": memory, "optimizers": {}}
     print(f"{args.shape}@{args.scale:g}: {n:,} nodes, {graph.edge_index.size(1):,} edges, "
           f"{graph.num_features} features{' (memmap)' if features is not None else ''}; "
-          f"{args.model} hidden {args.hidden}, fan-out {fanout}, batch {args.batch_size} x "
+          f"{args.model} hidden {args.hidden} ({adjacency}), fan-out {fanout}, batch "
+          f"{args.batch_size} x "
           f"{ctx.world_size} process(es), {torch.get_num_threads()} thread(s) each; "
           f"peak memory per process {', '.join(f'{m:.0f}' for m in memory)} MiB")
     base = None

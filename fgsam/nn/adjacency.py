@@ -27,6 +27,13 @@ _SPARSE_AGGREGATIONS = ("add", "sum", "mean")
 #: GPN on Wiki's 23k equal; GPN on BlogCatalog's 343k edges 1.6x, a GCN on the arxiv shape's
 #: 2.3M 2.5x; benchmarks/RESULTS.md).
 AUTO_MIN_EDGES = 100_000
+#: ... or, for a layer that aggregates its input before any transform (SAGEConv, GINConv,
+#: GraphConv), from this many message entries (edges x input width) on: the edge list then
+#: gathers one input-wide message per edge (Wiki's 34k edges x 4,973 features: 0.7 GB per
+#: forward) where the sparse product writes none.
+AUTO_MIN_MESSAGES = 20_000_000
+#: The layers that propagate their raw input (their transform comes after the aggregation).
+RAW_AGGREGATING: tuple[type[MessagePassing], ...] = (SAGEConv, GINConv, GraphConv)
 
 
 def csr_adjacency(edge_index: Tensor, num_nodes: int, edge_weight: Tensor | None = None
@@ -58,15 +65,17 @@ def unsupported_layers(model: torch.nn.Module) -> list[str]:
     return out
 
 
-def resolve_adjacency(adjacency: str, model: torch.nn.Module, num_edges: int | None = None
-                      ) -> str:
+def resolve_adjacency(adjacency: str, model: torch.nn.Module, num_edges: int | None = None,
+                      num_features: int | None = None) -> str:
     """``"csr"`` or ``"edge-index"`` for ``model`` on a graph of ``num_edges`` edges.
 
     ``"auto"`` is ``"csr"`` when every message-passing layer propagates by a sparse product
     (:data:`SPARSE_LAYERS` with a sum or mean), no GCNConv would normalise the sparse matrix
     again on every call (``normalize=True`` without ``cached=True``: slower than the edge
     list) and the graph has at least :data:`AUTO_MIN_EDGES` edges (``num_edges=None``: no
-    size rule); else ``"edge-index"``. The rule depends on the model and the graph only, so
+    size rule), or a first layer of :data:`RAW_AGGREGATING` would gather at least
+    :data:`AUTO_MIN_MESSAGES` message entries (``num_edges * num_features``, when
+    ``num_features`` is given); else ``"edge-index"``. The rule depends on the model and the graph only, so
     a run chooses the same way every time. ``"csr"`` for a model with other layers is
     refused."""
     if adjacency not in ADJACENCIES:
@@ -83,12 +92,17 @@ def resolve_adjacency(adjacency: str, model: torch.nn.Module, num_edges: int | N
     renormalising = any(isinstance(m, GCNConv) and m.normalize and not m.cached
                         for m in model.modules())
     small = num_edges is not None and num_edges < AUTO_MIN_EDGES
+    if small and num_features is not None and num_edges * num_features >= AUTO_MIN_MESSAGES:
+        first = next((m for m in model.modules() if isinstance(m, MessagePassing)), None)
+        small = not isinstance(first, RAW_AGGREGATING)
     return "edge-index" if others or renormalising or small else "csr"
 
 
 __all__ = [
     "ADJACENCIES",
     "AUTO_MIN_EDGES",
+    "AUTO_MIN_MESSAGES",
+    "RAW_AGGREGATING",
     "SPARSE_LAYERS",
     "csr_adjacency",
     "is_torch_sparse_tensor",

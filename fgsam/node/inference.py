@@ -86,7 +86,7 @@ def layerwise_inference(model: torch.nn.Module, x: Any, edge_index: Tensor,
     check_positive_int("batch_size", batch_size)
     num_nodes = _check_graph(gnn, x, edge_index, edge_weight)
     device, dtype = _device(gnn, device)
-    csr = resolve_adjacency(adjacency, gnn, int(edge_index.size(1))) == "csr"
+    csr = resolve_adjacency(adjacency, gnn, int(edge_index.size(1)), int(x.shape[1])) == "csr"
     graph = _InEdges(edge_index, edge_weight, num_nodes)
     rank, world = (ctx.rank, ctx.world_size) if ctx is not None and ctx.enabled else (0, 1)
     bounds = [num_nodes * r // world for r in range(world + 1)]  # near-equal ranges

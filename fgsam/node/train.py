@@ -125,6 +125,17 @@ def train_step(opt: torch.optim.Optimizer, model: torch.nn.Module, x: Tensor,
     return training_step(opt, closure, peer_closure if two else None).detach()
 
 
+def batch_step(opt: torch.optim.Optimizer, model: torch.nn.Module, batch: Any,
+               adjacency: str = "edge-index") -> Tensor:
+    """:func:`train_step` on a sampled batch: the loss of its seed nodes (its first
+    ``batch_size`` rows), the subgraph as a CSR adjacency for ``adjacency="csr"``."""
+    n = batch.batch_size
+    edge_index, edge_weight = batch.edge_index, getattr(batch, "edge_weight", None)
+    if adjacency == "csr":
+        edge_index, edge_weight = csr_adjacency(edge_index, batch.num_nodes, edge_weight), None
+    return train_step(opt, model, batch.x, edge_index, edge_weight, slice(0, n), batch.y[:n])
+
+
 def train_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, graph: NodeGraph,
                 loader: Any, seed: int, epoch: int, device: torch.device,
                 ctx: DistributedContext, adjacency: str = "edge-index") -> tuple[Tensor, int]:
@@ -144,14 +155,8 @@ def train_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, graph: NodeG
         loader.set_epoch(epoch)
         for batch in loader:
             batch = batch.to(device)
-            n = batch.batch_size
-            edge_index, edge_weight = batch.edge_index, getattr(batch, "edge_weight", None)
-            if adjacency == "csr":
-                edge_index, edge_weight = csr_adjacency(edge_index, batch.num_nodes,
-                                                        edge_weight), None
-            losses.append(train_step(opt, model, batch.x, edge_index, edge_weight,
-                                     slice(0, n), batch.y[:n]))
-            seeds += n * ctx.world_size
+            losses.append(batch_step(opt, model, batch, adjacency))
+            seeds += batch.batch_size * ctx.world_size
     return ctx.mean(torch.stack(losses).float()).cpu(), seeds
 
 
@@ -208,7 +213,8 @@ def train_node(config: NodeConfig, graph: NodeGraph, optimizer: str, seed: int,
         trained: torch.nn.Module = model
         if ctx.enabled:
             trained = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
-        run.adjacency = resolve_adjacency(config.adjacency, model, graph.edge_index.size(1))
+        run.adjacency = resolve_adjacency(config.adjacency, model, graph.edge_index.size(1),
+                                          graph.num_features)
         loader = graph.loader(config, seed, ctx)
         steps = 1 if loader is None else len(loader)
         opt, run.optimizer_arguments = build_node_optimizer(
@@ -267,5 +273,5 @@ def train_node(config: NodeConfig, graph: NodeGraph, optimizer: str, seed: int,
     return run
 
 
-__all__ = ["Diverged", "NodeRun", "peak_memory_mb", "predict", "shard", "train_epoch",
+__all__ = ["Diverged", "NodeRun", "batch_step", "peak_memory_mb", "predict", "shard", "train_epoch",
            "train_node", "train_step"]

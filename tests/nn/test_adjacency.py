@@ -67,3 +67,18 @@ def test_auto_keeps_the_edge_list_for_small_graphs_and_renormalising_gcns():
     # normalising the sparse matrix again on every call is slower than the edge list
     assert resolve_adjacency("auto", GCN(6, 16, 2, 3), AUTO_MIN_EDGES) == "edge-index"
     assert resolve_adjacency("auto", GCNConv(6, 3, normalize=False), AUTO_MIN_EDGES) == "csr"
+
+
+def test_auto_takes_csr_for_wide_raw_aggregations_on_small_graphs():
+    from torch_geometric.nn import GraphSAGE
+
+    from fgsam.nn.adjacency import AUTO_MIN_MESSAGES
+
+    sage, gcn = GraphSAGE(6, 16, 2, 3), GCN(6, 16, 2, 3, cached=True)
+    edges = 34_000  # Wiki's
+    wide = -(-AUTO_MIN_MESSAGES // edges)  # the narrowest input that reaches the rule
+    assert resolve_adjacency("auto", sage, edges, wide) == "csr"
+    assert resolve_adjacency("auto", sage, edges, wide - 1) == "edge-index"
+    assert resolve_adjacency("auto", sage, edges) == "edge-index"  # width unknown
+    # GCN transforms before it aggregates: its messages are hidden-wide, the rule is not for it
+    assert resolve_adjacency("auto", gcn, edges, wide) == "edge-index"
