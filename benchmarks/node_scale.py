@@ -52,6 +52,9 @@ parser.add_argument("--warmup", type=int, default=1)
 parser.add_argument("--threads", type=int, default=None)
 parser.add_argument("--features", default=None, metavar="FILE",
                     help="read the features from this raw float32 [nodes, F] file (memmap)")
+parser.add_argument("--in-memory", action="store_true",
+                    help="read the whole --features file into memory first (the baseline of "
+                         "the memmap path: same features, no disk)")
 parser.add_argument("--write-features", type=int, default=None, metavar="F",
                     help="write --features as F random float32 columns per node, then exit")
 parser.add_argument("--adjacency", choices=ADJACENCIES, default="auto",
@@ -74,6 +77,8 @@ if args.write_features is not None:  # rows of random features, written in slice
 features = None
 if args.features is not None:
     features = memmap_features(args.features, n, os.path.getsize(args.features) // (4 * n))
+    if args.in_memory:
+        features = torch.from_numpy(np.array(features))
 graph = NodeGraph.make(dataset, args.model, device, features)
 fanout = [int(k) for k in args.fanout.split(",")]
 names = args.optimizers.split(",")
@@ -123,13 +128,15 @@ memory = peak_memory_mb(ctx)
 if ctx.is_main:
     result = {"shape": args.shape, "scale": args.scale, "nodes": n,
               "edges": int(graph.edge_index.size(1)), "features": graph.num_features,
-              "features_on_disk": features is not None, "model": args.model,
+              "features_on_disk": features is not None and not args.in_memory,
+              "model": args.model,
               "adjacency": adjacency,
               "hidden": args.hidden, "fanout": fanout, "batch_size": args.batch_size,
               "processes": ctx.world_size, "threads": torch.get_num_threads(),
               "machine": machine_description("cpu"), "peak_memory_mb": memory, "optimizers": {}}
     print(f"{args.shape}@{args.scale:g}: {n:,} nodes, {graph.edge_index.size(1):,} edges, "
-          f"{graph.num_features} features{' (memmap)' if features is not None else ''}; "
+          f"{graph.num_features} features"
+          f"{' (memmap)' if features is not None and not args.in_memory else ''}; "
           f"{args.model} hidden {args.hidden} ({adjacency}), fan-out {fanout}, batch "
           f"{args.batch_size} x "
           f"{ctx.world_size} process(es), {torch.get_num_threads()} thread(s) each; "
@@ -146,4 +153,5 @@ if ctx.is_main:
     if args.out:
         with open(args.out, "a") as f:
             f.write(json.dumps(result) + "\n")
+ctx.barrier()  # no process leaves the group while another still works in it
 shutdown_distributed(ctx)

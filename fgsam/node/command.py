@@ -234,6 +234,7 @@ def run(args: argparse.Namespace) -> int:
         check_world(graph, ctx)
         results = run_experiment(config, graph, device, ctx, out=args.out,
                                  checkpoint_dir=args.save_checkpoint, progress=not args.quiet)
+        ctx.barrier()  # on success only: a failed process leaves and torchrun stops the rest
     finally:
         shutdown_distributed(ctx)
     if not ctx.is_main:
