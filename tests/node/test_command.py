@@ -14,6 +14,7 @@ from fgsam._distributed import DistributedContext
 from fgsam.cli import main
 from fgsam.data.node_dataset import load_node_dataset
 from fgsam.node.command import check_world, parse_fanout
+from fgsam.node import layerwise_inference, load_node_model
 from fgsam.node.graph import NodeGraph
 
 
@@ -51,6 +52,13 @@ def test_sampled_fgsam_plus_run_and_its_checkpoint(data_root, tmp_path):
         assert 0.0 <= run["test"] <= 1.0
         assert (ckpt / name / "seed0" / "model.pt").is_file()
     assert results["config"]["fanout"] == [5, 5]
+    # the saved model is the tested one: it gives the recorded test accuracy again
+    model, saved = load_node_model(ckpt / "fgsam+" / "seed0")
+    graph = NodeGraph.make(load_node_dataset("cora", data_root), "sage", "cpu",
+                           normalize_features=saved["normalize_features"])
+    logits = layerwise_inference(model, graph.x, graph.edge_index)
+    assert graph.accuracy(logits, graph.test_idx) == pytest.approx(
+        results["results"]["fgsam+"]["seeds"][0]["test"], abs=1e-9)
 
 
 @pytest.mark.slow
