@@ -32,10 +32,10 @@ from fgsam._distributed import init_distributed, shutdown_distributed
 from fgsam.bench import machine_description
 from fgsam.data.node_dataset import synthetic_node_dataset
 from fgsam.data.row_features import memmap_features
+from fgsam.nn.adjacency import ADJACENCIES, resolve_adjacency
 from fgsam.node.config import NodeConfig, build_node_optimizer
 from fgsam.node.graph import NodeGraph
 from fgsam.node.models import build_node_model
-from fgsam.nn.adjacency import ADJACENCIES, resolve_adjacency
 from fgsam.node.train import batch_step, peak_memory_mb
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

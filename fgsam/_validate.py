@@ -95,8 +95,25 @@ def check_positive_int(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
 
 
+def check_edge_index(edge_index: Any, num_nodes: int, nodes: str | None = None) -> None:
+    """Raise ``ValueError`` unless ``edge_index`` is a long ``[2, E]`` tensor of ids in
+    ``[0, num_nodes)``; ``nodes`` says where ``num_nodes`` comes from (e.g. ``"x has 400
+    rows"``) in the message."""
+    if not isinstance(edge_index, torch.Tensor) or edge_index.dim() != 2 or \
+            edge_index.size(0) != 2 or edge_index.dtype != torch.long:
+        got = (f"{edge_index.dtype} of shape {tuple(edge_index.shape)}"
+               if isinstance(edge_index, torch.Tensor) else type(edge_index).__name__)
+        raise ValueError(f"edge_index must be a long tensor of shape [2, E], got {got}")
+    if edge_index.numel() and (int(edge_index.min()) < 0 or int(edge_index.max()) >= num_nodes):
+        ids = f"[{int(edge_index.min())}, {int(edge_index.max())}]"
+        if nodes is not None:
+            raise ValueError(f"{nodes} but edge_index names nodes in {ids}: one row per node")
+        raise ValueError(f"edge_index must hold node ids in [0, {num_nodes}), got ids in {ids}")
+
+
 __all__ = [
     "available_devices",
+    "check_edge_index",
     "check_loss",
     "check_non_negative",
     "check_positive_int",

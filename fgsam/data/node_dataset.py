@@ -290,7 +290,7 @@ def _node_ids(idx: Tensor, n: int) -> Tensor:
     return idx.to(torch.long)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _ogb_evaluator(name: str):
     from ogb.nodeproppred import Evaluator
 

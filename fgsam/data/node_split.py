@@ -102,7 +102,7 @@ def random_split(num_nodes: int, num_train: int, num_val: int,
         >>> train.numel(), val.numel(), test.numel()
         (6, 2, 2)
     """
-    if not (0 <= num_train and 0 <= num_val and num_train + num_val <= num_nodes):
+    if not (num_train >= 0 and num_val >= 0 and num_train + num_val <= num_nodes):
         raise ValueError(f"random_split: {num_train} train + {num_val} val nodes do not fit "
                          f"in {num_nodes} nodes")
     perm = torch.randperm(num_nodes, generator=torch.Generator().manual_seed(int(seed)))

@@ -5,13 +5,18 @@ from __future__ import annotations
 import math
 import os
 import platform
-import sys
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from fgsam._io import write_json
+from fgsam._experiment import (
+    ResultsFile,
+    checkpoint_folders,
+    comparison_table,
+    mean_std,
+    summary_line,
+    where_diverged,
+)
 from fgsam._version import __version__
 from fgsam.data.molecule_dataset import MoleculeDataset
 from fgsam.mol.config import MolConfig, build_optimizer_and_arguments, check_molecule_optimizer
@@ -42,16 +47,6 @@ def check_optimizers(config: MolConfig) -> None:
         check_swad_options(config.average_options)
 
 
-def mean_std(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for one finite value, NaN for one NaN)."""
-    if not values:
-        return math.nan, math.nan
-    t = torch.tensor(values, dtype=torch.float64)
-    if len(values) == 1:
-        return float(t[0]), 0.0 if math.isfinite(values[0]) else math.nan
-    return float(t.mean()), float(t.std())
-
-
 def summarize(runs: list[MolRun]) -> dict[str, Any]:
     """Mean ± std over seeds of the test and validation metrics, and the mean epoch time
     by the wall clock and by process CPU time.
@@ -72,70 +67,6 @@ def summarize(runs: list[MolRun]) -> dict[str, Any]:
             "seconds_per_epoch": mean_std([r.seconds_per_epoch for r in timed])[0],
             "cpu_seconds_per_epoch": mean_std([r.cpu_seconds_per_epoch for r in timed])[0],
             "diverged": diverged, "seeds": [r.to_dict() for r in runs]}
-
-
-def where_diverged(record: dict[str, Any]) -> str:
-    """``"seed 0, epoch 3, step 17, ascent pass"``: where a run diverged, in words."""
-    step = f", step {record['step']}" if record.get("step") is not None else ""
-    seed = f"seed {record['seed']}, " if "seed" in record else ""
-    return f"{seed}epoch {record['epoch']}{step}, {record['pass']} pass"
-
-
-def summary_line(dataset: str, model: str, optimizer: str, metric: str,
-                 summary: dict[str, Any]) -> str:
-    """One line: ``dataset model optimizer: test metric mean ± std (n seeds), s/epoch``, or
-    on how many seeds and where the optimizer diverged."""
-    n = len(summary["seeds"])
-    seeds = f"{n} seed{'s' * (n != 1)}"
-    timing = (f"{summary['seconds_per_epoch']:.2f} s/epoch "
-              f"({summary['cpu_seconds_per_epoch']:.2f} CPU s/epoch)")
-    diverged = summary.get("diverged") or []
-    if diverged:
-        return (f"{dataset} {model} {optimizer}: diverged on {len(diverged)} of {seeds} "
-                f"(first: {where_diverged(diverged[0])}); no mean over seeds, {timing}")
-    return (f"{dataset} {model} {optimizer}: test {metric} {summary['test_mean']:.4f} ± "
-            f"{summary['test_std']:.4f} (valid {summary['valid_mean']:.4f} ± "
-            f"{summary['valid_std']:.4f}; {seeds}), {timing}")
-
-
-def comparison_table(summaries: dict[str, dict[str, Any]], metric: str) -> str:
-    """A markdown table, one row per optimizer (keyed by its label): test and validation
-    metric mean ± std over seeds, seconds per training epoch by the wall clock and by
-    process CPU time, and the CPU time against the first optimizer's (the comparison a
-    loaded machine does not distort). A diverged optimizer shows where instead of a
-    metric."""
-    first_name, first = next(iter(summaries.items()))
-    base = first["cpu_seconds_per_epoch"]
-    lines = [f"| optimizer | test {metric} mean ± std | valid {metric} mean ± std | s / epoch "
-             f"| CPU s / epoch | CPU time vs {first_name} |", "|---|---|---|---|---|---|"]
-    for name, r in summaries.items():
-        diverged = r.get("diverged") or []
-        if diverged:
-            n = len(r["seeds"])
-            test = (f"diverged on {len(diverged)} of {n} seed{'s' * (n != 1)} "
-                    f"({where_diverged(diverged[0])})")
-            valid = "–"
-        else:
-            test = f"{r['test_mean']:.4f} ± {r['test_std']:.4f}"
-            valid = f"{r['valid_mean']:.4f} ± {r['valid_std']:.4f}"
-        cpu = r["cpu_seconds_per_epoch"]
-        ratio = f"{cpu / base:.2f}×" if math.isfinite(cpu) and math.isfinite(base) and base > 0 \
-            else "–"
-        lines.append(f"| {name} | {test} | {valid} | {r['seconds_per_epoch']:.2f} | "
-                     f"{cpu:.2f} | {ratio} |")
-    return "\n".join(lines)
-
-
-def checkpoint_folders(checkpoint_dir: str | os.PathLike[str] | None, optimizers: list[str],
-                       seeds: list[int]) -> dict[tuple[str, int], Path]:
-    """Where each run's checkpoint goes: ``checkpoint_dir`` itself for a single run, else
-    ``checkpoint_dir/<optimizer>/seed<k>``; empty without ``checkpoint_dir``."""
-    if checkpoint_dir is None:
-        return {}
-    folder = Path(checkpoint_dir)
-    if len(optimizers) * len(seeds) == 1:
-        return {(optimizers[0], seeds[0]): folder}
-    return {(name, seed): folder / name / f"seed{seed}" for seed in seeds for name in optimizers}
 
 
 def run_experiment(config: MolConfig, device: torch.device | str = "cpu",
@@ -176,7 +107,6 @@ def run_experiment(config: MolConfig, device: torch.device | str = "cpu",
               for seed, data in zip(config.seeds, parts)]
     folders = checkpoint_folders(checkpoint_dir, config.optimizers, config.seeds)
     runs: dict[str, list[MolRun]] = {name: [] for name in config.optimizers}
-    checkpoint_errors: list[str] = []
     head = {
         "config": config.to_dict(),
         "dataset": {"name": dataset.name, "molecules": len(dataset),
@@ -189,26 +119,10 @@ def run_experiment(config: MolConfig, device: torch.device | str = "cpu",
                         "processes": ctx.world_size, "threads": torch.get_num_threads()},
     }
 
-    def record(complete: bool) -> dict[str, Any]:
-        diverged = [{"optimizer": name, "seed": r.seed, **r.diverged}
-                    for seed in config.seeds for name, rs in runs.items()
-                    for r in rs if r.seed == seed and r.diverged is not None]
-        return {**head, "complete": complete, "diverged": diverged,
-                "checkpoint_errors": list(checkpoint_errors),
-                "results": {name: summarize(r) for name, r in runs.items()},
-                "command": " ".join(sys.argv)}
-
-    def write(complete: bool) -> None:
-        if out is None or not ctx.is_main:
-            return
-        try:
-            write_json(out, record(complete))
-        except OSError as err:
-            done = sum(len(r) for r in runs.values())
-            _print_results(config, dataset, record(complete))  # what finished is not lost
-            raise OSError(f"cannot write the results to {out} ({err.strerror or err}) after "
-                          f"{done} of {len(config.seeds) * len(config.optimizers)} runs; the "
-                          f"file keeps its previous version") from err
+    results_file = ResultsFile(out, head, runs, config.seeds, summarize,
+                               lambda r: _print_results(config, dataset, r), ctx.is_main)
+    checkpoint_errors = results_file.checkpoint_errors
+    record, write = results_file.record, results_file.write
 
     write(complete=False)
     for seed, data in zip(config.seeds, parts):

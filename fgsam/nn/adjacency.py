@@ -75,9 +75,9 @@ def resolve_adjacency(adjacency: str, model: torch.nn.Module, num_edges: int | N
     list) and the graph has at least :data:`AUTO_MIN_EDGES` edges (``num_edges=None``: no
     size rule), or a first layer of :data:`RAW_AGGREGATING` would gather at least
     :data:`AUTO_MIN_MESSAGES` message entries (``num_edges * num_features``, when
-    ``num_features`` is given); else ``"edge-index"``. The rule depends on the model and the graph only, so
-    a run chooses the same way every time. ``"csr"`` for a model with other layers is
-    refused."""
+    ``num_features`` is given); else ``"edge-index"``. The rule depends on the model and
+    the graph only, so a run chooses the same way every time. ``"csr"`` for a model with
+    other layers is refused."""
     if adjacency not in ADJACENCIES:
         raise ValueError(f"adjacency must be one of {', '.join(ADJACENCIES)}, got {adjacency!r}")
     if adjacency == "edge-index":

@@ -11,6 +11,7 @@ import torch
 
 from fgsam._arguments import add_run_arguments
 from fgsam._distributed import DistributedContext, init_distributed, shutdown_distributed
+from fgsam._experiment import checkpoint_folders
 from fgsam._io import check_output_dir, check_output_file
 from fgsam._validate import resolve_device
 from fgsam.data.catalog import list_datasets
@@ -19,7 +20,6 @@ from fgsam.data.node_dataset import NodeDataset, load_node_dataset, synthetic_no
 from fgsam.data.root import ENV_VAR
 from fgsam.data.row_features import memmap_features
 from fgsam.data.synthetic import SHAPES
-from fgsam.mol.experiment import checkpoint_folders
 from fgsam.nn.adjacency import ADJACENCIES
 from fgsam.node.config import NodeConfig, node_optimizers
 from fgsam.node.experiment import CONFIG, WEIGHTS, check_optimizers, run_experiment

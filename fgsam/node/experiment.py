@@ -5,16 +5,21 @@ from __future__ import annotations
 import math
 import os
 import platform
-import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from fgsam._distributed import DistributedContext
+from fgsam._experiment import (
+    ResultsFile,
+    checkpoint_folders,
+    comparison_table,
+    mean_std,
+    summary_line,
+)
 from fgsam._io import torch_save, write_json
 from fgsam._version import __version__
-from fgsam.mol.experiment import checkpoint_folders, comparison_table, mean_std, summary_line
 from fgsam.node.config import NodeConfig, build_node_optimizer
 from fgsam.node.graph import NodeGraph
 from fgsam.node.models import build_node_model
@@ -104,32 +109,15 @@ def run_experiment(config: NodeConfig, graph: NodeGraph, device: torch.device | 
     ctx = ctx or DistributedContext()
     folders = checkpoint_folders(checkpoint_dir, config.optimizers, config.seeds)
     runs: dict[str, list[NodeRun]] = {name: [] for name in config.optimizers}
-    checkpoint_errors: list[str] = []
     head = {"config": config.to_dict(), "dataset": graph.summary(),
             "environment": {"fgsam": __version__, "torch": torch.__version__,
                             "python": platform.python_version(), "device": str(device),
                             "processes": ctx.world_size, "threads": torch.get_num_threads()}}
 
-    def record(complete: bool) -> dict[str, Any]:
-        diverged = [{"optimizer": name, "seed": r.seed, **r.diverged}
-                    for seed in config.seeds for name, rs in runs.items()
-                    for r in rs if r.seed == seed and r.diverged is not None]
-        return {**head, "complete": complete, "diverged": diverged,
-                "checkpoint_errors": list(checkpoint_errors),
-                "results": {name: summarize(r) for name, r in runs.items()},
-                "command": " ".join(sys.argv)}
-
-    def write(complete: bool) -> None:
-        if out is None or not ctx.is_main:
-            return
-        try:
-            write_json(out, record(complete))
-        except OSError as err:
-            done = sum(len(r) for r in runs.values())
-            print_results(config, record(complete))  # what finished is not lost
-            raise OSError(f"cannot write the results to {out} ({err.strerror or err}) after "
-                          f"{done} of {len(config.seeds) * len(config.optimizers)} runs; the "
-                          f"file keeps its previous version") from err
+    results_file = ResultsFile(out, head, runs, config.seeds, summarize,
+                               lambda r: print_results(config, r), ctx.is_main)
+    checkpoint_errors = results_file.checkpoint_errors
+    record, write = results_file.record, results_file.write
 
     write(complete=False)
     for seed in config.seeds:

@@ -12,7 +12,7 @@ from torch_geometric.nn import GCNConv
 from torch_geometric.nn.models.basic_gnn import BasicGNN
 from torch_geometric.nn.norm import GraphNorm, InstanceNorm, LayerNorm, PairNorm
 
-from fgsam._validate import check_positive_int
+from fgsam._validate import check_edge_index, check_positive_int
 from fgsam.nn.adjacency import csr_adjacency, resolve_adjacency
 
 if TYPE_CHECKING:
@@ -149,14 +149,7 @@ def _check_graph(gnn: BasicGNN, x: Any, edge_index: Any, edge_weight: Any) -> in
         raise ValueError(f"x must have a shape [N, F], got "
                          f"{tuple(shape) if shape is not None else type(x).__name__}")
     num_nodes = int(shape[0])
-    if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.size(0) != 2 \
-            or edge_index.dtype != torch.long:
-        got = (f"{edge_index.dtype} of shape {tuple(edge_index.shape)}"
-               if isinstance(edge_index, Tensor) else type(edge_index).__name__)
-        raise ValueError(f"edge_index must be a long tensor of shape [2, E], got {got}")
-    if edge_index.numel() and (int(edge_index.min()) < 0 or int(edge_index.max()) >= num_nodes):
-        raise ValueError(f"x has {num_nodes} rows but edge_index names nodes in "
-                         f"[{int(edge_index.min())}, {int(edge_index.max())}]: one row per node")
+    check_edge_index(edge_index, num_nodes, f"x has {num_nodes} rows")
     if edge_weight is not None:
         if not gnn.supports_edge_weight:
             raise ValueError(f"edge_weight was given but {type(gnn).__name__} takes no edge "

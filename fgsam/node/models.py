@@ -17,7 +17,7 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.nn.models import GAT, GCN, GIN, GraphSAGE
 from torch_geometric.nn.models.basic_gnn import BasicGNN
 
-from fgsam._validate import check_positive_int, check_range
+from fgsam._validate import check_edge_index, check_positive_int, check_range
 
 
 class NodeModel(NamedTuple):
@@ -136,14 +136,7 @@ def prepare_graph(model_name: str, edge_index: Tensor,
     """
     _check_name(model_name, "model_name")
     check_positive_int("num_nodes", num_nodes)
-    if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.size(0) != 2 \
-            or edge_index.dtype != torch.long:
-        got = (f"{edge_index.dtype} of shape {tuple(edge_index.shape)}"
-               if isinstance(edge_index, Tensor) else type(edge_index).__name__)
-        raise ValueError(f"edge_index must be a long tensor of shape [2, E], got {got}")
-    if edge_index.numel() and (int(edge_index.min()) < 0 or int(edge_index.max()) >= num_nodes):
-        raise ValueError(f"edge_index must hold node ids in [0, {num_nodes}), got ids in "
-                         f"[{int(edge_index.min())}, {int(edge_index.max())}]")
+    check_edge_index(edge_index, num_nodes)
     if model_name != "gcn":
         return edge_index, None
     edge_index, edge_weight = gcn_norm(edge_index, None, num_nodes, add_self_loops=True)

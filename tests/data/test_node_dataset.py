@@ -14,8 +14,12 @@ import torch
 from torch_geometric.utils import coalesce, is_undirected
 
 from fgsam.data import SHAPES, dataset_info, list_datasets, load_graph
-from fgsam.data.node_dataset import (NODE_SPLITS, NodeDataset, load_node_dataset,
-                                     synthetic_node_dataset)
+from fgsam.data.node_dataset import (
+    NODE_SPLITS,
+    NodeDataset,
+    load_node_dataset,
+    synthetic_node_dataset,
+)
 from fgsam.data.node_split import per_class_split, split_counts
 
 

@@ -121,7 +121,7 @@ def test_reader_table_agrees_with_ogbs_own() -> None:
         meta = master[name]
         assert (spec.url, spec.download_name, spec.split) == (
             meta["url"], meta["download_name"], meta["split"])
-        assert OGB_RELEASE == f"RELEASE_v{meta['version']}.txt"
+        assert f"RELEASE_v{meta['version']}.txt" == OGB_RELEASE
         extra = [] if meta["additional node files"] == "None" else \
             meta["additional node files"].split(",")
         assert {f"{f}.csv.gz" for f in extra} <= set(spec.raw)

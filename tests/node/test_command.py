@@ -13,8 +13,8 @@ import pytest
 from fgsam._distributed import DistributedContext
 from fgsam.cli import main
 from fgsam.data.node_dataset import load_node_dataset
-from fgsam.node.command import check_world, parse_fanout
 from fgsam.node import layerwise_inference, load_node_model
+from fgsam.node.command import check_world, parse_fanout
 from fgsam.node.graph import NodeGraph
 
 

@@ -82,11 +82,11 @@ def reference_run() -> dict[str, tuple[torch.Tensor, list]]:
         loader = graph.loader(cfg, seed=0, ctx=ctx)
         loader.set_epoch(0)
 
-        def gnn_loss(seeds):
+        def gnn_loss(seeds, model=model):
             logits = model(graph.x, graph.edge_index, edge_weight=graph.edge_weight)
             return F.cross_entropy(logits[seeds], graph.y[seeds])
 
-        def peer_loss(seeds):
+        def peer_loss(seeds, model=model):
             return F.cross_entropy(peer_forward(model, graph.x, seeds), graph.y[seeds])
 
         losses = []
