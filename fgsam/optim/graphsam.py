@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -17,6 +18,9 @@ from fgsam.optim.base import (
 )
 from fgsam.optim.vectors import EPS, global_norm
 from fgsam.typing import BaseOptimizer, Closure, Params
+
+#: The fraction of ``rho`` under which GraphSAM warns that its radius has faded away.
+FADED = 0.01
 
 
 class GraphSAM(SharpnessAwareOptimizer):
@@ -34,7 +38,9 @@ class GraphSAM(SharpnessAwareOptimizer):
         m \leftarrow \beta\, m + (1 - \beta)\, \frac{g_s}{\lVert g_s \rVert},
 
     with the radius decayed by epoch, :math:`\rho_e = \rho\, \gamma^{\lfloor e / s
-    \rfloor}` (:math:`s` = ``decay_every``). At the first step of every epoch
+    \rfloor}` (:math:`s` = ``decay_every``; a warning when :math:`\rho_e` falls below 1%
+    of :math:`\rho`, as it does within 7 epochs at the defaults: in a full-batch loop,
+    where an epoch is one step, set ``decay_every`` to a fraction of the epochs). At the first step of every epoch
     (:meth:`start_epoch`) and whenever the direction is missing, the step first takes
     :math:`g = \nabla L(w)` and resets :math:`m \leftarrow g` (one extra pass). With
     ``adaptive`` the perturbation is ASAM-scaled, :math:`\epsilon = \rho_e T^2 m /
@@ -90,10 +96,24 @@ class GraphSAM(SharpnessAwareOptimizer):
 
     # ------------------------------------------------------------------ epochs
     def start_epoch(self) -> None:
-        """Start the next epoch: decay the radius and refresh the direction next step."""
+        """Start the next epoch: decay the radius and refresh the direction next step.
+
+        Warns once when the radius falls below :data:`FADED` of ``rho``: GraphSAM is then
+        its base optimizer in all but cost. That is what happens within a few calls in a
+        full-batch loop, where an epoch is one step: there, raise ``decay_every`` (e.g. to a
+        tenth of the epochs) or ``gamma``.
+        """
         epoch = self.global_state["epoch"] + 1
         self.global_state["epoch"] = epoch
-        self.global_state["rho_scale"] = self.gamma ** (epoch // self.decay_every)
+        scale = self.gamma ** (epoch // self.decay_every)
+        if scale < FADED <= self.global_state["rho_scale"]:
+            warnings.warn(
+                f"GraphSAM: after start_epoch() call {epoch + 1} the radius is {scale:.2g} x rho "
+                f"(gamma={self.gamma:g} every {self.decay_every} epoch(s)), below "
+                f"{FADED:.0%} of rho: the steps are now the base optimizer's. Call "
+                f"start_epoch() once per pass over the data; in a full-batch loop, where an "
+                f"epoch is one step, raise decay_every or gamma", RuntimeWarning, stacklevel=2)
+        self.global_state["rho_scale"] = scale
         self.global_state["refresh"] = True
 
     def refresh(self) -> None:
@@ -207,4 +227,4 @@ def _times(xs: list[Tensor], factor: Tensor) -> list[Tensor]:
     return [x * factor.to(x.device) for x in xs]
 
 
-__all__ = ["GraphSAM"]
+__all__ = ["FADED", "GraphSAM"]

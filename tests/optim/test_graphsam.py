@@ -167,6 +167,7 @@ def test_manual_steps_are_refused_with_a_pointer_to_step():
         opt.first_step()
 
 
+@pytest.mark.filterwarnings("ignore:GraphSAM. after start_epoch")  # the schedule fades: known
 def test_trains_a_classifier_with_default_hyper_parameters():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(200, 10, generator=g)
@@ -261,3 +262,30 @@ def test_a_parameter_that_starts_receiving_gradients_triggers_a_refresh():
     assert opt.global_state["refresh"] and len(calls) == 3
     opt.step(lambda: closure(True))
     assert len(calls) == 5 and "direction" in opt.state[b]
+
+
+def test_a_radius_faded_below_one_percent_warns_once():
+    """At the defaults (gamma 0.5 every epoch) the 8th start_epoch() takes the radius to
+    1/128 of rho: in a full-batch loop that is the 8th step, and GraphSAM says so, once."""
+    import warnings
+
+    from fgsam.optim.graphsam import FADED
+
+    w = torch.nn.Parameter(torch.ones(2))
+    opt = GraphSAM([w], torch.optim.SGD, lr=0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(7):  # 0.5 ** 6 = 1/64 is still above 1%
+            opt.start_epoch()
+    assert opt.global_state["rho_scale"] >= FADED
+    with pytest.warns(RuntimeWarning, match=r"after start_epoch\(\) call 8 the radius is "
+                                            r"0.0078 x rho .* raise decay_every or gamma"):
+        opt.start_epoch()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        opt.start_epoch()  # once only
+    slow = GraphSAM([w], torch.optim.SGD, lr=0.1, decay_every=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(200):  # a full-batch schedule: 0.5 ** 3 after 200 steps
+            slow.start_epoch()
