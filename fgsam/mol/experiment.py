@@ -21,7 +21,7 @@ from fgsam._version import __version__
 from fgsam.data.molecule_dataset import MoleculeDataset
 from fgsam.mol.config import MolConfig, build_optimizer_and_arguments, check_molecule_optimizer
 from fgsam.mol.distributed import DistributedContext
-from fgsam.mol.model import save_mol_checkpoint
+from fgsam.mol.model import model_arguments, save_mol_checkpoint
 from fgsam.mol.split import MoleculeSplit
 from fgsam.mol.train import MolRun, train_molecules
 from fgsam.optim.swad import WEIGHT_AVERAGES, check_swad_options
@@ -114,6 +114,8 @@ def run_experiment(config: MolConfig, device: torch.device | str = "cpu",
                     "task_type": dataset.task_type, "metric": dataset.eval_metric,
                     "source_sha256": dataset.source_sha256},
         "splits": splits,
+        # the sizes the models were built with (the config keeps None for "the default")
+        "model_arguments": model_arguments(config.model, **config.model_kwargs()),
         "environment": {"fgsam": __version__, "torch": torch.__version__,
                         "python": platform.python_version(), "device": str(device),
                         "processes": ctx.world_size, "threads": torch.get_num_threads()},

@@ -3,6 +3,7 @@ and checkpoints that rebuild model, data and split."""
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import warnings
@@ -44,6 +45,23 @@ def build_model(name: str, num_tasks: int, **kwargs: Any) -> torch.nn.Module:
         for transformer_only in ("heads", "full_attention", "max_full_nodes"):
             kwargs.pop(transformer_only, None)
     return MODELS[name](num_tasks, **kwargs)
+
+
+def model_arguments(name: str, **kwargs: Any) -> dict[str, Any]:
+    """The size arguments :func:`build_model` builds ``name`` with: the given ones that are
+    not ``None``, the model's defaults for the rest (what a run records, instead of the
+    ``None`` it was asked with).
+
+    Example:
+        >>> model_arguments("gin", hidden=None, layers=3)
+        {'hidden': 300, 'layers': 3, 'dropout': 0.5}
+    """
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; valid: {', '.join(MODELS)}")
+    params = inspect.signature(MODELS[name].__init__).parameters
+    return {k: kwargs[k] if kwargs.get(k) is not None else p.default
+            for k, p in params.items()
+            if k not in ("self", "num_tasks") and p.default is not inspect.Parameter.empty}
 
 
 class TargetScaling(torch.nn.Module):
@@ -228,6 +246,7 @@ __all__ = [
     "MolCheckpoint",
     "TargetScaling",
     "build_model",
+    "model_arguments",
     "evaluate",
     "load_mol_checkpoint",
     "predict",

@@ -38,6 +38,8 @@ def test_compares_optimizers_on_identical_splits_and_seeds(data_root, mol_cache,
     results = json.loads(out.read_text())
     assert results["config"]["options"] == {"adam": {}, "graphsam": {"beta": 0.9}}
     assert [s["split_seed"] for s in results["splits"]] == [0, 1]
+    arguments = results["model_arguments"]
+    assert arguments["heads"] == 2 and arguments["dropout"] == 0.1  # given; a default
     for name in ("adam", "graphsam"):
         summary = results["results"][name]
         tests = [s["test"] for s in summary["seeds"]]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 import torch
 from torch.testing import assert_close
 
@@ -34,3 +36,15 @@ def test_a_loaded_checkpoint_is_a_dataclass_that_unpacks_as_a_tuple():
     model, data, config = ckpt
     assert dataclasses.is_dataclass(ckpt) and model is ckpt.model and data is None
     assert config == {"seed": 0}
+
+
+def test_model_arguments_resolve_the_defaults_a_run_was_built_with():
+    from fgsam.mol.model import model_arguments
+
+    assert model_arguments("gin", hidden=None, layers=3, dropout=None) == {
+        "hidden": 300, "layers": 3, "dropout": 0.5}
+    assert model_arguments("transformer", hidden=64, heads=None, full_attention=None) == {
+        "hidden": 64, "layers": 4, "heads": 8, "dropout": 0.1, "full_attention": False,
+        "max_full_nodes": 64}
+    with pytest.raises(ValueError, match="unknown model 'mlp'; valid: transformer, gin"):
+        model_arguments("mlp")
