@@ -110,6 +110,7 @@ def run_experiment(config: MolConfig, device: torch.device | str = "cpu",
     head = {
         "config": config.to_dict(),
         "dataset": {"name": dataset.name, "molecules": len(dataset),
+                    "ogb_graphs": dataset.info.stats.get("ogb_graphs"),
                     "invalid_smiles_skipped": len(dataset.skipped), "tasks": dataset.num_tasks,
                     "task_type": dataset.task_type, "metric": dataset.eval_metric,
                     "source_sha256": dataset.source_sha256},
@@ -126,6 +127,8 @@ def run_experiment(config: MolConfig, device: torch.device | str = "cpu",
     checkpoint_errors = results_file.checkpoint_errors
     record, write = results_file.record, results_file.write
 
+    if ctx.is_main and (note := ogb_count_note(dataset, config.split)) is not None:
+        print(f"fgsam mol: note: {note}", file=sys.stderr)
     write(complete=False)
     for seed, data in zip(config.seeds, parts):
         for name in config.optimizers:
@@ -153,6 +156,18 @@ def run_experiment(config: MolConfig, device: torch.device | str = "cpu",
     return results
 
 
+def ogb_count_note(dataset: MoleculeDataset, split: str) -> str | None:
+    """A line saying that the molecules kept differ from OGB's graphs of the dataset, so a
+    scaffold split is not OGB's split (``None`` when the counts agree or for other splits)."""
+    ogb = dataset.info.stats.get("ogb_graphs")
+    if split != "scaffold" or ogb is None or len(dataset) == ogb:
+        return None
+    return (f"{dataset.name}: {len(dataset):,} molecules kept ({len(dataset.skipped)} invalid "
+            f"SMILES skipped) where OGB's version has {ogb:,} graphs: the scaffold split is "
+            f"made the same way but is not OGB's split, so the test metric is not directly "
+            f"comparable with OGB's leaderboard")
+
+
 def _print_results(config: MolConfig, dataset: MoleculeDataset, results: dict[str, Any]) -> None:
     # One line per optimizer, then (comparing several) the table.
     summaries = {}
@@ -176,5 +191,5 @@ def _load_dataset(config: MolConfig, ctx: DistributedContext) -> MoleculeDataset
     return dataset
 
 
-__all__ = ["check_optimizers", "checkpoint_folders", "comparison_table", "mean_std",
+__all__ = ["check_optimizers", "ogb_count_note", "checkpoint_folders", "comparison_table", "mean_std",
            "run_experiment", "summarize", "summary_line", "where_diverged"]
