@@ -10,7 +10,21 @@ import torch
 from torch import Tensor
 from torch_geometric.utils import add_self_loops
 
+from fgsam.nn.peer_edges import (
+    EdgeAttrRule,
+    edge_attr_required,
+    model_takes_edge_attr,
+    require_edge_attr,
+    self_loop_edge_attr,
+)
 from fgsam.nn.peer_layers import has_self_loop_form, self_loop_forms
+
+#: The one-line refusal of heterogeneous input without a ``forward_peer``.
+HETERO_UNSUPPORTED = (
+    "peer_forward takes a homogeneous model (x a tensor): a heterogeneous model's node has "
+    "no self-loop relation to run its layers along, so define forward_peer(x_dict, **kwargs) "
+    "on the model (peer_forward then calls it with each type's rows)"
+)
 
 
 def self_loop_edge_index(n: int, device: torch.device | str | None = None) -> Tensor:
@@ -22,8 +36,13 @@ def self_loop_edge_index(n: int, device: torch.device | str | None = None) -> Te
 
 
 def peer_forward(
-    model: torch.nn.Module, x: Tensor, index: Tensor | None = None, **kwargs: Any
-) -> Tensor:
+    model: torch.nn.Module,
+    x: Tensor | dict[str, Tensor],
+    index: Tensor | dict[str, Tensor] | None = None,
+    *,
+    edge_attr: EdgeAttrRule | None = None,
+    **kwargs: Any,
+) -> Tensor | Any:
     r"""Run ``model`` as its PeerMLP, from `"Fast Graph Sharpness-Aware Minimization for
     Enhancing and Accelerating Few-Shot Node Classification"
     <https://arxiv.org/abs/2410.16845>`_ (Luo et al., NeurIPS 2024).
@@ -46,28 +65,68 @@ def peer_forward(
     self-loop form (:mod:`fgsam.nn.peer_layers`): the same result without the
     normalisation and the scatter over the self-loop graph.
 
+    **Edge features.** Each self-loop carries the attribute :math:`e_i` the user's
+    ``edge_attr`` rule gives (:func:`~fgsam.nn.peer_edges.self_loop_edge_attr`): a ``[F_e]``
+    fill, an ``[n, F_e]`` tensor, a constant, or a callable ``(n) -> Tensor``; it is passed
+    to the model's forward (or ``forward_peer``) as ``edge_attr=``. Then GINEConv becomes
+    :math:`h((1 + \epsilon) x + \mathrm{ReLU}(x + \mathrm{lin}(e)))`, GATConv
+    :math:`\mathrm{lin}(x) + b` and GATv2Conv :math:`\mathrm{lin}_l(x) + b` for any
+    :math:`e` (one edge per node: attention 1), TransformerConv
+    :math:`\mathrm{lin}_{value}(x) + \mathrm{lin}_{edge}(e) + \mathrm{lin}_{skip}(x)`
+    (:mod:`fgsam.nn.peer_edges`). A layer that needs :math:`e` and gets none raises a
+    one-line error that names it.
+
+    **Heterogeneous models** (``to_hetero``, ``HeteroConv``; ``x`` a dict of node types) have
+    no PeerMLP of their own: a node's neighbourhood reduced to itself is a relation
+    :math:`(t, t)` the model has no weights for. They must define ``forward_peer(x_dict,
+    **kwargs)``, which is called with each type's rows (``index`` a dict of rows per type;
+    types it leaves out keep all rows; ``edge_attr`` passed unchanged); otherwise a one-line
+    :class:`TypeError` says so.
+
     Args:
         model (torch.nn.Module): a model whose forward takes ``(x, edge_index, ...)``.
         x (torch.Tensor): node features of the whole graph, ``[N, F]`` (dense or sparse
             COO).
         index (torch.Tensor, optional): the rows to compute (e.g. support and query
             nodes), as ids or a boolean mask; all rows if ``None``. (default: ``None``)
+        edge_attr (torch.Tensor, float or callable, optional): the self-loops' edge
+            attributes, by the rule above; none if ``None``. (default: ``None``)
         **kwargs: further keyword arguments of the model's forward.
 
     Example:
         >>> from torch_geometric.nn import GCN
         >>> model = GCN(1433, 16, 2, 7)
         >>> out = peer_forward(model, data.x, episode_nodes)  # [len(episode_nodes), 7]
+        >>> gine = GINEConv(torch.nn.Linear(1433, 7), edge_dim=4)
+        >>> out = peer_forward(gine, data.x, episode_nodes, edge_attr=torch.zeros(4))
     """
-    if index is not None:
-        x = _rows(x, index)
     peer = getattr(model, "forward_peer", None)
     if peer is None and hasattr(model, "module"):  # DistributedDataParallel and friends
         peer = getattr(model.module, "forward_peer", None)
+    if isinstance(x, dict):
+        if not callable(peer):
+            raise TypeError(HETERO_UNSUPPORTED)
+        if index is not None:
+            if not isinstance(index, dict):
+                raise TypeError("with x a dict of node types, index must be a dict of rows "
+                                "per node type")
+            x = {t: _rows(v, index[t]) if t in index else v for t, v in x.items()}
+        return peer(x, **kwargs) if edge_attr is None else peer(x, edge_attr=edge_attr, **kwargs)
+    if index is not None:
+        x = _rows(x, index)
+    if edge_attr is not None:
+        edge_attr = self_loop_edge_attr(edge_attr, x.size(0), model, x)
+        if not callable(peer) and not model_takes_edge_attr(model)[0]:
+            raise TypeError(f"{type(model).__name__}.forward takes no edge_attr: define "
+                            f"forward_peer(x, edge_attr, ...) on the model, or drop edge_attr=")
+        kwargs["edge_attr"] = edge_attr
     if callable(peer):
         return peer(x, **kwargs)
+    if edge_attr is None:
+        require_edge_attr(model)
     modules = list(model.modules())
-    with _caches_set_aside(modules), self_loop_forms([m for m in modules if has_self_loop_form(m)]):
+    forms = [m for m in modules if has_self_loop_form(m)]
+    with _caches_set_aside(modules), self_loop_forms(forms), edge_attr_required(model):
         return model(x, self_loop_edge_index(x.size(0), x.device), **kwargs)
 
 
@@ -115,4 +174,4 @@ def _caches_set_aside(modules: list[torch.nn.Module]) -> Iterator[None]:
                 setattr(m, k, v)
 
 
-__all__ = ["peer_forward", "self_loop_edge_index"]
+__all__ = ["HETERO_UNSUPPORTED", "peer_forward", "self_loop_edge_index"]
