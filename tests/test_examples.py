@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 #: Every script of examples/, by file name.
 EXAMPLES = [
     "fewshot_gpn.py",
+    "fgsam_edge_features.py",
     "fgsam_large_graph.py",
     "fgsam_node_classification.py",
     "fgsam_ogbn_arxiv.py",
@@ -28,6 +29,7 @@ EXAMPLES = [
 #: A tiny run of each example: a few steps on tiny sizes ({root}: data root, {tmp}: scratch).
 TINY_RUNS = {
     "fewshot_gpn.py": ["--root", "{root}", "--episodes", "4", "--device", "cpu"],
+    "fgsam_edge_features.py": ["--nodes", "200", "--edges", "800", "--epochs", "3"],
     "fgsam_large_graph.py": ["--dataset", "cora", "--root", "{root}", "--epochs", "1",
                              "--threads", "1"],
     "fgsam_node_classification.py": ["--root", "{root}", "--epochs", "2", "--device", "cpu"],
