@@ -177,3 +177,20 @@ def test_refused_combinations_say_why():
     problem, fgsam = make("fgsam")
     with pytest.raises(ValueError, match="FGSAM needs peer_closure"):
         accumulation_step(fgsam, problem.gnn(False), parts)
+
+
+@pytest.mark.parametrize(("name", "recompute"), [
+    *[(n, r) for n in ("sam", "fgsam+", "graphsam", "adam") for r in (False, True)],
+    ("esam", True),  # ESAM refuses recompute=False
+])
+def test_a_grad_scaler_sees_the_accumulated_gradient_scaled(name, recompute):
+    full, full_opt = make(name)
+    micro, micro_opt = make(name)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+    for _ in range(3):
+        expected = full_step(full, full_opt)
+        got = micro_step(micro, micro_opt, scaler=scaler, recompute=recompute)
+        scaler.update()
+        torch.testing.assert_close(got, expected, **CLOSE)
+    assert_same_weights(full, micro)
+    assert scaler.get_scale() == 2.0**10  # no step overflowed
