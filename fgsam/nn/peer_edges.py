@@ -19,7 +19,10 @@ mode, or with attention dropout 0), and with :math:`e_i` the self-loop's attribu
     \mathrm{lin}_{skip}(x_i),
 
 per head, the heads concatenated (or averaged with ``concat=False``, the skip term added
-after), plus ``res(x)`` for GAT layers built with ``residual=True``. GAT layers with
+after), plus ``res(x)`` for GAT layers built with ``residual=True``. TransformerConv's skip
+term is there with ``root_weight=True`` (the default); with ``beta=True`` the sum is instead
+:math:`\beta s + (1 - \beta) v`, :math:`s = \mathrm{lin}_{skip}(x_i)`, :math:`v` the
+value-plus-edge term and :math:`\beta = \sigma(\mathrm{lin}_{beta}([v, s, v - s]))`. GAT layers with
 ``add_self_loops=True`` (the default) even drop the given self-loops and add their own
 with ``fill_value``; their output does not depend on :math:`e_i`, so they do not need it.
 GINEConv and TransformerConv with ``edge_dim`` do, and :func:`edge_attr_required` turns

@@ -78,10 +78,11 @@ def test_gat_residual(data):
 
 
 @pytest.mark.parametrize("share", [False, True])
-def test_gatv2_with_edge_dim_is_the_source_linear(data, share):
+@pytest.mark.parametrize("loops", [True, False])
+def test_gatv2_with_edge_dim_is_the_source_linear(data, share, loops):
     x, e = data
     conv = GATv2Conv(F_IN, C, heads=H, edge_dim=F_E, share_weights=share,
-                     add_self_loops=False).double()
+                     add_self_loops=loops).double()
     expect = lin(x, conv.lin_l) + conv.bias
     torch.testing.assert_close(peer_forward(conv, x, edge_attr=e), expect, **TOL)
     torch.testing.assert_close(peer_forward(conv, x, edge_attr=-e), expect, **TOL)
@@ -94,6 +95,19 @@ def test_transformer_with_edge_dim_adds_value_and_edge(data, concat):
     value = heads(lin(x, conv.lin_value) + e @ conv.lin_edge.weight.T, concat)
     expect = value + lin(x, conv.lin_skip)
     torch.testing.assert_close(peer_forward(conv, x, edge_attr=e), expect, **TOL)
+
+
+def test_transformer_gated_skip_and_no_skip(data):
+    x, e = data
+    gated = TransformerConv(F_IN, C, heads=H, edge_dim=F_E, beta=True).double()
+    v = lin(x, gated.lin_value) + e @ gated.lin_edge.weight.T
+    s = lin(x, gated.lin_skip)
+    beta = torch.sigmoid(torch.cat([v, s, v - s], -1) @ gated.lin_beta.weight.T)
+    torch.testing.assert_close(peer_forward(gated, x, edge_attr=e), beta * s + (1 - beta) * v,
+                               **TOL)
+    bare = TransformerConv(F_IN, C, heads=H, edge_dim=F_E, root_weight=False).double()
+    expect = lin(x, bare.lin_value) + e @ bare.lin_edge.weight.T
+    torch.testing.assert_close(peer_forward(bare, x, edge_attr=e), expect, **TOL)
 
 
 def test_gat_model_gets_edge_attr_through_its_forward(data):
