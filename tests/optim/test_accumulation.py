@@ -8,11 +8,13 @@ import torch.nn.functional as F
 from torch_geometric.nn import GCN
 
 from fgsam.nn import peer_forward
-from fgsam.optim import OPTIMIZERS, create_optimizer, list_optimizers, training_step
+from fgsam.optim import OPTIMIZERS, PROCEDURES, create_optimizer, list_optimizers, training_step
 from fgsam.optim.accumulation import accumulate, accumulation_step
 
 NAMES = [cls.name for cls in OPTIMIZERS]
 PLAIN = ["sgd", "adam"]
+#: Training procedures built like optimizers (F2M).
+EXTRA = [cls.name for cls in PROCEDURES]
 CLOSE = {"rtol": 1e-9, "atol": 1e-12}
 #: Unequal micro-batches of the 20 training nodes.
 SIZES = [7, 5, 8]
@@ -76,7 +78,7 @@ def test_the_parametrisation_covers_the_whole_registry():
     assert sorted(NAMES) == list_optimizers() and len(NAMES) == 17
 
 
-@pytest.mark.parametrize("name", NAMES + PLAIN)
+@pytest.mark.parametrize("name", NAMES + EXTRA + PLAIN)
 def test_accumulated_steps_equal_full_batch_steps(name):
     full, full_opt = make(name)
     micro, micro_opt = make(name)
