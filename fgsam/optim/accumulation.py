@@ -37,7 +37,8 @@ Two modes:
   pass, no gradient copy, and the optimizer may do anything with the loss, in
   particular read per-sample losses (ESAM's data selection, SSAM-F's Fisher mask).
 
-Exact for every optimizer of the registry and for plain ``torch.optim``: the step equals
+Exact for every optimizer of the registry, the training procedure F2M and plain
+``torch.optim``: the step equals
 the full-batch step up to floating-point rounding, provided the loss function is the
 same function of the samples in a micro-batch as in the full batch. That excludes
 batch-dependent layers in training mode (BatchNorm's batch statistics differ by
