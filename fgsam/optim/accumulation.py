@@ -38,16 +38,15 @@ Two modes:
   particular read per-sample losses (ESAM's data selection, SSAM-F's Fisher mask).
 
 Exact for every optimizer of the registry, the training procedure F2M and plain
-``torch.optim``: the step equals
-the full-batch step up to floating-point rounding, provided the loss function is the
-same function of the samples in a micro-batch as in the full batch. That excludes
-batch-dependent layers in training mode (BatchNorm's batch statistics differ by
-micro-batch; in ``recompute`` mode its running statistics are also updated twice) and
-dropout, whose masks are drawn per micro-batch. Optimizers that read per-sample losses
-(:attr:`~fgsam.optim.SharpnessAwareOptimizer.per_sample_loss`: ESAM, SSAM-F) need
-``recompute=True``; :func:`accumulation_step` chooses it for them and refuses
-``recompute=False``. Optimizers with their own random draws (RWP, ESAM, SSAM, TSAM,
-ZO-TSAM) draw them from their generator once per step, as on the full batch. The
+``torch.optim``: the step equals the full-batch step up to floating-point rounding,
+provided the loss function is the same function of the samples in a micro-batch as in
+the full batch. That excludes batch-dependent layers in training mode (BatchNorm's batch
+statistics differ by micro-batch; in ``recompute`` mode its running statistics are also
+updated twice) and dropout, whose masks are drawn per micro-batch. Optimizers that read
+per-sample losses (:attr:`~fgsam.optim.SharpnessAwareOptimizer.per_sample_loss`: ESAM,
+SSAM-F) need ``recompute=True``; :func:`accumulation_step` chooses it for them and
+refuses ``recompute=False``. Optimizers with their own random draws (RWP, ESAM, SSAM,
+TSAM, ZO-TSAM) draw them from their generator once per step, as on the full batch. The
 gradients are computed with :func:`torch.autograd.grad`, so under
 :class:`~torch.nn.parallel.DistributedDataParallel` they are not all-reduced: average
 them yourself, or accumulate per worker (m-sharpness).
