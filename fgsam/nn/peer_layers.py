@@ -7,7 +7,9 @@ below compute the same expression as the layer's ``forward`` in the same order, 
 the normalisation, the edge gather and the scatter, which dominate the cost of a
 PeerMLP pass on a few rows: GCNConv :math:`xW + b`, SAGEConv
 :math:`\\mathrm{lin}_l(x) + \\mathrm{lin}_r(x)`, GINConv :math:`h(x + (1 + \\epsilon) x)`,
-GraphConv :math:`\\mathrm{lin}_{rel}(x) + \\mathrm{lin}_{root}(x)`. A layer is taken
+GraphConv :math:`\\mathrm{lin}_{rel}(x) + \\mathrm{lin}_{root}(x)`, and GINEConv, given
+one edge attribute :math:`e` per self-loop,
+:math:`h(\\mathrm{ReLU}(x + \\mathrm{lin}(e)) + (1 + \\epsilon) x)`. A layer is taken
 this way only where that holds exactly (plain tensor features, no edge weights, a
 single standard aggregation, no propagate hooks); any other layer runs its own forward
 over the self-loop graph.
@@ -23,7 +25,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch_geometric.nn import GCNConv, GINConv, GraphConv, MessagePassing, SAGEConv
+from torch_geometric.nn import GCNConv, GINConv, GINEConv, GraphConv, MessagePassing, SAGEConv
 
 #: Aggregations that return the one message of a node unchanged.
 IDENTITY_AGGREGATIONS = ("add", "sum", "mean", "max", "min")
@@ -50,6 +52,14 @@ def _graph(conv: GraphConv, x: Tensor) -> Tensor:
     return conv.lin_rel(x) + conv.lin_root(x)
 
 
+def _gine(conv: GINEConv, x: Tensor, edge_attr: Tensor) -> Tensor:
+    if conv.lin is None and x.size(-1) != edge_attr.size(-1):
+        raise ValueError("Node and edge feature dimensionalities do not match. Consider "
+                         "setting the 'edge_dim' attribute of 'GINEConv'")
+    message = (x + (edge_attr if conv.lin is None else conv.lin(edge_attr))).relu()
+    return conv.nn(message + (1 + conv.eps) * x)
+
+
 #: The layers with an exact self-loop form, and that form.
 SELF_LOOP_FORMS: dict[type[MessagePassing], Callable[[Any, Tensor], Tensor]] = {
     GCNConv: _gcn,
@@ -66,9 +76,10 @@ def self_loop_output(module: MessagePassing, x: Tensor) -> Tensor:
 
 
 def has_self_loop_form(module: torch.nn.Module) -> bool:
-    """Whether ``module`` is a layer of :data:`SELF_LOOP_FORMS` (its exact class) in a
-    configuration where the form is exact."""
-    if type(module) not in SELF_LOOP_FORMS:
+    """Whether ``module`` is a layer of :data:`SELF_LOOP_FORMS` or
+    :data:`EDGE_SELF_LOOP_FORMS` (its exact class) in a configuration where the form is
+    exact."""
+    if type(module) not in SELF_LOOP_FORMS and type(module) not in EDGE_SELF_LOOP_FORMS:
         return False
     hooks = ("_propagate_forward_pre_hooks", "_propagate_forward_hooks",
              "_message_forward_pre_hooks", "_message_forward_hooks",
@@ -89,7 +100,20 @@ def _self_loop_forward(form: Callable[[Any, Tensor], Tensor]) -> Callable[..., T
     return forward
 
 
+def _gine_forward(conv: GINEConv, x: Any, edge_index: Any, edge_attr: Any = None,
+                  size: Any = None) -> Tensor:
+    # The form needs one edge attribute per self-loop: anything else is PyG's to handle.
+    if (isinstance(x, Tensor) and isinstance(edge_attr, Tensor) and size is None
+            and edge_attr.dim() == 2 and edge_attr.size(0) == x.size(0)):
+        return _gine(conv, x, edge_attr)
+    return GINEConv.forward(conv, x, edge_index, edge_attr, size)
+
+
+#: Layers whose self-loop form also takes the self-loops' edge attributes, and that form.
+EDGE_SELF_LOOP_FORMS: dict[type[MessagePassing], Callable[..., Tensor]] = {GINEConv: _gine}
+
 _FORWARDS = {cls: _self_loop_forward(form) for cls, form in SELF_LOOP_FORMS.items()}
+_FORWARDS[GINEConv] = _gine_forward
 
 
 @contextlib.contextmanager
@@ -106,6 +130,7 @@ def self_loop_forms(modules: list[torch.nn.Module]) -> Iterator[None]:
 
 
 __all__ = [
+    "EDGE_SELF_LOOP_FORMS",
     "IDENTITY_AGGREGATIONS",
     "SELF_LOOP_FORMS",
     "has_self_loop_form",

@@ -289,3 +289,38 @@ def test_a_heterogeneous_forward_peer_gets_each_types_rows():
     torch.testing.assert_close(out["author"], model.lins["author"](x["author"]))
     with pytest.raises(TypeError, match="index must be a dict of rows per node type"):
         peer_forward(model, x, torch.tensor([0]))
+
+
+@pytest.mark.parametrize("edge_dim", [F_E, None])
+def test_the_gine_form_gives_the_layers_bits_and_gradients(edge_dim):
+    from fgsam.nn.peer_layers import has_self_loop_form, self_loop_forms
+
+    torch.manual_seed(0)
+    conv = GINEConv(torch.nn.Sequential(torch.nn.Linear(F_IN, 6), torch.nn.ReLU(),
+                                        torch.nn.Linear(6, 2)), train_eps=True, edge_dim=edge_dim)
+    assert has_self_loop_form(conv)
+    x = torch.randn(N, F_IN, requires_grad=True)
+    e = torch.randn(N, edge_dim or F_IN, requires_grad=True)
+    loops = self_loop_edge_index(N)
+    reference = conv(x, loops, e)
+    ref_grads = torch.autograd.grad(reference.square().sum(), [x, e, *conv.parameters()])
+    with self_loop_forms([conv]):
+        out = conv(x, loops, e)
+    grads = torch.autograd.grad(out.square().sum(), [x, e, *conv.parameters()])
+    assert torch.equal(out, reference)
+    for a, b in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+    assert torch.equal(peer_forward(conv, x, edge_attr=e), reference)
+    assert "forward" not in vars(conv)
+
+
+def test_the_gine_form_leaves_other_inputs_to_the_layer():
+    from fgsam.nn.peer_layers import self_loop_forms
+
+    conv = GINEConv(torch.nn.Linear(F_IN, 2))
+    x, loops = torch.randn(N, F_IN), self_loop_edge_index(N)
+    with self_loop_forms([conv]):
+        with pytest.raises(ValueError, match="Node and edge feature dimensionalities"):
+            conv(x, loops, torch.randn(N, F_IN + 1))  # PyG's own message check still applies
+        torch.testing.assert_close(conv(x, loops, torch.ones(N, F_IN), (N, N)),
+                                   GINEConv.forward(conv, x, loops, torch.ones(N, F_IN)))
