@@ -61,8 +61,8 @@ def peer_forward(
     rows, so the cost is :math:`O(|\mathrm{index}|)`, independent of the graph. A model
     that defines ``forward_peer(x, **kwargs)`` (edge attributes, custom layers) is
     called through it instead. Convolutions with ``cached=True`` have their cache set
-    aside for the call. GCNConv, SAGEConv, GINConv and GraphConv take their exact
-    self-loop form (:mod:`fgsam.nn.peer_layers`): the same result without the
+    aside for the call. GCNConv, SAGEConv, GINConv, GraphConv and GINEConv take their
+    exact self-loop form (:mod:`fgsam.nn.peer_layers`): the same result without the
     normalisation and the scatter over the self-loop graph.
 
     **Edge features.** Each self-loop carries the attribute :math:`e_i` the user's
@@ -73,7 +73,9 @@ def peer_forward(
     :math:`\mathrm{lin}(x) + b` and GATv2Conv :math:`\mathrm{lin}_l(x) + b` for any
     :math:`e` (one edge per node: attention 1), TransformerConv
     :math:`\mathrm{lin}_{value}(x) + \mathrm{lin}_{edge}(e) + \mathrm{lin}_{skip}(x)`
-    (:mod:`fgsam.nn.peer_edges`). A layer that needs :math:`e` and gets none raises a
+    (:mod:`fgsam.nn.peer_edges`; attention dropout in training mode scales these by its
+    mask, as on the real graph). PyG's aggregating fills (``"mean"``, ...) need the real
+    edges and are refused. A layer that needs :math:`e` and gets none raises a
     one-line error that names it.
 
     **Heterogeneous models** (``to_hetero``, ``HeteroConv``; ``x`` a dict of node types) have
@@ -85,10 +87,11 @@ def peer_forward(
 
     Args:
         model (torch.nn.Module): a model whose forward takes ``(x, edge_index, ...)``.
-        x (torch.Tensor): node features of the whole graph, ``[N, F]`` (dense or sparse
-            COO).
-        index (torch.Tensor, optional): the rows to compute (e.g. support and query
-            nodes), as ids or a boolean mask; all rows if ``None``. (default: ``None``)
+        x (torch.Tensor or dict): node features of the whole graph, ``[N, F]`` (dense or
+            sparse COO); a dict of node types only for a model with ``forward_peer``.
+        index (torch.Tensor or dict, optional): the rows to compute (e.g. support and
+            query nodes), as ids or a boolean mask (a dict of them per node type for dict
+            ``x``); all rows if ``None``. (default: ``None``)
         edge_attr (torch.Tensor, float or callable, optional): the self-loops' edge
             attributes, by the rule above; none if ``None``. (default: ``None``)
         **kwargs: further keyword arguments of the model's forward.
