@@ -73,10 +73,10 @@ def peer_forward(
     :math:`\mathrm{lin}(x) + b` and GATv2Conv :math:`\mathrm{lin}_l(x) + b` for any
     :math:`e` (one edge per node: attention 1), TransformerConv
     :math:`\mathrm{lin}_{value}(x) + \mathrm{lin}_{edge}(e) + \mathrm{lin}_{skip}(x)`
-    (:mod:`fgsam.nn.peer_edges`; attention dropout in training mode scales these by its
-    mask, as on the real graph). PyG's aggregating fills (``"mean"``, ...) need the real
-    edges and are refused. A layer that needs :math:`e` and gets none raises a
-    one-line error that names it.
+    (:mod:`fgsam.nn.peer_edges`; in training mode attention dropout multiplies each head's
+    message term, not the bias or skip, by 0 or :math:`1/(1-p)`, as on the real graph).
+    PyG's aggregating fills (``"mean"``, ...) need the real edges and are refused. A layer
+    that needs :math:`e` and gets none raises a one-line error that names it.
 
     **Heterogeneous models** (``to_hetero``, ``HeteroConv``; ``x`` a dict of node types) have
     no PeerMLP of their own: a node's neighbourhood reduced to itself is a relation

@@ -324,3 +324,13 @@ def test_the_gine_form_leaves_other_inputs_to_the_layer():
             conv(x, loops, torch.randn(N, F_IN + 1))  # PyG's own message check still applies
         torch.testing.assert_close(conv(x, loops, torch.ones(N, F_IN), (N, N)),
                                    GINEConv.forward(conv, x, loops, torch.ones(N, F_IN)))
+
+
+def test_attention_dropout_scales_each_heads_message_by_zero_or_its_inverse_keep():
+    torch.manual_seed(0)
+    conv = GATConv(F_IN, C, heads=H, dropout=0.5, edge_dim=F_E).double().train()
+    x = torch.randn(N, F_IN, dtype=torch.float64)
+    ratio = ((peer_forward(conv, x, edge_attr=0.0) - conv.bias) / (x @ conv.lin.weight.T))
+    ratio = ratio.view(N, H, C)
+    torch.testing.assert_close(ratio, ratio[..., :1].expand(-1, -1, C), **TOL)
+    assert set(ratio[..., 0].abs().flatten().tolist()) <= {0.0, 2.0}
