@@ -1,5 +1,6 @@
 """Sharpness-aware optimizers behind one contract, and the registry that builds them."""
 
+from fgsam.optim.accumulation import accumulate, accumulation_step
 from fgsam.optim.ae_sam import AESAM
 from fgsam.optim.asam import ASAM
 from fgsam.optim.base import SharpnessAwareOptimizer, frozen_batchnorm_stats
@@ -60,6 +61,8 @@ __all__ = [
     "VaSSO",
     "ZerothOrderTiltedSAM",
     "accepted_arguments",
+    "accumulate",
+    "accumulation_step",
     "canonical_name",
     "create_optimizer",
     "default_rho",
