@@ -2,5 +2,7 @@
 
 from fgsam.nn.models import MolGIN, MolTransformer
 from fgsam.nn.peer import peer_forward, self_loop_edge_index
+from fgsam.nn.peer_edges import self_loop_edge_attr
 
-__all__ = ["MolGIN", "MolTransformer", "peer_forward", "self_loop_edge_index"]
+__all__ = ["MolGIN", "MolTransformer", "peer_forward", "self_loop_edge_attr",
+           "self_loop_edge_index"]
