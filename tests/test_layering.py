@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "fgsam"
 
 #: Modules of the shared layer: anything in the package may import these from the root.
 SHARED = {"_io", "_random", "_validate", "_timing", "_version", "_distributed", "_experiment",
-          "typing"}
+          "_metric_log", "typing"}
 
 #: The nodes of the import graph.
 LAYERS = {"optim", "data", "nn", "fewshot", "mol", "node", "sharpness", "bench", "cli"}

@@ -103,6 +103,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         checkpoint_help="save the best-validation model and its settings (config.json, "
                         "model.pt) for fgsam sharpness; DIR/<optimizer>/seed<k> when there are "
                         "several runs")
+    p.add_argument("--log-dir", default=None, metavar="DIR",
+                   help="write each run's per-epoch metrics to DIR/<optimizer>-seed<k>.csv as "
+                        "they come (and TensorBoard events if tensorboard is installed)")
     p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
                    help="no progress bars")
     p.set_defaults(func=run)
@@ -158,6 +161,7 @@ def check_outputs(args: argparse.Namespace, config: MolConfig) -> None:
     ``model.pt`` in it) and ``--cache-dir`` (a writable folder, unless it already holds
     this dataset's cache)."""
     check_output_file(args.out, "--out")
+    check_output_dir(args.log_dir, "--log-dir")
     for folder in checkpoint_folders(args.save_checkpoint, config.optimizers,
                                      config.seeds).values():
         check_output_dir(folder, "--save-checkpoint", files=(CONFIG, WEIGHTS))
@@ -178,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         results = run_experiment(config, device, ctx, out=args.out,
                                  checkpoint_dir=args.save_checkpoint,
-                                 progress=not args.quiet)
+                                 progress=not args.quiet, log_dir=args.log_dir)
     finally:
         shutdown_distributed(ctx)
     if not ctx.is_main:

@@ -72,7 +72,8 @@ def summarize(runs: list[MolRun]) -> dict[str, Any]:
 def run_experiment(config: MolConfig, device: torch.device | str = "cpu",
                    ctx: DistributedContext | None = None, out: str | os.PathLike[str] | None = None,
                    checkpoint_dir: str | os.PathLike[str] | None = None,
-                   progress: bool = True) -> dict[str, Any]:
+                   progress: bool = True,
+                   log_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Train every optimizer of ``config`` with every seed and summarise.
 
     All optimizers see the same split and the same seeds (model initialisation, batch
@@ -133,7 +134,8 @@ def run_experiment(config: MolConfig, device: torch.device | str = "cpu",
     for seed, data in zip(config.seeds, parts):
         for name in config.optimizers:
             run = train_molecules(config, data, name, seed, device, ctx,
-                                  keep_best_state=bool(folders), progress=progress)
+                                  keep_best_state=bool(folders), progress=progress,
+                                  log_dir=log_dir)
             runs[name].append(run)
             if folders and ctx.is_main and run.diverged is None:
                 folder = folders[(name, seed)]

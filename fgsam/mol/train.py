@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 from torch_geometric.loader import DataLoader
 
+from fgsam._metric_log import MetricLog
 from fgsam._progress import progress as progress_bar
 from fgsam.mol.config import MolConfig, build_optimizer_and_arguments, optimizer_seed
 from fgsam.mol.distributed import DistributedContext
@@ -168,7 +170,8 @@ def better(metric: str, new: float, old: float) -> bool:
 
 def train_molecules(config: MolConfig, data: MoleculeSplit, optimizer: str, seed: int,
                     device: torch.device | str = "cpu", ctx: DistributedContext | None = None,
-                    keep_best_state: bool = False, progress: bool = False) -> MolRun:
+                    keep_best_state: bool = False, progress: bool = False,
+                    log_dir: str | os.PathLike[str] | None = None) -> MolRun:
     """Train ``config.model`` on ``data`` with ``optimizer`` for ``config.epochs`` epochs.
 
     The model is initialised, shuffled and dropped out from ``seed`` inside a forked RNG
@@ -197,6 +200,9 @@ def train_molecules(config: MolConfig, data: MoleculeSplit, optimizer: str, seed
     choose the window, training stops once the window has ended, and BatchNorm
     statistics are recomputed for the averaged weights on the training molecules (the
     same batches on every process).
+
+    With ``log_dir`` every epoch's row also goes to ``log_dir/<optimizer>-seed<seed>.csv``
+    as it comes (and to TensorBoard where it is installed; rank 0 only).
 
     Example:
         >>> data = MoleculeSplit.make(MoleculeDataset("ogbg-molbbbp"))
@@ -233,6 +239,9 @@ def train_molecules(config: MolConfig, data: MoleculeSplit, optimizer: str, seed
             if swad is not None:
                 swad.update_parameters(model)
 
+        log = None if log_dir is None or not ctx.is_main else MetricLog(
+            log_dir, f"{optimizer}-seed{seed}",
+            columns=["epoch", "train_loss", "valid", "test", "seconds", "cpu_seconds"])
         bar = progress_bar(range(config.epochs), desc=f"{optimizer} seed {seed}", leave=False,
                            enabled=progress and ctx.is_main, dynamic_ncols=True)
         try:
@@ -264,6 +273,8 @@ def train_molecules(config: MolConfig, data: MoleculeSplit, optimizer: str, seed
                                           for k, v in model.state_dict().items()}
                 bar.set_postfix(loss=f"{row['train_loss']:.4f}", valid=f"{row['valid']:.4f}",
                                 test=f"{row['test']:.4f}")
+                if log is not None:
+                    log.write(epoch + 1, row)
                 if swad is not None:
                     row["valid_loss"] = float(masked_loss(y_pred, y_true,
                                                           data.dataset.task_type))
@@ -286,6 +297,8 @@ def train_molecules(config: MolConfig, data: MoleculeSplit, optimizer: str, seed
             run.best_epoch, run.valid, run.test, run.best_state = 0, math.nan, math.nan, None
         finally:
             bar.close()
+            if log is not None:
+                log.close()
     timed = run.history or [{"seconds": math.nan, "cpu_seconds": math.nan}]
     run.seconds_per_epoch = sum(r["seconds"] for r in timed) / len(timed)
     run.cpu_seconds_per_epoch = sum(r["cpu_seconds"] for r in timed) / len(timed)

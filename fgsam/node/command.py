@@ -110,6 +110,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         p, out_help="write every number to this JSON file (rewritten after every run)",
         checkpoint_help="save each run's best-validation model (config.json, model.pt); "
                         "DIR/<optimizer>/seed<k> when there are several runs")
+    p.add_argument("--log-dir", default=None, metavar="DIR",
+                   help="write each run's per-epoch metrics to DIR/<optimizer>-seed<k>.csv as "
+                        "they come (and TensorBoard events if tensorboard is installed)")
     p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
                    help="no progress display")
     p.set_defaults(func=run)
@@ -219,6 +222,7 @@ def run(args: argparse.Namespace) -> int:
     check_optimizers(config)
     device = resolve_device(args.device, "--device")
     check_output_file(args.out, "--out")
+    check_output_dir(args.log_dir, "--log-dir")
     for folder in checkpoint_folders(args.save_checkpoint, config.optimizers,
                                      config.seeds).values():
         check_output_dir(folder, "--save-checkpoint", files=(CONFIG, WEIGHTS))
@@ -233,7 +237,8 @@ def run(args: argparse.Namespace) -> int:
                                config.normalize_features)
         check_world(graph, ctx)
         results = run_experiment(config, graph, device, ctx, out=args.out,
-                                 checkpoint_dir=args.save_checkpoint, progress=not args.quiet)
+                                 checkpoint_dir=args.save_checkpoint, progress=not args.quiet,
+                                 log_dir=args.log_dir)
         ctx.barrier()  # on success only: a failed process leaves and torchrun stops the rest
     finally:
         shutdown_distributed(ctx)

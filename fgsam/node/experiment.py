@@ -90,7 +90,8 @@ def run_experiment(config: NodeConfig, graph: NodeGraph, device: torch.device | 
                    ctx: DistributedContext | None = None,
                    out: str | os.PathLike[str] | None = None,
                    checkpoint_dir: str | os.PathLike[str] | None = None,
-                   progress: bool = True) -> dict[str, Any]:
+                   progress: bool = True,
+                   log_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Train every optimizer of ``config`` with every seed on ``graph`` and summarise.
 
     Seeds are the outer loop (seed ``s`` of every optimizer before seed ``s + 1``, so a
@@ -101,7 +102,8 @@ def run_experiment(config: NodeConfig, graph: NodeGraph, device: torch.device | 
     go on. With ``checkpoint_dir`` each finished run's best-validation model is saved
     (``checkpoint_dir`` itself for a single run, else ``checkpoint_dir/<optimizer>/seed<k>``);
     one that cannot be written is listed under ``"checkpoint_errors"``. Only rank 0
-    writes and prints.
+    writes and prints. With ``log_dir`` each run's epochs also go to a CSV (and TensorBoard
+    events where installed) as they come: ``log_dir/<optimizer>-seed<k>.csv``.
 
     Example:
         >>> results = run_experiment(NodeConfig("cora", optimizers=["adam", "fgsam+"]), graph)
@@ -123,7 +125,8 @@ def run_experiment(config: NodeConfig, graph: NodeGraph, device: torch.device | 
     for seed in config.seeds:
         for name in config.optimizers:
             run = train_node(config, graph, name, seed, device, ctx,
-                             keep_best_state=bool(folders), progress=progress)
+                             keep_best_state=bool(folders), progress=progress,
+                             log_dir=log_dir)
             runs[name].append(run)
             if folders and ctx.is_main and run.diverged is None:
                 try:

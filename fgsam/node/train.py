@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import resource
 import sys
 import time
@@ -15,6 +16,7 @@ from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 
 from fgsam._distributed import DistributedContext
+from fgsam._metric_log import MetricLog
 from fgsam._progress import progress as progress_bar
 from fgsam._random import derive_seed
 from fgsam._timing import synchronize
@@ -26,6 +28,10 @@ from fgsam.node.inference import layerwise_inference
 from fgsam.node.models import build_node_model
 from fgsam.optim.base import SharpnessAwareOptimizer
 from fgsam.optim.training_step import training_step
+
+
+#: The columns of a run's ``--log-dir`` CSV (``valid``/``test`` empty where not evaluated).
+LOG_COLUMNS = ["epoch", "train_loss", "seconds", "cpu_seconds", "seed_nodes", "valid", "test"]
 
 
 @dataclass
@@ -173,6 +179,25 @@ def predict(model: torch.nn.Module, graph: NodeGraph, config: NodeConfig,
                                adjacency=adjacency)
 
 
+def evaluate_into(row: dict[str, Any], run: NodeRun, model: torch.nn.Module,
+                  graph: NodeGraph, config: NodeConfig, ctx: DistributedContext,
+                  keep_best_state: bool) -> None:
+    """Put this epoch's validation and test accuracy in ``row`` and keep the best epoch in
+    ``run``; non-finite predictions raise :class:`Diverged`."""
+    epoch = row["epoch"]
+    logits = predict(model, graph, config, ctx, run.adjacency)
+    if not bool(torch.isfinite(logits).all()):
+        raise Diverged(epoch, None, "validation",
+                       f"predictions are not finite after epoch {epoch}: the weights left "
+                       f"the finite range; lower the learning rate")
+    row["valid"] = graph.accuracy(logits, graph.val_idx)
+    row["test"] = graph.accuracy(logits, graph.test_idx)
+    if run.best_epoch == 0 or row["valid"] > run.valid:
+        run.best_epoch, run.valid, run.test = epoch, row["valid"], row["test"]
+        if keep_best_state:
+            run.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
 def peak_memory_mb(ctx: DistributedContext) -> list[float]:
     """Each process's peak resident memory so far, in MiB (rank order)."""
     kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -182,7 +207,8 @@ def peak_memory_mb(ctx: DistributedContext) -> list[float]:
 
 def train_node(config: NodeConfig, graph: NodeGraph, optimizer: str, seed: int,
                device: torch.device | str = "cpu", ctx: DistributedContext | None = None,
-               keep_best_state: bool = False, progress: bool = False) -> NodeRun:
+               keep_best_state: bool = False, progress: bool = False,
+               log_dir: str | os.PathLike[str] | None = None) -> NodeRun:
     """Train ``config.model`` on ``graph`` with ``optimizer`` for ``config.epochs`` epochs.
 
     The model is initialised and dropped out from ``seed`` inside a forked RNG (the
@@ -197,7 +223,9 @@ def train_node(config: NodeConfig, graph: NodeGraph, optimizer: str, seed: int,
     Training is timed by the wall clock (device synchronised) and by process CPU time;
     evaluation is not timed. A run that diverges (a sharpness-aware optimizer's
     :class:`FloatingPointError`, a non-finite loss, non-finite predictions) stops there
-    and is returned with :attr:`NodeRun.diverged` set.
+    and is returned with :attr:`NodeRun.diverged` set. With ``log_dir`` every epoch's row
+    of :attr:`NodeRun.history` is also written to ``log_dir/<optimizer>-seed<seed>.csv``
+    as it comes (and to TensorBoard where it is installed; rank 0 only).
 
     Example:
         >>> run = train_node(NodeConfig("cora", epochs=200), graph, "fgsam+", seed=0)
@@ -222,6 +250,8 @@ def train_node(config: NodeConfig, graph: NodeGraph, optimizer: str, seed: int,
         bar = progress_bar(range(config.epochs), desc=f"{optimizer} seed {seed}",
                            enabled=progress and ctx.is_main)
         timed = []
+        log = None if log_dir is None or not ctx.is_main else MetricLog(
+            log_dir, f"{optimizer}-seed{seed}", columns=LOG_COLUMNS)
         try:
             for epoch in bar:
                 start, cpu_start = time.perf_counter(), time.process_time()
@@ -243,27 +273,19 @@ def train_node(config: NodeConfig, graph: NodeGraph, optimizer: str, seed: int,
                                    f"{type(opt).__name__}: the training loss is "
                                    f"{row['train_loss']} in epoch {epoch + 1}; lower the "
                                    f"learning rate, or check the data for NaN/inf")
-                if (epoch + 1) % config.eval_every and epoch + 1 < config.epochs:
-                    continue
-                logits = predict(model, graph, config, ctx, run.adjacency)
-                if not bool(torch.isfinite(logits).all()):
-                    raise Diverged(epoch + 1, None, "validation",
-                                   f"predictions are not finite after epoch {epoch + 1}: the "
-                                   f"weights left the finite range; lower the learning rate")
-                row["valid"] = graph.accuracy(logits, graph.val_idx)
-                row["test"] = graph.accuracy(logits, graph.test_idx)
-                if run.best_epoch == 0 or row["valid"] > run.valid:
-                    run.best_epoch, run.valid, run.test = epoch + 1, row["valid"], row["test"]
-                    if keep_best_state:
-                        run.best_state = {k: v.detach().cpu().clone()
-                                          for k, v in model.state_dict().items()}
-                bar.set_postfix(loss=f"{row['train_loss']:.4f}", valid=f"{row['valid']:.4f}",
-                                test=f"{row['test']:.4f}")
+                if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
+                    evaluate_into(row, run, model, graph, config, ctx, keep_best_state)
+                    bar.set_postfix(loss=f"{row['train_loss']:.4f}",
+                                    valid=f"{row['valid']:.4f}", test=f"{row['test']:.4f}")
+                if log is not None:
+                    log.write(epoch + 1, row)
         except Diverged as err:
             run.diverged = err.record
             run.best_epoch, run.valid, run.test, run.best_state = 0, math.nan, math.nan, None
         finally:
             bar.close()
+            if log is not None:
+                log.close()
     if timed:
         seconds = sum(r["seconds"] for r in timed)
         run.seconds_per_epoch = seconds / len(timed)
@@ -273,5 +295,5 @@ def train_node(config: NodeConfig, graph: NodeGraph, optimizer: str, seed: int,
     return run
 
 
-__all__ = ["Diverged", "NodeRun", "batch_step", "peak_memory_mb", "predict", "shard", "train_epoch",
+__all__ = ["LOG_COLUMNS", "Diverged", "NodeRun", "evaluate_into", "batch_step", "peak_memory_mb", "predict", "shard", "train_epoch",
            "train_node", "train_step"]

@@ -369,3 +369,14 @@ def test_seed_repeats_and_quiet_take_their_earlier_names_too(flags):
 
     args = build_parser().parse_args(["mol", *flags])
     assert args.quiet and config_from_args(args).seeds == [3, 4]
+
+
+def test_log_dir_holds_each_runs_epochs(data_root, mol_cache, tmp_path):
+    import csv
+
+    logs = tmp_path / "logs"
+    assert main(["mol", "--dataset", "ogbg-molbbbp", "--root", str(data_root), "--cache-dir",
+                 str(mol_cache), "--optimizer", "graphsam", "--seeds", "1", "--split", "random",
+                 "--log-dir", str(logs), *TINY]) == 0
+    rows = list(csv.DictReader((logs / "graphsam-seed0.csv").open()))
+    assert [r["epoch"] for r in rows] == ["1", "2"] and float(rows[1]["valid"]) > 0

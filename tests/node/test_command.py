@@ -156,3 +156,26 @@ def test_csr_and_edge_list_propagation_train_alike(data_root, tmp_path, extra):
     for a, b in zip(runs["csr"]["history"], runs["edge-index"]["history"], strict=True):
         assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-5)
         assert a["valid"] == pytest.approx(b["valid"], abs=2e-3)
+
+
+def test_log_dir_holds_each_runs_epochs_as_csv_and_tensorboard_events(data_root, tmp_path):
+    import csv
+
+    logs = tmp_path / "logs"
+    assert main(node("--dataset", "cora", "--root", str(data_root), "--optimizer",
+                     "adam,fgsam+", "--repeats", "1", "--epochs", "4", "--eval-every", "2",
+                     "--log-dir", str(logs))) == 0
+    rows = list(csv.DictReader((logs / "fgsam+-seed0.csv").open()))
+    assert [r["epoch"] for r in rows] == ["1", "2", "3", "4"]
+    assert rows[0]["valid"] == "" and 0.0 <= float(rows[1]["valid"]) <= 1.0
+    assert float(rows[3]["train_loss"]) > 0
+    # tensorboard is part of the test extra: its event files are there too
+    assert list((logs / "adam-seed0").glob("events.out.tfevents.*"))
+
+
+def test_a_log_dir_that_is_a_file_is_refused_before_any_work(tmp_path, capsys):
+    path = tmp_path / "file"
+    path.write_text("x")
+    assert main(node("--log-dir", str(path))) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"--log-dir {str(path)!r} is a file; give a folder" in err and "\n" not in err
