@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+import sys
 from typing import Any
 
 import torch
@@ -193,5 +194,14 @@ def _load_dataset(config: MolConfig, ctx: DistributedContext) -> MoleculeDataset
     return dataset
 
 
-__all__ = ["check_optimizers", "ogb_count_note", "checkpoint_folders", "comparison_table", "mean_std",
-           "run_experiment", "summarize", "summary_line", "where_diverged"]
+__all__ = [
+    "check_optimizers",
+    "checkpoint_folders",
+    "comparison_table",
+    "mean_std",
+    "ogb_count_note",
+    "run_experiment",
+    "summarize",
+    "summary_line",
+    "where_diverged",
+]

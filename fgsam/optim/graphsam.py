@@ -40,8 +40,9 @@ class GraphSAM(SharpnessAwareOptimizer):
     with the radius decayed by epoch, :math:`\rho_e = \rho\, \gamma^{\lfloor e / s
     \rfloor}` (:math:`s` = ``decay_every``; a warning when :math:`\rho_e` falls below 1%
     of :math:`\rho`, as it does within 7 epochs at the defaults: in a full-batch loop,
-    where an epoch is one step, set ``decay_every`` to a fraction of the epochs). At the first step of every epoch
-    (:meth:`start_epoch`) and whenever the direction is missing, the step first takes
+    where an epoch is one step, set ``decay_every`` to a fraction of the epochs). At the
+    first step of every epoch (:meth:`start_epoch`) and whenever the direction is missing,
+    the step first takes
     :math:`g = \nabla L(w)` and resets :math:`m \leftarrow g` (one extra pass). With
     ``adaptive`` the perturbation is ASAM-scaled, :math:`\epsilon = \rho_e T^2 m /
     \lVert T m \rVert`, :math:`T = |w| + \eta`. Cost: 1 forward/backward per step, plus

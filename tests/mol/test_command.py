@@ -380,3 +380,11 @@ def test_log_dir_holds_each_runs_epochs(data_root, mol_cache, tmp_path):
                  "--log-dir", str(logs), *TINY]) == 0
     rows = list(csv.DictReader((logs / "graphsam-seed0.csv").open()))
     assert [r["epoch"] for r in rows] == ["1", "2"] and float(rows[1]["valid"]) > 0
+
+
+def test_a_molecule_count_other_than_ogbs_is_noted_on_stderr(data_root, mol_cache, capsys):
+    assert main(["mol", "--dataset", "ogbg-molclintox", "--root", str(data_root), "--cache-dir",
+                 str(mol_cache), "--optimizer", "adam", "--seeds", "1", *TINY]) == 0
+    err = capsys.readouterr().err
+    assert "fgsam mol: note: ogbg-molclintox: 1,480 molecules kept" in err
+    assert "where OGB's version has 1,477 graphs" in err
