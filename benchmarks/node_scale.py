@@ -113,7 +113,7 @@ def steps(run, count, record):
     run["model"].train()
     for _ in range(count):
         start, cpu = time.perf_counter(), time.process_time()
-        batch_step(run["opt"], run["model"], next_batch(run), adjacency)
+        batch_step(run["opt"], run["model"], next_batch(run), adjacency, graph.in_degree)
         if record:
             run["wall"].append(time.perf_counter() - start)
             run["cpu"].append(time.process_time() - cpu)

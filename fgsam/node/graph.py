@@ -46,6 +46,7 @@ class NodeGraph:
     test_idx: Tensor
     features_normalized: bool = False
     _adj_t: Tensor | None = field(default=None, repr=False)
+    _in_degree: Tensor | None = field(default=None, repr=False)
 
     @classmethod
     def make(cls, dataset: NodeDataset, model: str, device: torch.device | str,
@@ -83,6 +84,17 @@ class NodeGraph:
     @property
     def num_classes(self) -> int:
         return self.dataset.num_classes
+
+    @property
+    def in_degree(self) -> Tensor | None:
+        """Each node's in-degree in the graph the model reads, for the unbiased scaling of
+        sampled edge weights (:func:`~fgsam.node.train.batch_step`); ``None`` without edge
+        weights."""
+        if self.edge_weight is None:
+            return None
+        if self._in_degree is None:
+            self._in_degree = torch.bincount(self.edge_index[1], minlength=self.num_nodes)
+        return self._in_degree
 
     @property
     def in_memory(self) -> bool:

@@ -29,7 +29,6 @@ from fgsam.node.models import build_node_model
 from fgsam.optim.base import SharpnessAwareOptimizer
 from fgsam.optim.training_step import training_step
 
-
 #: The columns of a run's ``--log-dir`` CSV (``valid``/``test`` empty where not evaluated).
 LOG_COLUMNS = ["epoch", "train_loss", "seconds", "cpu_seconds", "seed_nodes", "valid", "test"]
 
@@ -131,12 +130,31 @@ def train_step(opt: torch.optim.Optimizer, model: torch.nn.Module, x: Tensor,
     return training_step(opt, closure, peer_closure if two else None).detach()
 
 
+def sampled_edge_weight(batch: Any, in_degree: Tensor) -> Tensor:
+    """The batch's ``edge_weight`` times ``in_degree(v) / sampled in-edges of v`` for each
+    edge's target ``v`` (see :func:`batch_step`); ``batch`` has ``n_id`` (global ids)."""
+    target = batch.edge_index[1]
+    sampled = torch.bincount(target, minlength=batch.num_nodes)
+    full = in_degree.to(target.device)[batch.n_id.to(target.device)]
+    return batch.edge_weight * (full[target] / sampled[target]).to(batch.edge_weight.dtype)
+
+
 def batch_step(opt: torch.optim.Optimizer, model: torch.nn.Module, batch: Any,
-               adjacency: str = "edge-index") -> Tensor:
-    """:func:`train_step` on a sampled batch: the loss of its seed nodes (its first
-    ``batch_size`` rows), the subgraph as a CSR adjacency for ``adjacency="csr"``."""
+               adjacency: str = "edge-index", in_degree: Tensor | None = None) -> Tensor:
+    r""":func:`train_step` on a sampled batch: the loss of its seed nodes (its first
+    ``batch_size`` rows), the subgraph as a CSR adjacency for ``adjacency="csr"``.
+
+    With ``in_degree`` (each node's in-degree in the whole graph) the batch's edge weights
+    (GCN's normalisation of the whole graph) are scaled by
+    :math:`\deg^-(v) / |\text{sampled in-edges of } v|` per target :math:`v`: a uniform
+    sample of :math:`k` of the :math:`\deg^-(v)` terms of :math:`\sum_u a_{vu} h_u`,
+    scaled so, estimates the whole sum without bias, which is what the exact layer-wise
+    evaluation computes (without it, training sees a :math:`k / \deg^-(v)` share of each
+    neighbourhood and evaluation all of it). Every in-edge sampled: a factor of 1."""
     n = batch.batch_size
     edge_index, edge_weight = batch.edge_index, getattr(batch, "edge_weight", None)
+    if edge_weight is not None and in_degree is not None:
+        edge_weight = sampled_edge_weight(batch, in_degree)
     if adjacency == "csr":
         edge_index, edge_weight = csr_adjacency(edge_index, batch.num_nodes, edge_weight), None
     return train_step(opt, model, batch.x, edge_index, edge_weight, slice(0, n), batch.y[:n])
@@ -161,7 +179,7 @@ def train_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, graph: NodeG
         loader.set_epoch(epoch)
         for batch in loader:
             batch = batch.to(device)
-            losses.append(batch_step(opt, model, batch, adjacency))
+            losses.append(batch_step(opt, model, batch, adjacency, graph.in_degree))
             seeds += batch.batch_size * ctx.world_size
     return ctx.mean(torch.stack(losses).float()).cpu(), seeds
 
@@ -295,5 +313,17 @@ def train_node(config: NodeConfig, graph: NodeGraph, optimizer: str, seed: int,
     return run
 
 
-__all__ = ["LOG_COLUMNS", "Diverged", "NodeRun", "evaluate_into", "batch_step", "peak_memory_mb", "predict", "shard", "train_epoch",
-           "train_node", "train_step"]
+__all__ = [
+    "LOG_COLUMNS",
+    "Diverged",
+    "NodeRun",
+    "batch_step",
+    "evaluate_into",
+    "peak_memory_mb",
+    "predict",
+    "sampled_edge_weight",
+    "shard",
+    "train_epoch",
+    "train_node",
+    "train_step",
+]
