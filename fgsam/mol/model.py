@@ -23,11 +23,12 @@ from fgsam.mol.config import MolConfig
 from fgsam.mol.distributed import DistributedContext
 from fgsam.mol.loss import REGRESSION
 from fgsam.mol.split import MoleculeSplit, sampler_indices
-from fgsam.nn.models.gin import MolGIN
+from fgsam.nn.models.gin import MolGIN, MolGINVirtual
 from fgsam.nn.models.mol_transformer import MolTransformer
 
 #: Model names and their classes.
-MODELS: dict[str, type[torch.nn.Module]] = {"transformer": MolTransformer, "gin": MolGIN}
+MODELS: dict[str, type[torch.nn.Module]] = {"transformer": MolTransformer, "gin": MolGIN,
+                                            "gin-virtual": MolGINVirtual}
 
 
 def build_model(name: str, num_tasks: int, **kwargs: Any) -> torch.nn.Module:
@@ -41,7 +42,7 @@ def build_model(name: str, num_tasks: int, **kwargs: Any) -> torch.nn.Module:
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; valid: {', '.join(MODELS)}")
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    if name == "gin":
+    if name in ("gin", "gin-virtual"):
         for transformer_only in ("heads", "full_attention", "max_full_nodes"):
             kwargs.pop(transformer_only, None)
     return MODELS[name](num_tasks, **kwargs)
@@ -246,9 +247,9 @@ __all__ = [
     "MolCheckpoint",
     "TargetScaling",
     "build_model",
-    "model_arguments",
     "evaluate",
     "load_mol_checkpoint",
+    "model_arguments",
     "predict",
     "save_mol_checkpoint",
     "score",

@@ -62,14 +62,16 @@ def test_compares_optimizers_on_identical_splits_and_seeds(data_root, mol_cache,
     assert torch.isfinite(data.loss(model(batch), batch.y))
 
 
-def test_single_run_checkpoint_goes_into_the_folder_itself(data_root, mol_cache, tmp_path):
+@pytest.mark.parametrize("name, cls", [("gin", "MolGIN"), ("gin-virtual", "MolGINVirtual")])
+def test_single_run_checkpoint_goes_into_the_folder_itself(data_root, mol_cache, tmp_path,
+                                                           name, cls):
     ckpt = tmp_path / "one"
     assert main(["mol", "--dataset", "ogbg-molesol", "--root", str(data_root), "--cache-dir",
-                 str(mol_cache), "--optimizer", "sam", "--seeds", "1", "--model", "gin",
+                 str(mol_cache), "--optimizer", "sam", "--seeds", "1", "--model", name,
                  "--save-checkpoint", str(ckpt), *TINY]) == 0
     assert sorted(p.name for p in ckpt.iterdir()) == ["config.json", "model.pt"]
     model, data, config = load_mol_checkpoint(ckpt)
-    assert type(model.model).__name__ == "MolGIN" and config["metric"] == "rmse"
+    assert type(model.model).__name__ == cls and config["metric"] == "rmse"
     assert data.sizes == {"train": 120, "valid": 15, "test": 15}
     from ogb.graphproppred import Evaluator
 

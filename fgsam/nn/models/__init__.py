@@ -2,12 +2,13 @@
 
 from fgsam.nn.models.attention_edges import attention_edges
 from fgsam.nn.models.edge_softmax import edge_softmax, edge_sum
-from fgsam.nn.models.gin import MolGIN
+from fgsam.nn.models.gin import MolGIN, MolGINVirtual
 from fgsam.nn.models.mol_transformer import MolTransformer, MolTransformerLayer
 from fgsam.nn.models.sparse_attention import SparseAttention
 
 __all__ = [
     "MolGIN",
+    "MolGINVirtual",
     "MolTransformer",
     "MolTransformerLayer",
     "SparseAttention",
