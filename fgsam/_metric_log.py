@@ -47,7 +47,7 @@ class MetricLog:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:  # an optional extra: the CSV is the log without it
-                SummaryWriter = None  # noqa: N806
+                SummaryWriter = None
             if SummaryWriter is not None:
                 self.events = SummaryWriter(str(self.folder / run))
 
