@@ -17,8 +17,10 @@ take each step with :func:`fgsam_step`:
   (``precision="bf16-mixed"``). With a gradient scaler (``precision="16-mixed"``)
   Lightning would call the optimizer without its closures, so the scaler is handed to
   the optimizer's own ``step(..., scaler=)`` instead and updated after it;
-* ``on_before_optimizer_step`` hooks run once per evaluation of ``closure``, after the
-  forward and before the optimizer's ``backward``: read gradients elsewhere. Lightning's
+* ``on_before_optimizer_step`` hooks run once per evaluation of ``closure`` (SAM: twice
+  a step, FGSAM: once, FGSAM+'s approximate steps: never; ``peer_closure`` is not
+  wrapped), after its forward and before the optimizer's ``backward``, so the gradients
+  are not there yet; with a scaler they do not run. Read gradients elsewhere. Lightning's
   ``Trainer(gradient_clip_val=)`` is refused under manual optimisation; use the
   optimizer's ``max_grad_norm``. ``on_before_backward``/``on_after_backward`` do not run
   for the optimizer's own backward passes;

@@ -26,6 +26,9 @@ from fgsam.lightning import (  # noqa: E402
 from fgsam.nn import peer_forward  # noqa: E402
 from fgsam.optim import create_optimizer, training_step  # noqa: E402
 
+# Lightning's own pytree code under a newer torch; nothing of fgsam's.
+pytestmark = pytest.mark.filterwarnings(r"ignore:`isinstance\(treespec, LeafSpec\)` is deprecated")
+
 STEPS_PER_EPOCH, EPOCHS = 2, 2
 OPTIONS = {"sam": {}, "fgsam": {}, "fgsam+": {}, "graphsam": {"decay_every": 1},
            "sgd": {}}
@@ -201,3 +204,20 @@ def test_16_mixed_with_a_scaler_matches_the_scaled_loop(name: str) -> None:
     assert fit.precision_plugin.scaler.get_scale() == scaler.get_scale()
     assert_same_weights(module.gcn, model)
     assert module.losses == pytest.approx(losses)
+
+
+class HookCount(L.Callback):
+    def __init__(self) -> None:
+        self.calls: list[bool] = []
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        self.calls.append(next(pl_module.parameters()).grad is None)
+
+
+@pytest.mark.parametrize(("name", "per_step"), [("sam", 2), ("fgsam", 1), ("graphsam", None)])
+def test_on_before_optimizer_step_runs_once_per_gnn_closure(name: str, per_step) -> None:
+    count = HookCount()
+    trainer(callbacks=[SharpnessAwareCallback(), count]).fit(Node(name), loader())
+    # GraphSAM evaluates its closure twice on the first step of an epoch, once on the others.
+    expected = per_step * STEPS_PER_EPOCH * EPOCHS if per_step else (STEPS_PER_EPOCH + 1) * EPOCHS
+    assert len(count.calls) == expected and all(count.calls)
