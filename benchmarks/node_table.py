@@ -80,8 +80,9 @@ for dataset in args.datasets.split(","):
                 rows.append((dataset, model, mode, results))
 
 head = " | ".join(f"{n} test acc." for n in names)
-print(f"\n| graph | model | training | {head} | CPU s / epoch ({' / '.join(names)}) |")
-print("|---|---|---|" + "---|" * len(names) + "---|")
+print(f"\n| graph | model | training | seeds | {head} | CPU s / epoch "
+      f"({' / '.join(names)}) |")
+print("|---|---|---|---|" + "---|" * len(names) + "---|")
 for dataset, model, mode, results in rows:
     cells, cpu = [], []
     for n in names:
@@ -92,5 +93,6 @@ for dataset, model, mode, results in rows:
         cpu.append(r["cpu_seconds_per_epoch"])
     ratios = " / ".join(f"{c / cpu[0]:.2f}" for c in cpu)
     label = "full-batch" if mode == "full" else f"sampled {args.fanout}, batch {args.batch_size}"
-    print(f"| {dataset} | {model} | {label} | {' | '.join(cells)} | {cpu[0]:.3f} s; "
+    seeds = len(results["results"][names[0]]["seeds"])
+    print(f"| {dataset} | {model} | {label} | {seeds} | {' | '.join(cells)} | {cpu[0]:.3f} s; "
           f"{ratios} |")
