@@ -24,6 +24,7 @@ from fgsam.data.molecule_cache import (
 from fgsam.data.molecule_catalog import MOLECULES
 from fgsam.data.molecule_csv import read_molecule_csv
 from fgsam.data.molecule_features import featurize
+from fgsam.data.molecule_ogb import ogb_molecule_folder, read_ogb_molecules
 from fgsam.data.molecule_split import random_split, scaffold_split
 from fgsam.data.root import data_root
 
@@ -58,6 +59,13 @@ class MoleculeDataset(InMemoryDataset):
     written atomically, in ``cache_dir`` (see
     :func:`~fgsam.data.molecule_cache.molecule_cache_dir`), keyed by the CSV's sha256.
 
+    When the data root holds OGB's own folder of the dataset (``ogb/ogbg_molhiv/`` etc.,
+    as OGB's ``PygGraphPropPredDataset(name, root=<data root>/ogb)`` reads it), OGB's
+    graphs are read from it by OGB (see :mod:`fgsam.data.molecule_ogb`; OGB writes its
+    ``processed/`` cache there) instead of the CSV, and the scaffold split is OGB's
+    official one (``split/scaffold/``); :attr:`source_kind` says which was read. A
+    partial OGB folder raises a one-line ``FileNotFoundError`` naming what it lacks.
+
     The CSV is checked as it is read (:func:`~fgsam.data.molecule_csv.read_molecule_csv`):
     an empty or undecodable file, a missing SMILES or label column, an infinite label, a
     label column without any label and, for classification, a label other than 0/1
@@ -68,7 +76,7 @@ class MoleculeDataset(InMemoryDataset):
         name (str or DatasetInfo): an OGB name, e.g. ``"ogbg-molbbbp"`` (see
             :func:`molecule_names`), or an entry of your own in the catalog's
             ``moleculenet-csv`` format (e.g. a catalog entry with another file via
-            ``dataclasses.replace``).
+            ``dataclasses.replace``; such an entry always reads its CSV).
         root (str or Path, optional): the data root. (default: ``$FGSAM_DATA``, else
             ``./datasets``)
         cache_dir (str or Path, optional): the cache folder. (default: ``$FGSAM_CACHE``,
@@ -93,6 +101,14 @@ class MoleculeDataset(InMemoryDataset):
                              f"MoleculeDataset reads the molecule datasets "
                              f"{', '.join(molecule_names())}")
         super().__init__(None, transform, log=log)
+        #: OGB's official split when OGB's folder was read, else ``None``.
+        self.ogb_split: dict[str, Tensor] | None = None
+        folder = ogb_molecule_folder(self.info.name, root) if isinstance(name, str) else None
+        if folder is not None:
+            self._read_ogb(folder)
+            return
+        #: ``"moleculenet-csv"`` or ``"ogb"`` (OGB's own folder): where the graphs come from.
+        self.source_kind = "moleculenet-csv"
         spec = self.info.files[0]
         self.source = fetch(spec, root, download)
         matched = next(c for c in spec.candidates()
@@ -138,7 +154,10 @@ class MoleculeDataset(InMemoryDataset):
 
     def get_idx_split(self, split: str = "scaffold", seed: int = 0) -> dict[str, Tensor]:
         """``{"train", "valid", "test"}`` index tensors: OGB's deterministic scaffold split
-        (80/10/10) or a seeded random split (``seed`` used only there)."""
+        (80/10/10; OGB's own split files when OGB's folder was read) or a seeded random
+        split (``seed`` used only there)."""
+        if split == "scaffold" and self.ogb_split is not None:
+            return {part: index.clone() for part, index in self.ogb_split.items()}
         if split == "scaffold":
             return scaffold_split(self.smiles)
         if split == "random":
@@ -146,9 +165,24 @@ class MoleculeDataset(InMemoryDataset):
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
 
     def __repr__(self) -> str:
+        what = ("OGB's graphs" if self.source_kind == "ogb"
+                else f"{len(self.skipped)} invalid SMILES skipped")
         return (f"{type(self).__name__}({self.name!r}, {len(self)} molecules, "
-                f"{self.num_tasks} task{'s' * (self.num_tasks != 1)}, "
-                f"{len(self.skipped)} invalid SMILES skipped)")
+                f"{self.num_tasks} task{'s' * (self.num_tasks != 1)}, {what})")
+
+    def _read_ogb(self, folder: Path) -> None:
+        molecules = read_ogb_molecules(self.info.name, folder, log=self.log)
+        self.source_kind = "ogb"
+        self.source = folder
+        self.source_sha256 = None  # OGB's release, not a checksummed file of the catalog
+        self.cache_path = folder / "processed" / "geometric_data_processed.pt"
+        self.data = Data.from_dict(molecules.data)
+        self.slices = molecules.slices
+        self.smiles = molecules.smiles
+        self.rows = list(range(len(molecules.smiles)))  # OGB's graph order
+        self.skipped = []
+        self.tasks = molecules.tasks
+        self.ogb_split = molecules.split
 
     # ----------------------------------------------------------------- cache
     def _build(self, smiles_column: str, label_columns: list[str]) -> dict[str, Any]:

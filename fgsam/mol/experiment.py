@@ -105,17 +105,19 @@ def run_experiment(config: MolConfig, device: torch.device | str = "cpu",
         split_seed = config.split_seed if config.split_seed is not None else seed
         parts.append(MoleculeSplit.make(dataset, config.split, split_seed,
                                         config.max_molecules))
-    splits = [{"seed": seed, "kind": data.kind, "split_seed": data.seed, **data.sizes}
+    splits = [{"seed": seed, "kind": data.kind, "split": data.origin, "split_seed": data.seed,
+               **data.sizes}
               for seed, data in zip(config.seeds, parts)]
     folders = checkpoint_folders(checkpoint_dir, config.optimizers, config.seeds)
     runs: dict[str, list[MolRun]] = {name: [] for name in config.optimizers}
     head = {
         "config": config.to_dict(),
-        "dataset": {"name": dataset.name, "molecules": len(dataset),
+        "dataset": {"name": dataset.name, "source": dataset.source_kind,
+                    "molecules": len(dataset),
                     "ogb_graphs": dataset.info.stats.get("ogb_graphs"),
                     "invalid_smiles_skipped": len(dataset.skipped), "tasks": dataset.num_tasks,
                     "task_type": dataset.task_type, "metric": dataset.eval_metric,
-                    "source_sha256": dataset.source_sha256},
+                    "source_sha256": dataset.source_sha256, "split": parts[0].origin},
         "splits": splits,
         # the sizes the models were built with (the config keeps None for "the default")
         "model_arguments": model_arguments(config.model, **config.model_kwargs()),
@@ -161,9 +163,10 @@ def run_experiment(config: MolConfig, device: torch.device | str = "cpu",
 
 def ogb_count_note(dataset: MoleculeDataset, split: str) -> str | None:
     """A line saying that the molecules kept differ from OGB's graphs of the dataset, so a
-    scaffold split is not OGB's split (``None`` when the counts agree or for other splits)."""
+    scaffold split is not OGB's split (``None`` when the counts agree, for other splits and
+    when OGB's own folder was read: the graphs and split are then OGB's)."""
     ogb = dataset.info.stats.get("ogb_graphs")
-    if split != "scaffold" or ogb is None or len(dataset) == ogb:
+    if split != "scaffold" or ogb is None or len(dataset) == ogb or dataset.source_kind == "ogb":
         return None
     return (f"{dataset.name}: {len(dataset):,} molecules kept ({len(dataset.skipped)} invalid "
             f"SMILES skipped) where OGB's version has {ogb:,} graphs: the scaffold split is "

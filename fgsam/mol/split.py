@@ -54,12 +54,18 @@ class MoleculeSplit:
              max_molecules: int | None = None) -> MoleculeSplit:
         """Split ``dataset`` (only its first ``max_molecules`` molecules if given).
 
+        The scaffold split is OGB's own (its split files) when ``dataset`` was read from
+        OGB's folder, else fgsam's (:func:`scaffold_split`); :attr:`origin` says which.
         Refuses a split with a part too small to train or score (:data:`MIN_SIZES`: two
         training molecules, so a shuffled epoch keeps a batch of two or more, and one
         each for validation and test), naming how many each part needs and got.
         """
         n = len(dataset) if max_molecules is None else min(int(max_molecules), len(dataset))
-        if kind == "scaffold":
+        if kind == "scaffold" and getattr(dataset, "ogb_split", None) is not None:
+            # OGB's official split; a cut keeps, of each part, the molecules within it
+            split = cls(dataset, {part: index[index < n] for part, index
+                                  in dataset.get_idx_split("scaffold").items()}, kind, None)
+        elif kind == "scaffold":
             split = cls(dataset, scaffold_split(dataset.smiles[:n]), kind, None)
         elif kind == "random":
             split = cls(dataset, random_split(n, seed), kind, seed)
@@ -74,6 +80,14 @@ class MoleculeSplit:
             raise ValueError(f"{what}: the {kind} split of {n} molecules gives too few: {got} "
                              f"(each part needs at least: {need}); use more molecules")
         return split
+
+    @property
+    def origin(self) -> str:
+        """``"ogb-scaffold"`` (OGB's split files), ``"fgsam-scaffold"`` or ``"random"``."""
+        if self.kind != "scaffold":
+            return self.kind
+        return "ogb-scaffold" if getattr(self.dataset, "ogb_split", None) is not None \
+            else "fgsam-scaffold"
 
     @property
     def sizes(self) -> dict[str, int]:
