@@ -129,9 +129,7 @@ def read_ogb_molecules(name: str, folder: Path, log: bool = True) -> OGBMolecule
     except (FileNotFoundError, MemoryError):
         raise
     except Exception as err:  # a corrupt file can make pandas or torch raise almost anything
-        where = folder / _PROCESSED if (folder / _PROCESSED).is_file() else folder / "raw"
-        raise unreadable(where, f"OGB's {name} files (delete processed/ to rebuild it from "
-                                f"raw/)", err) from err
+        raise _unreadable(name, folder, err) from err
     try:
         table = pd.read_csv(folder / OGB_MAPPING, compression="gzip")
     except Exception as err:  # pandas' failure on a corrupt table
@@ -142,13 +140,37 @@ def read_ogb_molecules(name: str, folder: Path, log: bool = True) -> OGBMolecule
                          f"{len(dataset)} rows (one per graph), got columns "
                          f"{list(table.columns)} and {len(table)} rows; unzip OGB's "
                          f"{name} folder again")
+    index = {k: torch.as_tensor(split[k], dtype=torch.long).reshape(-1)
+             for k in ("train", "valid", "test")}
+    for part, ids in index.items():
+        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= len(dataset)):
+            raise ValueError(f"{folder / 'split' / 'scaffold'}: {part} holds graph ids outside "
+                             f"0..{len(dataset) - 1}, so it is not this folder's split; unzip "
+                             f"OGB's {name} folder again")
     data = dataset._data
     data.y = data.y.to(torch.float32)  # fgsam's labels are float with NaN where missing
     tasks = [c for c in table.columns if c not in ("smiles", "mol_id")]
     return OGBMolecules(folder, data.to_dict(), dict(dataset.slices),
-                        [str(s) for s in table["smiles"]], tasks,
-                        {k: torch.as_tensor(split[k], dtype=torch.long).reshape(-1)
-                         for k in ("train", "valid", "test")})
+                        [str(s) for s in table["smiles"]], tasks, index)
+
+
+def _unreadable(name: str, folder: Path, err: BaseException) -> ValueError:
+    """The error naming the first raw or split file that does not decode, else the cache."""
+    import pandas as pd
+
+    files = [folder / "raw" / f for f in (*OGB_RAW_CHECKS, *OGB_RAW_BUILD)]
+    files += [folder / "split" / "scaffold" / f for f in OGB_SPLIT_FILES]
+    for path in files:
+        if not path.is_file():
+            continue
+        try:
+            pd.read_csv(path, compression="gzip", header=None)
+        except Exception as own:  # the parse OGB does, one file at a time
+            return unreadable(path, "a gzip-compressed CSV of numbers (OGB's raw layout)", own)
+    if (folder / _PROCESSED).is_file():
+        return unreadable(folder / _PROCESSED, "OGB's processed cache (delete it to rebuild it "
+                          "from raw/)", err)
+    return unreadable(folder / "raw", f"OGB's raw {name} CSVs, consistent in size", err)
 
 
 def _pyg_safe_globals():

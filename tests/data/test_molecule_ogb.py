@@ -145,3 +145,17 @@ def test_without_the_folder_the_csv_and_fgsams_split_are_used(data_root, tmp_pat
     write_ogb_folder(mol_root)
     assert MoleculeDataset("ogbg-molclintox", mol_root, cache_dir=mol_cache,
                            log=False).source_kind == "moleculenet-csv"
+
+
+def test_a_corrupt_ogb_file_is_named_in_one_line(tmp_path):
+    root = tmp_path / "data"
+    folder = write_ogb_folder(root)
+    (folder / "raw" / "node-feat.csv.gz").write_bytes(b"not gzip")
+    with pytest.raises(ValueError) as err:
+        MoleculeDataset("ogbg-molbbbp", root, log=False)
+    assert "\n" not in str(err.value)
+    assert str(err.value).startswith(f"{folder / 'raw' / 'node-feat.csv.gz'}: cannot be read")
+    write_ogb_folder(root)
+    _write_csv(folder / "split" / "scaffold" / "test.csv.gz", [[4], [12]])  # 12 graphs: 0..11
+    with pytest.raises(ValueError, match=r"scaffold: test holds graph ids outside 0\.\.11"):
+        MoleculeDataset("ogbg-molbbbp", root, log=False)
