@@ -63,8 +63,9 @@ class MoleculeDataset(InMemoryDataset):
     as OGB's ``PygGraphPropPredDataset(name, root=<data root>/ogb)`` reads it), OGB's
     graphs are read from it by OGB (see :mod:`fgsam.data.molecule_ogb`; OGB writes its
     ``processed/`` cache there) instead of the CSV, and the scaffold split is OGB's
-    official one (``split/scaffold/``); :attr:`source_kind` says which was read. A
-    partial OGB folder raises a one-line ``FileNotFoundError`` naming what it lacks.
+    official one (``split/scaffold/``); :attr:`source_kind` says which was read
+    (``cache_dir`` and ``download`` are then unused). A partial OGB folder raises a
+    one-line ``FileNotFoundError`` naming what it lacks.
 
     The CSV is checked as it is read (:func:`~fgsam.data.molecule_csv.read_molecule_csv`):
     an empty or undecodable file, a missing SMILES or label column, an infinite label, a
