@@ -41,7 +41,8 @@ def test_model_arguments_resolve_the_defaults_a_run_was_built_with():
     from fgsam.mol.model import model_arguments
 
     assert model_arguments("gin", hidden=None, layers=3, dropout=None) == {
-        "hidden": 300, "layers": 3, "dropout": 0.5}
+        "hidden": 300, "layers": 3, "dropout": 0.5, "virtual_node": False}
+    assert model_arguments("gin-virtual") == {"hidden": 300, "layers": 5, "dropout": 0.5}
     assert model_arguments("transformer", hidden=64, heads=None, full_attention=None) == {
         "hidden": 64, "layers": 4, "heads": 8, "dropout": 0.1, "full_attention": False,
         "max_full_nodes": 64}
