@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from fgsam.data.file_errors import unreadable
+from fgsam.data.ogbn_reader import pyg_safe_globals
 from fgsam.data.root import ENV_VAR, data_root
 
 #: The release marker OGB checks in the dataset folder (version 1 for every ``ogbg-mol*``).
@@ -117,7 +118,7 @@ def read_ogb_molecules(name: str, folder: Path, log: bool = True) -> OGBMolecule
     # OGB prints its progress on stdout, which carries fgsam's results
     out = sys.stderr if log else io.StringIO()
     try:
-        with _pyg_safe_globals(), _no_download(name, folder), contextlib.redirect_stdout(out), \
+        with pyg_safe_globals(), _no_download(name, folder), contextlib.redirect_stdout(out), \
                 contextlib.redirect_stderr(out), warnings.catch_warnings():
             warnings.filterwarnings("ignore", "The given NumPy array is not writable")  # OGB's
             dataset = PygGraphPropPredDataset(name=name, root=str(folder.parent))
@@ -171,16 +172,6 @@ def _unreadable(name: str, folder: Path, err: BaseException) -> ValueError:
         return unreadable(folder / _PROCESSED, "OGB's processed cache (delete it to rebuild it "
                           "from raw/)", err)
     return unreadable(folder / "raw", f"OGB's raw {name} CSVs, consistent in size", err)
-
-
-def _pyg_safe_globals():
-    """Allow PyG's own classes in OGB's ``torch.load`` of its processed cache (OGB calls it
-    without ``weights_only``, which PyTorch 2.6 made refuse them)."""
-    from torch_geometric.data import Data
-    from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
-    from torch_geometric.data.storage import GlobalStorage
-
-    return torch.serialization.safe_globals([Data, DataEdgeAttr, DataTensorAttr, GlobalStorage])
 
 
 @contextlib.contextmanager

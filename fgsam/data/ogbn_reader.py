@@ -131,7 +131,7 @@ def _load(spec: OGBNodeSet, folder: Path, missing: list[Path]):
 
     created = not folder.exists()
     try:
-        with _pyg_safe_globals(), _download_consented():
+        with pyg_safe_globals(), _download_consented():
             return PygNodePropPredDataset(name=spec.name, root=str(folder.parent))
     except (urllib.error.URLError, OSError, TimeoutError, EOFError) as err:
         if created:  # leave no half-made folder behind a failed download
@@ -210,16 +210,22 @@ def _unreadable(spec: OGBNodeSet, folder: Path, err: BaseException) -> ValueErro
     return unreadable(folder / "raw", f"OGB's raw {spec.name} CSVs, consistent in size", err)
 
 
-def _pyg_safe_globals():
-    """Allow PyG's own storage classes in OGB's ``torch.load`` of its processed cache.
+def pyg_safe_globals() -> contextlib.AbstractContextManager:
+    """Allow PyG's own data classes in OGB's ``torch.load`` of its processed caches (node
+    and graph datasets alike).
 
     OGB calls ``torch.load`` without ``weights_only``; since PyTorch 2.6 that refuses the
-    ``Data`` classes OGB itself saved there.
+    ``Data`` classes OGB itself saved there. They are allowlisted for good
+    (``add_safe_globals``), not inside a ``safe_globals`` block: leaving such a block
+    restores the list as it was before it, which drops what PyG registers when OGB first
+    imports parts of it inside, and a later load then fails.
     """
+    from torch_geometric.data import Data
     from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
     from torch_geometric.data.storage import GlobalStorage
 
-    return torch.serialization.safe_globals([DataEdgeAttr, DataTensorAttr, GlobalStorage])
+    torch.serialization.add_safe_globals([Data, DataEdgeAttr, DataTensorAttr, GlobalStorage])
+    return contextlib.nullcontext()
 
 
 @contextlib.contextmanager
@@ -253,4 +259,4 @@ def _message(spec: OGBNodeSet, missing: list[Path], folder: Path, reason: str) -
 
 
 __all__ = ["OGBN_SETS", "OGB_RELEASE", "OGB_SPLIT_FILES", "OGBNodeSet", "ogbn_folder",
-           "read_ogbn"]
+           "pyg_safe_globals", "read_ogbn"]
