@@ -28,4 +28,14 @@ def add_run_arguments(p: argparse.ArgumentParser, *, out_help: str, checkpoint_h
     p.add_argument("--save-checkpoint", default=None, metavar="DIR", help=checkpoint_help)
 
 
-__all__ = ["DEVICE_HELP", "THREADS_HELP", "add_run_arguments", "positive_int"]
+def check_positive_flags(args: argparse.Namespace, names: tuple[str, ...]) -> None:
+    """Refuse an integer flag of ``names`` below 1 (``None``, a default left unset, passes),
+    naming the flag and the value."""
+    for name in names:
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be an integer >= 1, got {value}")
+
+
+__all__ = ["DEVICE_HELP", "THREADS_HELP", "add_run_arguments", "check_positive_flags",
+           "positive_int"]

@@ -89,6 +89,21 @@ def checkpoint_folders(checkpoint_dir: str | os.PathLike[str] | None, optimizers
     return {(name, seed): folder / name / f"seed{seed}" for seed in seeds for name in optimizers}
 
 
+class Diverged(Exception):
+    """A run's loss or predictions became non-finite: ``record`` says where (``epoch``,
+    ``step``, ``pass``, ``message``), as the results list it."""
+
+    def __init__(self, epoch: int, step: int | None, pass_name: str, message: str) -> None:
+        super().__init__(message)
+        self.record = {"epoch": epoch, "step": step, "pass": pass_name, "message": message}
+
+
+def failed_pass(err: FloatingPointError) -> str:
+    """The pass a sharpness-aware optimizer's :class:`FloatingPointError` names (its
+    ``pass_name``: ``"ascent"``, ``"descent"``, ...), else ``"training"``."""
+    return str(getattr(err, "pass_name", None) or "training")
+
+
 class ResultsFile:
     """The JSON of an experiment, written atomically before the first run and again after
     every run, with ``"complete": false`` until the last, so that an interrupt or a later
@@ -138,5 +153,13 @@ class ResultsFile:
                           f"keeps its previous version") from err
 
 
-__all__ = ["ResultsFile", "checkpoint_folders", "comparison_table", "mean_std",
-           "summary_line", "where_diverged"]
+__all__ = [
+    "Diverged",
+    "ResultsFile",
+    "checkpoint_folders",
+    "comparison_table",
+    "failed_pass",
+    "mean_std",
+    "summary_line",
+    "where_diverged",
+]

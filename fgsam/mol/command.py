@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from fgsam._arguments import add_run_arguments
+from fgsam._arguments import add_run_arguments, check_positive_flags
 from fgsam._io import check_output_dir, check_output_file
 from fgsam._validate import resolve_device
 from fgsam.data.molecule_cache import CACHE_ENV_VAR, check_cache_dir
@@ -119,10 +119,7 @@ POSITIVE = ("epochs", "repeats", "batch_size", "eval_batch_size", "hidden", "lay
 
 def check_args(args: argparse.Namespace) -> None:
     """Refuse out-of-range numbers, naming the flag, the value and what is valid."""
-    for name in POSITIVE:
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be an integer >= 1, got {value}")
+    check_positive_flags(args, POSITIVE)
     if args.dropout is not None and not 0.0 <= args.dropout < 1.0:
         raise ValueError(f"--dropout must be in [0, 1), got {args.dropout}")
     for name in ("lr", "weight_decay"):

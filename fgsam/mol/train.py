@@ -16,6 +16,8 @@ from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 from torch_geometric.loader import DataLoader
 
+from fgsam._experiment import Diverged as _Diverged
+from fgsam._experiment import failed_pass
 from fgsam._metric_log import MetricLog
 from fgsam._progress import progress as progress_bar
 from fgsam.mol.config import MolConfig, build_optimizer_and_arguments, optimizer_seed
@@ -305,20 +307,6 @@ def train_molecules(config: MolConfig, data: MoleculeSplit, optimizer: str, seed
     if keep_best_state and run.best_state is None and run.diverged is None:
         run.best_state = copy.deepcopy({k: v.cpu() for k, v in model.state_dict().items()})
     return run
-
-
-class _Diverged(Exception):
-    """A run's loss or predictions became non-finite (caught in :func:`train_molecules`)."""
-
-    def __init__(self, epoch: int, step: int | None, pass_name: str, message: str) -> None:
-        super().__init__(message)
-        self.record = {"epoch": epoch, "step": step, "pass": pass_name, "message": message}
-
-
-def failed_pass(err: FloatingPointError) -> str:
-    """The pass a sharpness-aware optimizer's :class:`FloatingPointError` names (its
-    ``pass_name``: ``"ascent"``, ``"descent"``, ...), else ``"training"``."""
-    return str(getattr(err, "pass_name", None) or "training")
 
 
 def _check_losses(losses: torch.Tensor, epoch: int, steps_before: int, optimizer: str) -> None:

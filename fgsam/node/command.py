@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from fgsam._arguments import add_run_arguments
+from fgsam._arguments import add_run_arguments, check_positive_flags
 from fgsam._distributed import DistributedContext, init_distributed, shutdown_distributed
 from fgsam._experiment import checkpoint_folders
 from fgsam._io import check_output_dir, check_output_file
@@ -142,10 +142,7 @@ def parse_fanout(text: str | None, layers: int) -> list[int]:
 
 def config_from_args(args: argparse.Namespace) -> NodeConfig:
     """The :class:`NodeConfig` of parsed ``fgsam node`` arguments, checked."""
-    for name in POSITIVE:
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be an integer >= 1, got {value}")
+    check_positive_flags(args, POSITIVE)
     if args.num_workers < 0:
         raise ValueError(f"--num-workers must be >= 0, got {args.num_workers}")
     if not 0.0 <= args.dropout < 1.0:

@@ -16,6 +16,7 @@ from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 
 from fgsam._distributed import DistributedContext
+from fgsam._experiment import Diverged, failed_pass
 from fgsam._metric_log import MetricLog
 from fgsam._progress import progress as progress_bar
 from fgsam._random import derive_seed
@@ -87,14 +88,6 @@ class NodeRun:
         return (f"NodeRun({self.optimizer}, seed {self.seed}: best epoch {self.best_epoch}, "
                 f"valid {self.valid:.4f}, test {self.test:.4f}, "
                 f"{self.seconds_per_epoch:.3f} s/epoch)")
-
-
-class Diverged(Exception):
-    """A run's loss or predictions became non-finite (caught in :func:`train_node`)."""
-
-    def __init__(self, epoch: int, step: int | None, pass_name: str, message: str) -> None:
-        super().__init__(message)
-        self.record = {"epoch": epoch, "step": step, "pass": pass_name, "message": message}
 
 
 def shard(nodes: Tensor, seed: int, epoch: int, ctx: DistributedContext) -> Tensor:
@@ -267,7 +260,6 @@ def train_node(config: NodeConfig, graph: NodeGraph, optimizer: str, seed: int,
             trained, config, optimizer, config.epochs * steps, optimizer_seed(seed))
         bar = progress_bar(range(config.epochs), desc=f"{optimizer} seed {seed}",
                            enabled=progress and ctx.is_main)
-        timed = []
         log = None if log_dir is None or not ctx.is_main else MetricLog(
             log_dir, f"{optimizer}-seed{seed}", columns=LOG_COLUMNS)
         try:
@@ -277,14 +269,12 @@ def train_node(config: NodeConfig, graph: NodeGraph, optimizer: str, seed: int,
                     losses, seeds = train_epoch(trained, opt, graph, loader, seed, epoch,
                                                 device, ctx, run.adjacency)
                 except FloatingPointError as err:  # a sharpness-aware pass: weights unchanged
-                    raise Diverged(epoch + 1, getattr(err, "step", None),
-                                   str(getattr(err, "pass_name", None) or "training"),
+                    raise Diverged(epoch + 1, getattr(err, "step", None), failed_pass(err),
                                    str(err)) from err
                 synchronize(device)
                 row = {"epoch": epoch + 1, "train_loss": float(losses.mean()),
                        "seconds": time.perf_counter() - start,
                        "cpu_seconds": time.process_time() - cpu_start, "seed_nodes": seeds}
-                timed.append(row)
                 run.history.append(row)
                 if not math.isfinite(row["train_loss"]):
                     raise Diverged(epoch + 1, None, "training",
@@ -304,11 +294,11 @@ def train_node(config: NodeConfig, graph: NodeGraph, optimizer: str, seed: int,
             bar.close()
             if log is not None:
                 log.close()
-    if timed:
-        seconds = sum(r["seconds"] for r in timed)
-        run.seconds_per_epoch = seconds / len(timed)
-        run.cpu_seconds_per_epoch = sum(r["cpu_seconds"] for r in timed) / len(timed)
-        run.seed_nodes_per_second = sum(r["seed_nodes"] for r in timed) / seconds
+    if run.history:  # every finished epoch was timed
+        seconds = sum(r["seconds"] for r in run.history)
+        run.seconds_per_epoch = seconds / len(run.history)
+        run.cpu_seconds_per_epoch = sum(r["cpu_seconds"] for r in run.history) / len(run.history)
+        run.seed_nodes_per_second = sum(r["seed_nodes"] for r in run.history) / seconds
     run.peak_memory_mb = peak_memory_mb(ctx)
     return run
 
