@@ -17,10 +17,13 @@ from torch import Tensor
 from torch_geometric.nn import GCNConv, GINConv, GraphConv, MessagePassing, SAGEConv
 from torch_geometric.utils import is_torch_sparse_tensor, to_torch_csr_tensor
 
+from fgsam.nn.linear_first_sage import LinearFirstSAGEConv
+
 #: The values of ``--adjacency``: choose, a CSR matrix, or PyG's edge list.
 ADJACENCIES = ("auto", "csr", "edge-index")
 #: Layers whose propagation is exactly one sparse product (weighted sum or mean).
-SPARSE_LAYERS: tuple[type[MessagePassing], ...] = (GCNConv, SAGEConv, GINConv, GraphConv)
+SPARSE_LAYERS: tuple[type[MessagePassing], ...] = (GCNConv, SAGEConv, LinearFirstSAGEConv, GINConv,
+                                                   GraphConv)
 _SPARSE_AGGREGATIONS = ("add", "sum", "mean")
 #: ``"auto"`` takes CSR from this many edges on: below it the edge list was as fast or faster
 #: (Adam steps, one thread: a pre-normalised GCN on Cora's 10.6k edges 0.84x the CSR time,
@@ -32,7 +35,8 @@ AUTO_MIN_EDGES = 100_000
 #: gathers one input-wide message per edge (Wiki's 34k edges x 4,973 features: 0.7 GB per
 #: forward) where the sparse product writes none.
 AUTO_MIN_MESSAGES = 20_000_000
-#: The layers that propagate their raw input (their transform comes after the aggregation).
+#: The layers that propagate their raw input (their transform comes after the aggregation;
+#: a :class:`LinearFirstSAGEConv` that transforms first does not).
 RAW_AGGREGATING: tuple[type[MessagePassing], ...] = (SAGEConv, GINConv, GraphConv)
 
 
@@ -94,7 +98,8 @@ def resolve_adjacency(adjacency: str, model: torch.nn.Module, num_edges: int | N
     small = num_edges is not None and num_edges < AUTO_MIN_EDGES
     if small and num_features is not None and num_edges * num_features >= AUTO_MIN_MESSAGES:
         first = next((m for m in model.modules() if isinstance(m, MessagePassing)), None)
-        small = not isinstance(first, RAW_AGGREGATING)
+        small = not isinstance(first, RAW_AGGREGATING) or (
+            isinstance(first, LinearFirstSAGEConv) and first.linear_first)
     return "edge-index" if others or renormalising or small else "csr"
 
 

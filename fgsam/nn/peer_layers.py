@@ -27,6 +27,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn import GCNConv, GINConv, GINEConv, GraphConv, MessagePassing, SAGEConv
 
+from fgsam.nn.linear_first_sage import LinearFirstSAGEConv
+
 #: Aggregations that return the one message of a node unchanged.
 IDENTITY_AGGREGATIONS = ("add", "sum", "mean", "max", "min")
 
@@ -64,6 +66,7 @@ def _gine(conv: GINEConv, x: Tensor, edge_attr: Tensor) -> Tensor:
 SELF_LOOP_FORMS: dict[type[MessagePassing], Callable[[Any, Tensor], Tensor]] = {
     GCNConv: _gcn,
     SAGEConv: _sage,
+    LinearFirstSAGEConv: _sage,
     GINConv: _gin,
     GraphConv: _graph,
 }

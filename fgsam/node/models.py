@@ -14,10 +14,11 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
-from torch_geometric.nn.models import GAT, GCN, GIN, GraphSAGE
+from torch_geometric.nn.models import GAT, GCN, GIN
 from torch_geometric.nn.models.basic_gnn import BasicGNN
 
 from fgsam._validate import check_edge_index, check_positive_int, check_range
+from fgsam.nn.linear_first_sage import LinearFirstGraphSAGE
 
 
 class NodeModel(NamedTuple):
@@ -28,10 +29,12 @@ class NodeModel(NamedTuple):
     fixed: Mapping[str, Any]
 
 
-#: The models by name: PyG's own classes and their fixed keyword arguments.
+#: The models by name: PyG's own classes and their fixed keyword arguments. GraphSAGE is
+#: PyG's, with each layer that narrows its input transformed before it aggregates (exact
+#: for the mean: fgsam.nn.LinearFirstGraphSAGE), as PyG's GCNConv already does.
 NODE_MODELS: dict[str, NodeModel] = {
     "gcn": NodeModel(GCN, MappingProxyType({"normalize": False})),
-    "sage": NodeModel(GraphSAGE, MappingProxyType({})),
+    "sage": NodeModel(LinearFirstGraphSAGE, MappingProxyType({})),
     "gat": NodeModel(GAT, MappingProxyType({})),
     "gin": NodeModel(GIN, MappingProxyType({})),
 }

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch_geometric.nn import GCN, GCNConv, GINConv, GraphConv, GraphSAGE, SAGEConv
 
-from fgsam.nn import peer_forward, self_loop_edge_index
+from fgsam.nn import LinearFirstSAGEConv, peer_forward, self_loop_edge_index
 from fgsam.nn.peer_layers import SELF_LOOP_FORMS, has_self_loop_form, self_loop_forms
 
 N, F_IN = 9, 5
@@ -76,7 +76,7 @@ def test_layers_without_an_exact_form_keep_their_forward():
         pass
 
     assert not has_self_loop_form(MyConv(F_IN, 3)) and set(SELF_LOOP_FORMS) == {
-        GCNConv, SAGEConv, GINConv, GraphConv}
+        GCNConv, SAGEConv, LinearFirstSAGEConv, GINConv, GraphConv}
 
 
 def test_edge_weights_fall_back_to_the_layers_forward():

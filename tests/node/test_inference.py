@@ -191,7 +191,7 @@ def test_rejects_unsupported_models(graph, make, message: str) -> None:
     ({"edge_weight": "short"}, "edge_weight must be a tensor of shape [4500] (one per edge), "
                                "got (4499,)"),
     ({"name": "sage", "edge_weight": "ones"},
-     "edge_weight was given but GraphSAGE takes no edge weights"),
+     "edge_weight was given but LinearFirstGraphSAGE takes no edge weights"),
     ({"device": "meta"}, "the model's parameters are on cpu, not on device=meta"),
 ])
 def test_rejects_bad_arguments(graph, change: dict, message: str) -> None:

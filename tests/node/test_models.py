@@ -9,7 +9,7 @@ from torch_geometric.nn.models import GAT, GCN, GIN, GraphSAGE
 from torch_geometric.nn.norm import BatchNorm, LayerNorm
 
 from fgsam.data import GraphShape, load_graph, synthetic_graph
-from fgsam.nn import peer_forward, self_loop_edge_index
+from fgsam.nn import LinearFirstGraphSAGE, peer_forward, self_loop_edge_index
 from fgsam.node.models import NODE_MODELS, build_node_model, prepare_graph, uses_edge_weight
 
 NAMES = ("gcn", "sage", "gat", "gin")
@@ -22,7 +22,8 @@ def graph():
 
 def test_the_registry_names_pygs_own_classes() -> None:
     assert {name: entry.cls for name, entry in NODE_MODELS.items()} == {
-        "gcn": GCN, "sage": GraphSAGE, "gat": GAT, "gin": GIN}
+        "gcn": GCN, "sage": LinearFirstGraphSAGE, "gat": GAT, "gin": GIN}
+    assert issubclass(LinearFirstGraphSAGE, GraphSAGE)  # PyG's, transformed first
     assert dict(NODE_MODELS["gcn"].fixed) == {"normalize": False}
     with pytest.raises(TypeError):  # the fixed arguments are read-only
         NODE_MODELS["gcn"].fixed["normalize"] = True
