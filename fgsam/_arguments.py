@@ -28,6 +28,16 @@ def add_run_arguments(p: argparse.ArgumentParser, *, out_help: str, checkpoint_h
     p.add_argument("--save-checkpoint", default=None, metavar="DIR", help=checkpoint_help)
 
 
+def add_log_arguments(p: argparse.ArgumentParser, *, rows: str, file: str) -> None:
+    """``--log-dir`` (each run's metrics, a row per ``rows``, in ``DIR/<file>.csv`` and
+    TensorBoard events) and ``--quiet`` / ``--no-progress`` of a training command."""
+    p.add_argument("--log-dir", default=None, metavar="DIR",
+                   help=f"write each run's metrics, a row per {rows}, to DIR/{file}.csv as "
+                        f"they come (and TensorBoard events if tensorboard is installed)")
+    p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
+                   help="no progress bars or progress lines")
+
+
 def check_positive_flags(args: argparse.Namespace, names: tuple[str, ...]) -> None:
     """Refuse an integer flag of ``names`` below 1 (``None``, a default left unset, passes),
     naming the flag and the value."""
@@ -37,5 +47,5 @@ def check_positive_flags(args: argparse.Namespace, names: tuple[str, ...]) -> No
             raise ValueError(f"--{name.replace('_', '-')} must be an integer >= 1, got {value}")
 
 
-__all__ = ["DEVICE_HELP", "THREADS_HELP", "add_run_arguments", "check_positive_flags",
-           "positive_int"]
+__all__ = ["DEVICE_HELP", "THREADS_HELP", "add_log_arguments", "add_run_arguments",
+           "check_positive_flags", "positive_int"]

@@ -19,7 +19,8 @@ class MetricLog:
     The CSV's columns are those of the first row; a later row's other keys are left out
     and its missing ones left empty (a run's rows have one shape: ``fgsam node``'s
     evaluated epochs add ``valid`` and ``test``, so the first row names them empty when
-    they are not measured yet: pass ``columns`` to fix them up front).
+    they are not measured yet: pass ``columns`` to fix them up front; the header is then
+    written at once).
 
     Args:
         log_dir (str or os.PathLike): the folder (created if missing).
@@ -42,6 +43,8 @@ class MetricLog:
         self.columns = list(columns) if columns is not None else None
         self._file = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115
         self._csv: csv.DictWriter | None = None
+        if self.columns is not None:  # a run that stops before its first row still has them
+            self._header(self.columns)
         self.events = None
         if tensorboard:
             try:
@@ -54,9 +57,8 @@ class MetricLog:
     def write(self, step: int, row: dict[str, Any]) -> None:
         """Log ``row`` (numbers, and anything else for the CSV only) at ``step``."""
         if self._csv is None:
-            self._csv = csv.DictWriter(self._file, self.columns or list(row),
-                                       extrasaction="ignore")
-            self._csv.writeheader()
+            self._header(list(row))
+        assert self._csv is not None
         self._csv.writerow(row)
         self._file.flush()
         if self.events is not None:
@@ -64,6 +66,11 @@ class MetricLog:
                 if isinstance(value, (int, float)) and not isinstance(value, bool) \
                         and math.isfinite(value):
                     self.events.add_scalar(key, value, step)
+
+    def _header(self, columns: list[str]) -> None:
+        self._csv = csv.DictWriter(self._file, columns, extrasaction="ignore")
+        self._csv.writeheader()
+        self._file.flush()
 
     def close(self) -> None:
         self._file.close()

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from fgsam._arguments import add_run_arguments
+from fgsam._arguments import add_log_arguments, add_run_arguments
 from fgsam._io import check_output_dir, check_output_file
 from fgsam._timing import machine_description
 from fgsam._validate import resolve_device
@@ -98,8 +98,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="the GCNs' graph: one normalised CSR sparse matrix (faster on many "
                         "edges), PyG's edge list, or auto: CSR from 100k edges where the "
                         "method's layers allow it; equal within float rounding (default: auto)")
-    p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
-                   help="no progress bars")
+    add_log_arguments(p, rows="validation", file="<optimizer>-repeat<r>")
     p.set_defaults(func=run)
 
 
@@ -140,7 +139,7 @@ def configs_from_args(args: argparse.Namespace) -> dict[str, FSNCConfig]:
         dataset=args.dataset, root=args.root, split_seed=args.split_seed,
         features=args.features, method=method, method_args=method_args, hidden=args.hidden,
         dropout=args.dropout, rho=args.rho, adjacency=args.adjacency,
-        progress=not args.quiet) for opt in optimizers}
+        progress=not args.quiet, log_dir=args.log_dir) for opt in optimizers}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -152,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     device = resolve_device(args.device, "--device")
     check_output_file(args.out, "--out")
+    check_output_dir(args.log_dir, "--log-dir")
     folders = checkpoint_folders(args.save_checkpoint, optimizers)
     for folder in folders.values():
         check_output_dir(folder, "--save-checkpoint", files=(CONFIG, WEIGHTS))

@@ -76,6 +76,9 @@ class FSNCConfig:
             The two agree within float rounding. (default: ``"auto"``)
         progress (bool, optional): show progress bars (not a setting of the results).
             (default: ``False``)
+        log_dir (str, optional): write each repeat's validations to
+            ``log_dir/<optimizer>-repeat<r>.csv`` (:class:`~fgsam.fewshot.validation_log.
+            ValidationLog`; not a setting of the results). (default: ``None``)
 
     Example:
         >>> config = FSNCConfig(method="metagnn", optimizer="f2m", rho=0.02)
@@ -111,6 +114,7 @@ class FSNCConfig:
     rho: float | None = None
     adjacency: str = "auto"
     progress: bool = False
+    log_dir: str | None = None
 
     def __post_init__(self) -> None:
         if self.method is not None:
@@ -150,10 +154,10 @@ class FSNCConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as ``fgsam fsnc`` records them in a result's ``config`` (``rho`` as
-        ``rho_flag``; ``progress`` left out), JSON-ready."""
+        ``rho_flag``; ``progress`` and ``log_dir`` left out), JSON-ready."""
         out = asdict(self)
         out["rho_flag"] = out.pop("rho")
-        del out["progress"]
+        del out["progress"], out["log_dir"]
         return out
 
     @classmethod

@@ -23,6 +23,7 @@ from fgsam.fewshot.method import FewShotMethod, resolved_adjacency
 from fgsam.fewshot.results import FSNCResult, RepeatResult
 from fgsam.fewshot.sampler import EpisodeSampler, derive_seed, task_pool
 from fgsam.fewshot.step import episode_step, timed_episode_step
+from fgsam.fewshot.validation_log import ValidationLog
 from fgsam.optim import SWAD, SharpnessAwareOptimizer, create_optimizer
 from fgsam.optim.swad import ENDED, has_batchnorm
 
@@ -56,30 +57,24 @@ class EpisodicTrainer:
     :meth:`~fgsam.optim.SharpnessAwareOptimizer.start_epoch` at the start of every
     validation interval (an "epoch" is ``val_every`` episodes).
 
-    With ``average="swad"`` the tested model is the :class:`fgsam.optim.SWAD` average
-    instead of the best checkpoint: the weights after every episode enter it, every
-    validation reports the mean cross-entropy of the validation queries (lower is
-    better, the paper's validation loss) to choose the window, and training also stops
-    once the window has ended (later episodes would not be averaged). BatchNorm
-    statistics, if the method has any, are recomputed for the averaged weights on
-    ``val_tasks`` training tasks. The window is recorded in
-    :attr:`RepeatResult.averaging`.
+    With ``average="swad"`` the tested model is the :class:`fgsam.optim.SWAD` average of
+    the weights after every episode, its window chosen by the validation queries' mean
+    cross-entropy (the paper's validation loss); training stops once the window has
+    ended, BatchNorm statistics are recomputed on ``val_tasks`` training tasks, and the
+    window is recorded in :attr:`RepeatResult.averaging`.
 
-    Training time counts the forward, backward and optimizer step (and SWAD's
-    accumulation) only, by the wall clock and by process CPU time
-    (:func:`~fgsam.fewshot.step.timed_episode_step`; on a CPU device with one torch thread
-    the CPU time is the figure to compare optimizers by). The CPU time of every step is
-    kept, and :attr:`FSNCResult.cpu_seconds_per_200` is the median over blocks of 10
-    consecutive steps (:func:`~fgsam.fewshot.results.block_median`), which one-off costs
-    do not move.
+    Training time counts the forward, backward and optimizer step (and SWAD's update)
+    only, by the wall clock and by process CPU time
+    (:func:`~fgsam.fewshot.step.timed_episode_step`: with one torch thread, the figure to
+    compare optimizers by); :attr:`FSNCResult.cpu_seconds_per_200` is the median over
+    blocks of 10 steps (:func:`~fgsam.fewshot.results.block_median`).
 
-    A repeat whose loss becomes non-finite (a :class:`FloatingPointError` from a
-    sharpness-aware optimizer, or a non-finite training loss of a plain one, seen at the
-    next validation) stops there and is recorded as diverged
-    (:attr:`RepeatResult.diverged`: episode, pass, message); it is not tested. The graph
-    is checked first (:func:`fgsam.data.check_graph`): non-finite features or bad labels
-    are refused, since they would train to a meaningless chance-level result. Everything
-    runs on ``data``'s device.
+    A repeat whose loss becomes non-finite (a sharpness-aware optimizer's
+    :class:`FloatingPointError`, or a plain one's loss, seen at the next validation) stops
+    there, is recorded as diverged (:attr:`RepeatResult.diverged`) and is not tested. The
+    graph is checked first (:func:`fgsam.data.check_graph`): non-finite features or bad
+    labels would train to a meaningless chance-level result. Everything runs on ``data``'s
+    device.
 
     Args:
         build_method (callable): returns a new :class:`FewShotMethod` (its weights are
@@ -112,6 +107,8 @@ class EpisodicTrainer:
         progress (bool, optional): tqdm bars (lines off a terminal). (default: ``False``)
         adjacency (str, optional): ``"auto"``, ``"csr"`` or ``"edge-index"``
             (:class:`~fgsam.fewshot.FSNCConfig`). (default: ``"auto"``)
+        log_dir (str, optional): each repeat's validations as CSV (and TensorBoard) rows
+            (:class:`~fgsam.fewshot.validation_log.ValidationLog`). (default: ``None``)
 
     Example:
         >>> trainer = EpisodicTrainer(lambda: GPN(data.num_features), data, split, n_way=2,
@@ -128,14 +125,15 @@ class EpisodicTrainer:
                  val_every: int = 10, val_tasks: int = 20, patience: int = 10,
                  test_tasks: int = 100, repeats: int = 5, seed: int = 0, test_last: bool = False,
                  average: str | None = None, average_options: dict[str, Any] | None = None,
-                 progress: bool = False, adjacency: str = "auto") -> None:
+                 progress: bool = False, adjacency: str = "auto", log_dir: str | None = None
+                 ) -> None:
         settings = FSNCConfig(
             n_way=n_way, k_shot=k_shot, q_query=q_query, optimizer=optimizer, lr=lr,
             weight_decay=weight_decay, opt_kwargs=dict(opt_kwargs or {}), episodes=episodes,
             val_every=val_every, val_tasks=val_tasks, patience=patience, test_tasks=test_tasks,
             repeats=repeats, seed=seed, test_last=test_last, average=average,
             average_options=dict(average_options or {}), method=None, progress=progress,
-            adjacency=adjacency)
+            adjacency=adjacency, log_dir=log_dir)
         self._start(build_method, data, split, settings)
 
     @classmethod
@@ -268,11 +266,16 @@ class EpisodicTrainer:
         val_pool = self.task_pool("val", repeat, self.val_tasks)
         swad = SWAD(method, **self.average_options) if self.average == "swad" else None
         desc = f"{self.optimizer} repeat {repeat + 1}"  # bars of a comparison run side by side
-        record = yield from self.train_stages(method, opt, train, val_pool, desc=desc, swad=swad)
+        log = ValidationLog(self.settings.log_dir, f"{self.optimizer}-repeat{repeat}")
+        try:
+            record = yield from self.train_stages(method, opt, train, val_pool, desc, swad, log)
+        finally:
+            log.close()
         test_accs, averaging, tested = [], None, "none"  # a diverged repeat is not tested
         if record["diverged"] is None:
             if swad is not None:
-                method, averaging = self.finalize_swad(swad, repeat), self.window(swad)
+                method, averaging = self.finalize_swad(swad, repeat), swad_window(
+                    swad, self.val_every)
             elif not self.test_last and record["best_state"] is not None:
                 method.load_state_dict(record["best_state"])
             self.last_method = method
@@ -292,25 +295,19 @@ class EpisodicTrainer:
         tasks = self.task_pool("train", repeat, self.val_tasks) if batchnorm else []
         return averaged_method(swad, self.data, tasks)
 
-    def window(self, swad: SWAD) -> dict[str, Any]:
-        """SWAD's record with the averaged episodes
-        (:func:`~fgsam.fewshot.averaging.swad_window`)."""
-        return swad_window(swad, self.val_every)
-
     def train(self, method: FewShotMethod, opt: Optimizer, sampler: EpisodeSampler,
               val_pool: list[Episode], desc: str = "train",
               swad: SWAD | None = None) -> dict[str, Any]:
-        """The training loop with validation and early stopping (and, with ``swad``, its
-        updates, validation losses and stop at the end of its window); the record of
-        :meth:`train_stages`, run to the end."""
+        """The training loop with validation, early stopping and ``swad``'s updates: the
+        record of :meth:`train_stages`, run to the end."""
         return drain(self.train_stages(method, opt, sampler, val_pool, desc, swad))
 
     def train_stages(self, method: FewShotMethod, opt: Optimizer, sampler: EpisodeSampler,
-                     val_pool: list[Episode], desc: str = "train", swad: SWAD | None = None
-                     ) -> Generator[None, None, dict[str, Any]]:
+                     val_pool: list[Episode], desc: str = "train", swad: SWAD | None = None,
+                     log: ValidationLog | None = None) -> Generator[None, None, dict[str, Any]]:
         """:meth:`train` as a generator that yields after every validation interval
         (``val_every`` episodes) and returns the record, so that a comparison can run its
-        optimizers' intervals in turn.
+        optimizers' intervals in turn; ``log`` gets every step's loss and validation.
 
         Returns a dict with ``best_state`` (a copy of the best validated weights, or
         ``None`` if never validated or with ``swad``), ``best_acc``, ``best_episode``,
@@ -322,7 +319,7 @@ class EpisodicTrainer:
         best_acc, best_episode, best_state, bad = -1.0, 0, None, 0
         seconds, history, done, diverged = 0.0, [], 0, None
         cpu_steps: list[float] = []
-        watch = DivergenceWatch(self.device)
+        watch, log = DivergenceWatch(self.device), log or ValidationLog(None, "")
         bar = progress(total=self.episodes, desc=desc, enabled=self.progress, leave=False)
         for episode in range(self.episodes):
             if sharpness_aware and episode % self.val_every == 0:
@@ -336,6 +333,7 @@ class EpisodicTrainer:
                 break
             seconds, done = seconds + wall, episode + 1
             cpu_steps.append(cpu)
+            log.step(loss)
             if not sharpness_aware:
                 watch.observe(loss, episode + 1)
             bar.update(1)
@@ -356,6 +354,7 @@ class EpisodicTrainer:
             else:
                 bad += 1
             bar.set_postfix(val=f"{100 * acc:.1f}", best=f"{100 * best_acc:.1f}")
+            log.validation(done, acc, _mean(losses), best_acc)
             if swad is not None:
                 swad.report_validation(_mean(losses))
             if bad >= self.patience or (swad is not None and swad.phase == ENDED):

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from fgsam._arguments import add_run_arguments, check_positive_flags
+from fgsam._arguments import add_log_arguments, add_run_arguments, check_positive_flags
 from fgsam._io import check_output_dir, check_output_file
 from fgsam._validate import resolve_device
 from fgsam.data.molecule_cache import CACHE_ENV_VAR, check_cache_dir
@@ -103,11 +103,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         checkpoint_help="save the best-validation model and its settings (config.json, "
                         "model.pt) for fgsam sharpness; DIR/<optimizer>/seed<k> when there are "
                         "several runs")
-    p.add_argument("--log-dir", default=None, metavar="DIR",
-                   help="write each run's per-epoch metrics to DIR/<optimizer>-seed<k>.csv as "
-                        "they come (and TensorBoard events if tensorboard is installed)")
-    p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
-                   help="no progress bars")
+    add_log_arguments(p, rows="epoch", file="<optimizer>-seed<k>")
     p.set_defaults(func=run)
     return p
 

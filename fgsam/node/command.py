@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from fgsam._arguments import add_run_arguments, check_positive_flags
+from fgsam._arguments import add_log_arguments, add_run_arguments, check_positive_flags
 from fgsam._distributed import DistributedContext, init_distributed, shutdown_distributed
 from fgsam._experiment import checkpoint_folders
 from fgsam._io import check_output_dir, check_output_file
@@ -110,11 +110,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         p, out_help="write every number to this JSON file (rewritten after every run)",
         checkpoint_help="save each run's best-validation model (config.json, model.pt); "
                         "DIR/<optimizer>/seed<k> when there are several runs")
-    p.add_argument("--log-dir", default=None, metavar="DIR",
-                   help="write each run's per-epoch metrics to DIR/<optimizer>-seed<k>.csv as "
-                        "they come (and TensorBoard events if tensorboard is installed)")
-    p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
-                   help="no progress display")
+    add_log_arguments(p, rows="epoch", file="<optimizer>-seed<k>")
     p.set_defaults(func=run)
     return p
 

@@ -203,12 +203,42 @@ def test_a_plain_optimizer_whose_loss_goes_non_finite_is_recorded_as_diverged(da
     assert capsys.readouterr().out.startswith("diverged in repeat 1 at episode")
 
 
-@pytest.mark.parametrize("where", ["out-folder", "out-under-file", "checkpoint-file"])
+def test_log_dir_holds_each_repeats_validations_as_csv_and_tensorboard_events(data_root,
+                                                                             tmp_path):
+    import csv
+
+    out, logs = tmp_path / "r.json", tmp_path / "logs"
+    assert main(["fsnc", "--optimizer", "adam,fgsam+,sam", "--opt-arg", "sam.rho=1e30",
+                 "--root", str(data_root), "--out", str(out), "--log-dir", str(logs),
+                 *TINIEST[:-5], "--repeats", "2", "--hidden", "8", "--quiet"]) == 3
+    saved = json.loads(out.read_text())["results"]
+    for name in ("adam", "fgsam+"):
+        for r, repeat in enumerate(saved[name]["repeats"]):
+            rows = list(csv.DictReader((logs / f"{name}-repeat{r}.csv").open()))
+            assert [[int(row["episode"]), float(row["val_acc"])] for row in rows] == \
+                repeat["val_history"]
+            assert all(float(row["train_loss"]) > 0 and float(row["val_loss"]) > 0
+                       for row in rows)
+            best = [max(acc for _, acc in repeat["val_history"][: i + 1])
+                    for i in range(len(rows))]
+            assert [float(row["best_val_acc"]) for row in rows] == best
+        assert list((logs / f"{name}-repeat0").glob("events.out.tfevents.*"))
+    # sam diverged at its first episode: its log has the header and no row, and is closed
+    assert (logs / "sam-repeat0.csv").read_text().strip() == \
+        "episode,train_loss,val_acc,val_loss,best_val_acc"
+    saved = json.loads(out.read_text())
+    assert saved["arguments"]["log_dir"] == str(logs)  # the command line has it ...
+    assert all("log_dir" not in r["config"] for r in saved["results"].values())  # a setting not
+
+
+@pytest.mark.parametrize("where", ["out-folder", "out-under-file", "checkpoint-file",
+                                   "log-dir-file"])
 def test_unwritable_outputs_are_refused_before_any_work(data_root, tmp_path, capsys, where):
     (tmp_path / "file").write_text("x")
     flag = {"out-folder": ["--out", str(tmp_path)],
             "out-under-file": ["--out", str(tmp_path / "file" / "r.json")],
-            "checkpoint-file": ["--save-checkpoint", str(tmp_path / "file")]}[where]
+            "checkpoint-file": ["--save-checkpoint", str(tmp_path / "file")],
+            "log-dir-file": ["--log-dir", str(tmp_path / "file")]}[where]
     # a dataset that does not exist: the output check must come before loading anything
     assert main(["fsnc", "--dataset", "cora", "--root", str(tmp_path / "no-data"), *flag,
                  *TINIEST]) == 2
