@@ -69,15 +69,9 @@ from lightning.pytorch.core.optimizer import LightningOptimizer
 from torch import Tensor
 from torch.optim import Optimizer
 
+from fgsam.optim.automatic_closure import AUTOMATIC
 from fgsam.optim.base import SharpnessAwareOptimizer
 from fgsam.typing import Closure
-
-#: The error automatic optimisation meets, one line.
-AUTOMATIC = (
-    "fgsam's sharpness-aware optimizers run backward themselves and cannot be driven by "
-    "Lightning's automatic optimisation: set `self.automatic_optimization = False` in the "
-    "LightningModule and step with fgsam.lightning.fgsam_step (or SharpnessAwareMixin)"
-)
 
 
 def inner_optimizer(optimizer: Optimizer | LightningOptimizer) -> Optimizer:

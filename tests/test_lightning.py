@@ -165,6 +165,18 @@ def test_automatic_optimisation_is_refused_with_one_line(module) -> None:
     assert "self.automatic_optimization = False" in message
 
 
+@pytest.mark.parametrize("name", ["sam", "fgsam", "fgsam+", "graphsam"])
+def test_automatic_optimisation_without_the_callback_is_refused_by_the_optimizer(name) -> None:
+    # Lightning hands step() its own closure, which ran backward already: the optimizer
+    # recognises it and says what to do, before any pass moves the weights
+    module = AutomaticNode(name, automatic=True)
+    before = [p.detach().clone() for p in module.parameters()]
+    with pytest.raises(RuntimeError) as info:
+        trainer().fit(module, loader())
+    assert str(info.value) == AUTOMATIC
+    assert all(torch.equal(p, q) for p, q in zip(module.parameters(), before, strict=True))
+
+
 def test_the_step_refuses_automatic_optimisation() -> None:
     module = Node("sam", automatic=True)
     with pytest.raises(RuntimeError, match="automatic_optimization = False"):

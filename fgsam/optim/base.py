@@ -11,6 +11,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from fgsam._validate import check_loss, check_non_negative, check_positive_int, check_range
+from fgsam.optim.automatic_closure import AUTOMATIC, is_automatic_closure
 from fgsam.optim.frozen_batchnorm_stats import frozen_batchnorm_stats
 from fgsam.optim.loss_passes import LossPasses
 from fgsam.optim.manual_steps import ManualSteps
@@ -339,6 +340,8 @@ class SharpnessAwareOptimizer(
         return 1.0 if scaler is None else float(scaler.get_scale())
 
     def _require_closure(self, closure: Closure | None, what: str = "closure") -> Closure:
+        if is_automatic_closure(closure):  # it ran backward already: say what to do instead
+            raise RuntimeError(AUTOMATIC)
         if closure is None or not callable(closure):
             raise ValueError(
                 f"{type(self).__name__}.step needs a {what} that evaluates the model and returns "
@@ -364,7 +367,6 @@ class SharpnessAwareOptimizer(
         """Called by training loops at the start of every epoch (no-op unless a method
         schedules by epoch, e.g. GraphSAM's radius decay)."""
 
-
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__}(base={type(self.base_optimizer).__name__}"]
         lines += [f"  {k}={v!r}" for k, v in self.extra_repr().items()]
@@ -385,15 +387,6 @@ class SharpnessAwareOptimizer(
         return out
 
 
-__all__ = [
-    "ASCENT",
-    "DESCENT",
-    "EPS",
-    "SharpnessAwareOptimizer",
-    "check_loss",
-    "check_non_negative",
-    "check_positive_int",
-    "check_range",
-    "frozen_batchnorm_stats",
-    "guarded_step",
-]
+__all__ = ["ASCENT", "DESCENT", "EPS", "SharpnessAwareOptimizer", "check_loss",
+           "check_non_negative", "check_positive_int", "check_range", "frozen_batchnorm_stats",
+           "guarded_step"]
