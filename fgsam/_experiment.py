@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from fgsam._io import write_json
+from fgsam._paired import PairedDifference, paired_or_none
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -57,9 +58,12 @@ def comparison_table(summaries: dict[str, dict[str, Any]], metric: str) -> str:
     metric."""
     first_name, first = next(iter(summaries.items()))
     base = first["cpu_seconds_per_epoch"]
-    lines = [f"| optimizer | test {metric} mean ± std | valid {metric} mean ± std | s / epoch "
-             f"| CPU s / epoch | CPU time vs {first_name} |", "|---|---|---|---|---|---|"]
+    paired = seed_differences(summaries)
+    lines = [f"| optimizer | test {metric} mean ± std | Δ test vs {first_name} (95% CI), p | "
+             f"valid {metric} mean ± std | s / epoch | CPU s / epoch | CPU time vs {first_name} |",
+             "|---|---|---|---|---|---|---|"]
     for name, r in summaries.items():
+        delta = paired[name].cell(1.0, 4) if paired.get(name) is not None else "–"
         diverged = r.get("diverged") or []
         if diverged:
             n = len(r["seeds"])
@@ -72,9 +76,30 @@ def comparison_table(summaries: dict[str, dict[str, Any]], metric: str) -> str:
         cpu = r["cpu_seconds_per_epoch"]
         ratio = f"{cpu / base:.2f}×" if math.isfinite(cpu) and math.isfinite(base) and base > 0 \
             else "–"
-        lines.append(f"| {name} | {test} | {valid} | {r['seconds_per_epoch']:.2f} | "
+        lines.append(f"| {name} | {test} | {delta} | {valid} | {r['seconds_per_epoch']:.2f} | "
                      f"{cpu:.2f} | {ratio} |")
     return "\n".join(lines)
+
+
+def seed_differences(summaries: dict[str, dict[str, Any]]) -> dict[str, PairedDifference | None]:
+    """Each optimizer after the first against the first, seed by seed on the test metric
+    (:func:`fgsam._paired.paired_difference`: the runs of one seed share weights, splits
+    and batches): mean, 95% bootstrap interval over seeds, Wilcoxon p. ``None`` where either
+    diverged or no seed is finished by both.
+
+    Example:
+        >>> seed_differences(record["results"])["fgsam+"].cell(1.0, 4)
+        '+0.0210 [+0.0120, +0.0300] p=0.062'
+    """
+    (_, base), *others = summaries.items()
+    first = {s["seed"]: s["test"] for s in base["seeds"]}
+    out: dict[str, PairedDifference | None] = {}
+    for name, r in others:
+        mine = {s["seed"]: s["test"] for s in r["seeds"]}
+        common = [k for k in first if k in mine]
+        out[name] = None if base["diverged"] or r["diverged"] else paired_or_none(
+            [[first[k]] for k in common], [[mine[k]] for k in common])
+    return out
 
 
 def checkpoint_folders(checkpoint_dir: str | os.PathLike[str] | None, optimizers: list[str],
@@ -133,9 +158,13 @@ class ResultsFile:
         diverged = [{"optimizer": name, "seed": r.seed, **r.diverged}
                     for seed in self.seeds for name, rs in self.runs.items()
                     for r in rs if r.seed == seed and r.diverged is not None]
+        results = {name: self.summarize(r) for name, r in self.runs.items()}
+        first = next(iter(results), None)
+        for name, d in (seed_differences(results) if results else {}).items():
+            results[name]["vs_baseline"] = None if d is None else {"baseline": first,
+                                                                   **d.to_dict()}
         return {**self.head, "complete": complete, "diverged": diverged,
-                "checkpoint_errors": list(self.checkpoint_errors),
-                "results": {name: self.summarize(r) for name, r in self.runs.items()},
+                "checkpoint_errors": list(self.checkpoint_errors), "results": results,
                 "command": " ".join(sys.argv)}
 
     def write(self, complete: bool) -> None:
@@ -160,6 +189,7 @@ __all__ = [
     "comparison_table",
     "failed_pass",
     "mean_std",
+    "seed_differences",
     "summary_line",
     "where_diverged",
 ]

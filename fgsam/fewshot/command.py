@@ -20,7 +20,13 @@ from fgsam.fewshot.config import FSNCConfig, method_arguments
 from fgsam.fewshot.features import FEATURE_NORMALIZATIONS, normalize_features
 from fgsam.fewshot.interleave import interleave, rotation
 from fgsam.fewshot.method_registry import METHODS, create_method, method_name
-from fgsam.fewshot.results import FSNCResult, RepeatResult, write_json
+from fgsam.fewshot.results import (
+    FSNCResult,
+    RepeatResult,
+    paired_differences,
+    paired_to_dict,
+    write_json,
+)
 from fgsam.fewshot.trainer import EpisodicTrainer
 from fgsam.nn.adjacency import ADJACENCIES
 from fgsam.optim import create_optimizer
@@ -239,8 +245,12 @@ class Record:
         if self.path is None:
             return
         diverged = [o for o, r in self.results.items() if r.diverged is not None]
+        out = {k: r.to_dict() for k, r in self.results.items()}
+        base = next(iter(self.results))
+        for name, d in paired_differences(self.results).items():
+            out[name]["vs_baseline"] = paired_to_dict(base, d)
         write_json(self.path, {**self.head, "complete": complete, "diverged": diverged,
-                               "results": {k: r.to_dict() for k, r in self.results.items()}})
+                               "results": out})
 
 
 def checkpoint_folders(folder: str | None, optimizers: list[str]) -> dict[str, Path]:
@@ -272,14 +282,19 @@ def check_arguments(build: Any, optimizers: list[str], kwargs: dict[str, dict[st
 
 def comparison_table(results: dict[str, FSNCResult]) -> str:
     """A markdown table like Table 3 of the FGSAM paper: one row per optimizer, with the
-    training time per 200 episodes by the wall clock and by process CPU time, and the
-    CPU time against the first optimizer's (the comparison a loaded machine does not
-    distort). A diverged optimizer shows where it diverged instead of an accuracy."""
+    paired difference from the first optimizer on the same tasks
+    (:func:`~fgsam.fewshot.results.paired_differences`: percentage points, 95% interval,
+    Wilcoxon p), the training time per 200 episodes by the wall clock and by process CPU
+    time, and the CPU time against the first optimizer's (the comparison a loaded
+    machine does not distort). A diverged optimizer shows where it diverged instead of an
+    accuracy."""
     base = next(iter(results))
     first = results[base].cpu_seconds_per_200
-    lines = [f"| optimizer | accuracy (%) ± 95% CI | s / 200 episodes | CPU s / 200 episodes "
-             f"| CPU time vs {base} |", "|---|---|---|---|---|"]
+    paired = paired_differences(results)
+    lines = [f"| optimizer | accuracy (%) ± 95% CI | Δ vs {base} (95% CI), p | s / 200 episodes "
+             f"| CPU s / 200 episodes | CPU time vs {base} |", "|---|---|---|---|---|---|"]
     for name, r in results.items():
+        delta = paired[name].cell() if paired.get(name) is not None else "–"
         d = r.diverged
         if d is None:
             acc = f"{100 * r.mean:.2f} ± {100 * r.ci95:.2f}"
@@ -291,7 +306,7 @@ def comparison_table(results: dict[str, FSNCResult]) -> str:
         else:
             wall, cpu = f"{r.seconds_per_200:.2f}", f"{r.cpu_seconds_per_200:.2f}"
             ratio = f"{r.cpu_seconds_per_200 / first:.2f}×" if first > 0 else "–"
-        lines.append(f"| {name} | {acc} | {wall} | {cpu} | {ratio} |")
+        lines.append(f"| {name} | {acc} | {delta} | {wall} | {cpu} | {ratio} |")
     return "\n".join(lines)
 
 

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from fgsam._io import write_json
+from fgsam._paired import PairedDifference, paired_or_none
 
 #: Consecutive training steps per block of :func:`block_median` (a multiple of the cycle of
 #: the optimizers that alternate cheap and full steps: FGSAM+ with k = 2 or 5, LookSAM).
@@ -230,4 +231,34 @@ class FSNCResult:
         return f"FSNCResult({self.summary()}, repeats={len(self.repeats)})"
 
 
-__all__ = ["BLOCK", "FSNCResult", "RepeatResult", "block_median", "mean_and_ci95", "write_json"]
+def paired_differences(results: dict[str, FSNCResult]) -> dict[str, PairedDifference | None]:
+    """Each optimizer after the first against the first, task by task
+    (:func:`fgsam._paired.paired_difference`: mean, 95% bootstrap interval over repeats and
+    tasks, Wilcoxon p), over the repeats both have finished: the optimizers of one
+    comparison are tested on identical tasks. ``None`` where either diverged or none is
+    finished.
+
+    Example:
+        >>> paired_differences({"adam": adam, "fgsam+": plus})["fgsam+"].cell()
+        '+1.23 [-0.40, +2.90] p=0.031'
+    """
+    (_, base), *others = results.items()
+    out: dict[str, PairedDifference | None] = {}
+    for name, r in others:
+        diverged = base.diverged is not None or r.diverged is not None
+        out[name] = None if diverged else paired_or_none(
+            [x.test_accs for x in base.repeats], [x.test_accs for x in r.repeats])
+    return out
+
+
+def paired_to_dict(baseline: str, d: PairedDifference | None) -> dict[str, Any] | None:
+    """A :class:`PairedDifference` of accuracies as the JSON holds it: the mean and
+    interval in percentage points, with the baseline's name."""
+    if d is None:
+        return None
+    return {"baseline": baseline, **d.to_dict(), "mean": 100 * d.mean, "low": 100 * d.low,
+            "high": 100 * d.high}
+
+
+__all__ = ["BLOCK", "FSNCResult", "RepeatResult", "block_median", "mean_and_ci95",
+           "paired_differences", "paired_to_dict", "write_json"]

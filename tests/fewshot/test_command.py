@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from fgsam._paired import paired_difference
 from fgsam.cli import main
 from fgsam.fewshot.checkpoint import load_checkpoint
 from fgsam.fewshot.sampler import task_pool
@@ -161,14 +162,25 @@ def test_table_and_json_carry_wall_and_cpu_time(data_root, tmp_path, capsys):
     assert main(["fsnc", "--optimizer", "adam,sam", "--root", str(data_root), "--out", str(out),
                  "--threads", "1", *TINIEST]) == 0
     text = capsys.readouterr().out
-    assert "| optimizer | accuracy (%) ± 95% CI | s / 200 episodes | CPU s / 200 episodes | " \
-           "CPU time vs adam |" in text
-    assert re.search(r"^\| adam \| [\d.]+ ± [\d.]+ \| [\d.]+ \| [\d.]+ \| 1\.00× \|$", text, re.M)
+    assert "| optimizer | accuracy (%) ± 95% CI | Δ vs adam (95% CI), p | s / 200 episodes | " \
+           "CPU s / 200 episodes | CPU time vs adam |" in text
+    assert re.search(r"^\| adam \| [\d.]+ ± [\d.]+ \| – \| [\d.]+ \| [\d.]+ \| 1\.00× \|$", text,
+                     re.M)
     saved = json.loads(out.read_text())
     assert saved["complete"] is True and saved["diverged"] == []
     for r in saved["results"].values():
         assert r["cpu_seconds_per_200_episodes"] > 0 and r["seconds_per_200_episodes"] > 0
         assert r["repeats"][0]["cpu_seconds"] > 0
+    # the paired difference of sam against adam, task by task, in the table and the JSON
+    adam, sam = saved["results"]["adam"], saved["results"]["sam"]
+    expected = paired_difference([r["test_accs"] for r in adam["repeats"]],
+                                 [r["test_accs"] for r in sam["repeats"]])
+    assert "vs_baseline" not in adam
+    assert sam["vs_baseline"] == {"baseline": "adam", **expected.to_dict(),
+                                  "mean": 100 * expected.mean, "low": 100 * expected.low,
+                                  "high": 100 * expected.high}
+    assert f"| sam | {sam['accuracy']['mean']:.2f} ± " in text
+    assert f" | {expected.cell()} | " in text
 
 
 def test_a_diverging_third_optimizer_keeps_the_first_two(data_root, tmp_path, capsys):
@@ -179,8 +191,10 @@ def test_a_diverging_third_optimizer_keeps_the_first_two(data_root, tmp_path, ca
     captured = capsys.readouterr()
     assert re.search(r"^\| adam \| \d+\.\d\d ± \d+\.\d\d \|", captured.out, re.M)
     assert re.search(r"^\| fgsam\+ \| \d+\.\d\d ± \d+\.\d\d \|", captured.out, re.M)
-    assert re.search(r"^\| sam \| diverged \(repeat 1, episode 1, \w+ pass\) \|", captured.out,
+    assert re.search(r"^\| sam \| diverged \(repeat 1, episode 1, \w+ pass\) \| – \|", captured.out,
                      re.M)
+    assert re.search(r"^\| fgsam\+ \| [\d.]+ ± [\d.]+ \| [+-][\d.]+ \[[+-][\d.]+, [+-][\d.]+\] "
+                     r"p=\S+ \|", captured.out, re.M)
     assert "fgsam fsnc: diverged: sam" in captured.err
     saved = json.loads(out.read_text(), parse_constant=strict)  # null, never NaN
     assert saved["complete"] is True and saved["diverged"] == ["sam"]
@@ -188,6 +202,7 @@ def test_a_diverging_third_optimizer_keeps_the_first_two(data_root, tmp_path, ca
     assert saved["results"]["fgsam+"]["accuracy"]["num_tasks"] == 3
     sam = saved["results"]["sam"]
     assert sam["accuracy"]["mean"] is None and sam["diverged"]["episode"] == 1
+    assert sam["vs_baseline"] is None and saved["results"]["fgsam+"]["vs_baseline"]["units"] == 3
     assert sam["diverged"]["pass"] in ("ascent", "descent")
     assert "FloatingPointError" not in captured.err and "Traceback" not in captured.err
 

@@ -5,7 +5,14 @@ import math
 
 import pytest
 
-from fgsam.fewshot.results import FSNCResult, RepeatResult, mean_and_ci95, write_json
+from fgsam.fewshot.results import (
+    FSNCResult,
+    RepeatResult,
+    mean_and_ci95,
+    paired_differences,
+    paired_to_dict,
+    write_json,
+)
 
 
 def repeat(i: int, accs: list[float], episodes: int = 100, seconds: float = 2.0) -> RepeatResult:
@@ -64,3 +71,17 @@ def test_as_dict_is_a_deprecated_alias_of_to_dict():
             old = record.as_dict()
         assert old == record.to_dict()
     assert "cpu_steps" not in rep.to_dict() and result.to_dict()["repeats"] == [rep.to_dict()]
+
+
+def test_paired_differences_pair_task_by_task_over_the_repeats_both_finished():
+    adam = FSNCResult([repeat(0, [0.5, 0.6]), repeat(1, [0.4, 0.4])])
+    plus = FSNCResult([repeat(0, [0.6, 0.8])])  # still on its second repeat
+    d = paired_differences({"adam": adam, "fgsam+": plus})["fgsam+"]
+    assert (d.repeats, d.units, d.wins) == (1, 2, 2) and d.mean == pytest.approx(0.15)
+    assert paired_to_dict("adam", d)["mean"] == pytest.approx(15.0)
+    assert paired_to_dict("adam", None) is None
+    gone = FSNCResult([repeat(0, [0.6, 0.8]), RepeatResult(
+        repeat=1, seeds={}, test_accs=[], val_history=[], best_val_acc=0.0, best_episode=0,
+        episodes=1, train_seconds=0.1, tested="none", diverged={"episode": 1})])
+    assert paired_differences({"adam": adam, "sam": gone}) == {"sam": None}
+    assert paired_differences({"adam": adam}) == {}

@@ -196,16 +196,22 @@ def test_wall_and_cpu_time_per_run_and_summary_and_the_comparison_table(
         assert summary["cpu_seconds_per_epoch"] == run["cpu_seconds_per_epoch"]
         assert summary["seconds_per_epoch"] == run["seconds_per_epoch"]
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[-4:-2] == ["| optimizer | test rocauc mean ± std | valid rocauc mean ± std | "
-                            "s / epoch | CPU s / epoch | CPU time vs adam |",
-                            "|---|---|---|---|---|---|"]
+    assert lines[-4:-2] == ["| optimizer | test rocauc mean ± std | Δ test vs adam (95% CI), p | "
+                            "valid rocauc mean ± std | s / epoch | CPU s / epoch | "
+                            "CPU time vs adam |", "|---|---|---|---|---|---|---|"]
     adam, sam = (results["results"][n] for n in ("adam", "sam"))
-    assert lines[-2] == (f"| adam | {adam['test_mean']:.4f} ± {adam['test_std']:.4f} | "
+    assert lines[-2] == (f"| adam | {adam['test_mean']:.4f} ± {adam['test_std']:.4f} | – | "
                          f"{adam['valid_mean']:.4f} ± {adam['valid_std']:.4f} | "
                          f"{adam['seconds_per_epoch']:.2f} | "
                          f"{adam['cpu_seconds_per_epoch']:.2f} | 1.00× |")
     ratio = sam["cpu_seconds_per_epoch"] / adam["cpu_seconds_per_epoch"]
     assert lines[-1].startswith("| sam |") and lines[-1].endswith(f"| {ratio:.2f}× |")
+    # sam against adam on the same seed: the paired difference, in the table and the JSON
+    d = sam["vs_baseline"]
+    assert d["baseline"] == "adam" and d["repeats"] == d["units"] == 1
+    assert d["mean"] == pytest.approx(sam["seeds"][0]["test"] - adam["seeds"][0]["test"])
+    assert f"| {d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] p=" in lines[-1]
+    assert "vs_baseline" not in adam
     assert "CPU s/epoch" in lines[0]
 
 

@@ -22,6 +22,20 @@ def node(*args: str) -> list[str]:
     return ["node", *args, "--device", "cpu", "--threads", "1", "--quiet"]
 
 
+def test_each_optimizer_is_compared_with_the_first_seed_by_seed(data_root, tmp_path, capsys):
+    out = tmp_path / "run.json"
+    assert main(node("--dataset", "cora", "--root", str(data_root), "--optimizer",
+                     "adam,fgsam+", "--repeats", "3", "--epochs", "5", "--out", str(out))) == 0
+    results = json.loads(out.read_text())["results"]
+    adam, plus = results["adam"], results["fgsam+"]
+    d = plus["vs_baseline"]
+    gaps = [b["test"] - a["test"] for a, b in zip(adam["seeds"], plus["seeds"], strict=True)]
+    assert d["baseline"] == "adam" and (d["repeats"], d["units"]) == (3, 3)
+    assert d["resampling"] == "repeats" and d["mean"] == pytest.approx(sum(gaps) / 3)
+    assert d["low"] <= d["mean"] <= d["high"] and 0 < d["p_value"] <= 1
+    assert f"| {d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] p=" in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_cora_full_batch_gcn_with_adam_reaches_the_published_accuracy(data_root, tmp_path,
                                                                        capsys):
