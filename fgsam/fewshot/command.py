@@ -19,6 +19,7 @@ from fgsam.fewshot.checkpoint import CONFIG, WEIGHTS, save_checkpoint
 from fgsam.fewshot.config import FSNCConfig, method_arguments
 from fgsam.fewshot.features import FEATURE_NORMALIZATIONS, normalize_features
 from fgsam.fewshot.interleave import interleave, rotation
+from fgsam.fewshot.method import PERTURB, optimizer_parameters
 from fgsam.fewshot.method_registry import METHODS, create_method, method_name
 from fgsam.fewshot.results import (
     FSNCResult,
@@ -104,6 +105,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="the GCNs' graph: one normalised CSR sparse matrix (faster on many "
                         "edges), PyG's edge list, or auto: CSR from 100k edges where the "
                         "method's layers allow it; equal within float rounding (default: auto)")
+    p.add_argument("--perturb", choices=PERTURB, default="all",
+                   help="what sharpness-aware optimizers perturb: every parameter, or only the "
+                        "method's encoder (the rest descends unperturbed, as the FGSAM authors' "
+                        "FGSAM+ runs) (default: all)")
+    p.add_argument("--no-peer-dropout", action="store_true",
+                   help="run the PeerMLP passes of FGSAM-style optimizers without dropout, as "
+                        "the FGSAM authors' code does")
     add_log_arguments(p, rows="validation", file="<optimizer>-repeat<r>")
     p.set_defaults(func=run)
 
@@ -144,7 +152,8 @@ def configs_from_args(args: argparse.Namespace) -> dict[str, FSNCConfig]:
         test_last=args.test_last, average=args.average, average_options=average_options,
         dataset=args.dataset, root=args.root, split_seed=args.split_seed,
         features=args.features, method=method, method_args=method_args, hidden=args.hidden,
-        dropout=args.dropout, rho=args.rho, adjacency=args.adjacency,
+        dropout=args.dropout, rho=args.rho, adjacency=args.adjacency, perturb=args.perturb,
+        peer_dropout=not args.no_peer_dropout,
         progress=not args.quiet, log_dir=args.log_dir) for opt in optimizers}
 
 
@@ -175,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
 
     for opt, config in configs.items():
         check_arguments(builder(config), [opt], {opt: config.opt_kwargs}, config.lr,
-                        config.weight_decay)
+                        config.weight_decay, config.perturb)
     trainers = {opt: EpisodicTrainer.from_config(builder(config), data, split, config)
                 for opt, config in configs.items()}
     dropped = trainers[optimizers[0]].dropped
@@ -264,7 +273,7 @@ def checkpoint_folders(folder: str | None, optimizers: list[str]) -> dict[str, P
 
 
 def check_arguments(build: Any, optimizers: list[str], kwargs: dict[str, dict[str, Any]],
-                    lr: float, weight_decay: float) -> None:
+                    lr: float, weight_decay: float, perturb: str = "all") -> None:
     """Build the method and every optimizer once, so that a bad ``--method-arg`` or
     ``--opt-arg`` fails with a clear message before any training."""
     with torch.random.fork_rng(devices=[]):  # the throw-away build must not move the RNG
@@ -273,8 +282,9 @@ def check_arguments(build: Any, optimizers: list[str], kwargs: dict[str, dict[st
         except TypeError as err:
             raise ValueError(f"--method-arg: {err}") from err
     for opt in optimizers:
+        params, extra = optimizer_parameters(method, perturb, opt)
         try:
-            create_optimizer(method, opt, lr=lr, weight_decay=weight_decay, **kwargs[opt])
+            create_optimizer(params, opt, lr=lr, weight_decay=weight_decay, **kwargs[opt], **extra)
         except TypeError as err:
             raise ValueError(f"optimizer {opt!r} does not take the arguments "
                              f"{sorted(kwargs[opt])} (from --rho / --opt-arg): {err}") from err

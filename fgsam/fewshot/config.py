@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from fgsam.fewshot.method import PERTURB
 from fgsam.fewshot.method_registry import default_episodes, method_name
 from fgsam.nn.adjacency import ADJACENCIES
 from fgsam.optim.registry import optimizer_arguments
@@ -14,7 +15,7 @@ from fgsam.optim.swad import WEIGHT_AVERAGES, check_swad_options
 #: ``config()``, in that order (the rest name the data and the model).
 PROTOCOL_FIELDS = ("n_way", "k_shot", "q_query", "optimizer", "lr", "weight_decay", "opt_kwargs",
                    "episodes", "val_every", "val_tasks", "patience", "test_tasks", "repeats",
-                   "seed", "test_last", "average", "average_options")
+                   "seed", "test_last", "average", "average_options", "perturb", "peer_dropout")
 
 
 @dataclass
@@ -56,6 +57,11 @@ class FSNCConfig:
             (default: ``False``)
         average (str, optional): ``"swad"`` tests the SWAD weight average. (default: ``None``)
         average_options (dict, optional): SWAD's arguments. (default: ``{}``)
+        perturb (str, optional): ``"all"`` parameters, or only the ``"encoder"``'s (the
+            rest in a ``perturb=False`` group; :func:`~fgsam.fewshot.method.
+            optimizer_parameters`), for sharpness-aware optimizers. (default: ``"all"``)
+        peer_dropout (bool, optional): run the PeerMLP passes with dropout.
+            (default: ``True``)
         dataset (str, optional): catalog name. (default: ``"cora"``)
         root (str, optional): data root. (default: ``None``)
         split_seed (int, optional): seed of the class split where none is published.
@@ -103,6 +109,8 @@ class FSNCConfig:
     test_last: bool = False
     average: str | None = None
     average_options: dict[str, Any] = field(default_factory=dict)
+    perturb: str = "all"
+    peer_dropout: bool = True
     dataset: str = "cora"
     root: str | None = None
     split_seed: int = 0
@@ -131,6 +139,10 @@ class FSNCConfig:
         if self.adjacency not in ADJACENCIES:
             raise ValueError(f"adjacency must be one of {', '.join(ADJACENCIES)}, got "
                              f"{self.adjacency!r}")
+        if self.perturb not in PERTURB:
+            raise ValueError(f"perturb must be one of {', '.join(PERTURB)}, got {self.perturb!r}")
+        if not isinstance(self.peer_dropout, bool):
+            raise ValueError(f"peer_dropout must be True or False, got {self.peer_dropout!r}")
         self._check_average()
         self.average_options = check_swad_options(self.average_options) if self.average else {}
         self.opt_kwargs = optimizer_arguments(self.optimizer, self.opt_kwargs, rho=self.rho,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -146,10 +147,27 @@ def init_parameters(module: nn.Module, generator: torch.Generator) -> None:
             p.zero_()
 
 
+@contextlib.contextmanager
+def dropout_off(module: nn.Module) -> Iterator[None]:
+    """Run ``module``'s dropout layers (:class:`SeededDropout` and ``torch.nn`` dropout) as
+    in evaluation for the block, the rest as it is: a PeerMLP pass without dropout, as the
+    FGSAM authors' code runs it. Their mask streams do not advance."""
+    layers = [m for m in module.modules() if m.training and
+              isinstance(m, (SeededDropout, nn.modules.dropout._DropoutNd))]
+    for m in layers:
+        m.training = False
+    try:
+        yield
+    finally:
+        for m in layers:
+            m.training = True
+
+
 def reseed_dropout(module: nn.Module, seed: int) -> None:
     """Give every :class:`SeededDropout` in ``module`` its own stream derived from ``seed``."""
     for i, m in enumerate(x for x in module.modules() if isinstance(x, SeededDropout)):
         m.reseed((seed + i * 0x9E3779B97F4A7C15) % 2**63)
 
 
-__all__ = ["GCNEncoder", "SeededDropout", "init_parameters", "normalized_graph", "reseed_dropout"]
+__all__ = ["GCNEncoder", "SeededDropout", "dropout_off", "init_parameters", "normalized_graph",
+           "reseed_dropout"]

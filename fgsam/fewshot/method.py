@@ -17,6 +17,7 @@ from fgsam.fewshot.encoder import init_parameters, normalized_graph, reseed_drop
 from fgsam.fewshot.episode import Episode
 from fgsam.nn.adjacency import csr_adjacency, resolve_adjacency
 from fgsam.nn.peer import peer_forward
+from fgsam.optim import SharpnessAwareOptimizer, get_optimizer_class
 
 
 def resolved_adjacency(build: Callable[[], nn.Module], adjacency: str, num_edges: int) -> str:
@@ -69,6 +70,10 @@ class FewShotMethod(nn.Module):
         #: list and GCN weights) or ``"csr"`` (one normalised sparse matrix, faster on many
         #: edges; equal within float rounding).
         self.adjacency = "edge-index"
+        #: Whether the PeerMLP passes of FGSAM-style optimizers run with dropout (as the
+        #: GNN pass does) or without (:func:`~fgsam.fewshot.encoder.dropout_off`, as the
+        #: authors' code runs them).
+        self.peer_dropout = True
         self._graph_key: tuple | None = None
         self._graph: GraphView | None = None
         self._eval_cache: dict[int, tuple[tuple, Tensor]] = {}
@@ -142,10 +147,41 @@ class FewShotMethod(nn.Module):
         return hit[1]
 
 
+#: The values of ``perturb``: every parameter, or only the encoder's.
+PERTURB = ("all", "encoder")
+
+
+def optimizer_parameters(method: FewShotMethod, perturb: str, optimizer: str
+                         ) -> tuple[Any, dict[str, Any]]:
+    """What :func:`fgsam.optim.create_optimizer` is given for ``method``: the method itself
+    (``perturb="all"``, or an optimizer that perturbs nothing), or (``"encoder"``) two
+    groups, ``method.encoder``'s parameters and the rest with ``perturb=False``, as the
+    FGSAM authors' FGSAM+ runs, with ``model=`` (BatchNorm and DDP handling) in the extra
+    keyword arguments.
+
+    Example:
+        >>> params, extra = optimizer_parameters(gpn, "encoder", "fgsam+")
+        >>> opt = create_optimizer(params, "fgsam+", lr=5e-3, **extra)
+    """
+    if perturb not in PERTURB:
+        raise ValueError(f"perturb must be one of {', '.join(PERTURB)}, got {perturb!r}")
+    if perturb == "all" or not issubclass(get_optimizer_class(optimizer),
+                                          SharpnessAwareOptimizer):
+        return method, {}
+    encoder = getattr(method, "encoder", None)
+    if not isinstance(encoder, nn.Module):
+        raise ValueError(f"perturb='encoder' needs a method with an encoder, and "
+                         f"{type(method).__name__} has none; use perturb='all'")
+    mine = {id(p) for p in encoder.parameters()}
+    rest = [p for p in method.parameters() if id(p) not in mine]
+    groups = [{"params": list(encoder.parameters())}]
+    return groups + ([{"params": rest, "perturb": False}] if rest else []), {"model": method}
+
+
 def squared_distances(query: Tensor, prototypes: Tensor) -> Tensor:
     """``[Q, N]`` squared Euclidean distances between query rows and prototypes."""
     diff = query.unsqueeze(1) - prototypes.unsqueeze(0)
     return diff.pow(2).sum(-1)
 
 
-__all__ = ["FewShotMethod", "GraphView", "squared_distances"]
+__all__ = ["PERTURB", "FewShotMethod", "GraphView", "optimizer_parameters", "squared_distances"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from torch import Tensor
@@ -9,6 +10,7 @@ from torch.optim import Optimizer
 from torch_geometric.data import Data
 
 from fgsam._timing import synchronize
+from fgsam.fewshot.encoder import dropout_off
 from fgsam.fewshot.episode import Episode
 from fgsam.fewshot.method import FewShotMethod
 from fgsam.optim import SWAD, training_step
@@ -31,7 +33,8 @@ def episode_step(method: FewShotMethod, opt: Optimizer, data: Data, task: Episod
         return method.loss(data, task, peer=False, reduction=reduction)
 
     def peer_closure() -> Tensor:
-        return method.loss(data, task, peer=True, reduction=reduction)
+        with contextlib.nullcontext() if method.peer_dropout else dropout_off(method):
+            return method.loss(data, task, peer=True, reduction=reduction)
 
     # training_step passes peer_closure on only to optimizers that take two closures
     return training_step(opt, peer_closure if peer_only else closure, peer_closure)

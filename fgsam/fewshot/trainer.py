@@ -19,7 +19,7 @@ from fgsam.fewshot.config import PROTOCOL_FIELDS, FSNCConfig
 from fgsam.fewshot.divergence import DivergenceWatch
 from fgsam.fewshot.episode import Episode
 from fgsam.fewshot.interleave import drain
-from fgsam.fewshot.method import FewShotMethod, resolved_adjacency
+from fgsam.fewshot.method import FewShotMethod, optimizer_parameters, resolved_adjacency
 from fgsam.fewshot.results import FSNCResult, RepeatResult
 from fgsam.fewshot.sampler import EpisodeSampler, derive_seed, task_pool
 from fgsam.fewshot.step import episode_step, timed_episode_step
@@ -73,8 +73,7 @@ class EpisodicTrainer:
     :class:`FloatingPointError`, or a plain one's loss, seen at the next validation) stops
     there, is recorded as diverged (:attr:`RepeatResult.diverged`) and is not tested. The
     graph is checked first (:func:`fgsam.data.check_graph`): non-finite features or bad
-    labels would train to a meaningless chance-level result. Everything runs on ``data``'s
-    device.
+    labels would train to a meaningless chance-level result. It all runs on ``data``'s device.
 
     Args:
         build_method (callable): returns a new :class:`FewShotMethod` (its weights are
@@ -225,7 +224,7 @@ class EpisodicTrainer:
             raise ValueError(f"build_method must return a FewShotMethod, got "
                              f"{type(method).__name__}")
         method.reset_parameters(seed)
-        method.adjacency = self.adjacency
+        method.adjacency, method.peer_dropout = self.adjacency, self.settings.peer_dropout
         return method.to(self.device)
 
     def warm_up(self, steps: int = 2) -> None:
@@ -247,8 +246,9 @@ class EpisodicTrainer:
     def new_optimizer(self, method: FewShotMethod, seed: int | None = None) -> Optimizer:
         """The optimizer of a repeat; ``seed`` seeds the draws of a stochastic one (the
         repeat's ``optimizer`` stream), so that every run repeats from its seed."""
-        return create_optimizer(method, self.optimizer, lr=self.lr,
-                                weight_decay=self.weight_decay, seed=seed, **self.opt_kwargs)
+        params, extra = optimizer_parameters(method, self.settings.perturb, self.optimizer)
+        return create_optimizer(params, self.optimizer, lr=self.lr, weight_decay=self.weight_decay,
+                                seed=seed, **self.opt_kwargs, **extra)
 
     def run_repeat(self, repeat: int) -> RepeatResult:
         """Train, validate and test once with the seeds of ``repeat``."""

@@ -57,7 +57,11 @@ class FGSAM(SharpnessAwareOptimizer):
     the encoder), give the others a group with ``perturb=False``
     (``[{"params": enc}, {"params": head, "perturb": False}]``); such groups are updated
     with :math:`d` but never perturbed. Their FGSAM normalises :math:`\epsilon`
-    globally, as here.
+    globally, as here. Their FGSAM also back-propagates part of the GNN loss through a
+    graph whose saved weights had already been moved to :math:`w + \epsilon` in place, so
+    part of their :math:`g_{\mathrm{gnn}}` is taken at the perturbed point; that is a
+    defect, not a rule, and it is not copied: here all of :math:`g_{\mathrm{gnn}}` is
+    taken at :math:`w`.
 
     Practicalities: the PeerMLP pass at :math:`w + \epsilon` is the perturbed pass, so
     with ``model`` given it does not update BatchNorm running statistics. Under
@@ -100,6 +104,8 @@ class FGSAM(SharpnessAwareOptimizer):
     num_closures = 2
     step_buffers = ("_g_gnn",)
     hyperparameters: tuple[str, ...] = ("lam", "convex")
+    #: The guard added to a norm before dividing by it.
+    guard: float = EPS
 
     def __init__(self, params: Params, base_optimizer: BaseOptimizer, rho: float = 0.05,
                  lam: float = 1.0, convex: bool = False, **kwargs: Any) -> None:
@@ -198,13 +204,15 @@ class FGSAM(SharpnessAwareOptimizer):
         self._g_gnn = dict(zip(params, copies, strict=True))
 
     def gnn_perturbation(self, check_overflow: bool) -> tuple[list[Tensor], list[Tensor]] | None:
-        """``(params, ε)`` with :math:`\\epsilon = \\rho\\, g / (\\lVert g \\rVert + 10^{-12})`
-        from ``.grad`` (``None`` if ``check_overflow`` and the gradient is not finite)."""
+        """``(params, ε)`` with :math:`\\epsilon = \\rho\\, g / (\\lVert g \\rVert + \\delta)`
+        (:math:`\\delta` the :attr:`guard`) from ``.grad`` (``None`` if ``check_overflow``
+        and the gradient is not finite)."""
         opening = self.ascent_gradients(check_overflow)
         if opening is None:
             return None
         groups, params, norm = opening
-        return params, self.group_scaled(groups, [p.grad for p in params], 1.0 / (norm + EPS))
+        return params, self.group_scaled(groups, [p.grad for p in params],
+                                         1.0 / (norm + self.guard))
 
     @no_grad
     def before_descend(self, scaler: torch.amp.GradScaler | None) -> None:

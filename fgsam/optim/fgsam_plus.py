@@ -12,6 +12,9 @@ from fgsam.optim.fgsam import FGSAM, GNN_PASS, PEER_PASS, PERTURBED_PEER_PASS
 from fgsam.optim.vectors import EPS, global_norm, normalized, reject
 from fgsam.typing import BaseOptimizer, Closure, Params
 
+#: The norm guard of the authors' code (ρ / (‖g‖ + 1e-8), ‖g‖ / (‖g_v‖ + 1e-8)).
+AUTHORS_GUARD = 1e-8
+
 
 class FGSAMPlus(FGSAM):
     r"""FGSAM+ from `"Fast Graph Sharpness-Aware Minimization for Enhancing and
@@ -63,7 +66,15 @@ class FGSAMPlus(FGSAM):
     global, as in their code), ``topology_term=False`` (no
     :math:`\lambda \tilde g_{\mathrm{gnn}}` in approximate steps, their default), and
     perturbing only the encoder (a ``perturb=False`` group for the rest). Their runs use
-    ``rho=0.1, k=2, alpha=0.7``.
+    ``rho=0.1, k=2, alpha=0.7``. ``authors_code=True`` is their update exactly: all of
+    the above (``lam`` defaults to their 0.5) and two rules of their code that the paper
+    does not state. On exact steps a ``perturb=False`` group descends on
+    :math:`g_{\mathrm{gnn}} + \lambda g_s` (only the perturbed groups' GNN gradient gets
+    the :math:`1 - \lambda`), and the stored flatness direction rejects the *mixed*
+    direction, :math:`g_v = d - \langle d, \hat g_{\mathrm{mlp}} \rangle
+    \hat g_{\mathrm{mlp}}` with :math:`d = (1-\lambda) g_{\mathrm{gnn}} + \lambda g_s`,
+    tensor by tensor; and the norms in :math:`\epsilon` and the ratios are guarded by
+    :math:`10^{-8}` (:data:`AUTHORS_GUARD`) instead of :math:`10^{-12}`.
 
     Practicalities: the GNN pass updates BatchNorm running statistics on exact steps,
     the PeerMLP pass on approximate steps; the other passes do not (needs ``model``).
@@ -83,7 +94,10 @@ class FGSAMPlus(FGSAM):
         per_tensor (bool, optional): per-tensor projections and ratios.
             (default: ``False``)
         topology_term (bool, optional): add :math:`\lambda \tilde g_{\mathrm{gnn}}` in
-            approximate steps. (default: ``True``)
+            approximate steps. (default: ``True``; ``False`` with ``authors_code``)
+        authors_code (bool, optional): the authors' update exactly, as above; it implies
+            ``convex``, ``per_tensor`` and no topology term, and refuses other values of
+            them. (default: ``False``)
         **kwargs: ``model``, ``sync_ascent``, ``max_grad_norm`` as in :class:`FGSAM`,
             and the base optimizer's arguments (``lr``, ...).
 
@@ -95,21 +109,38 @@ class FGSAMPlus(FGSAM):
 
     name = "fgsam+"
     manual_steps = False
-    hyperparameters = ("lam", "convex", "k", "alpha", "per_tensor", "topology_term")
+    hyperparameters = ("lam", "convex", "k", "alpha", "per_tensor", "topology_term",
+                       "authors_code")
 
     def __init__(self, params: Params, base_optimizer: BaseOptimizer, rho: float = 0.1,
-                 lam: float = 1.0, k: int = 2, alpha: float = 0.7, convex: bool = False,
-                 per_tensor: bool = False, topology_term: bool = True, **kwargs: Any) -> None:
+                 lam: float | None = None, k: int = 2, alpha: float = 0.7,
+                 convex: bool | None = None, per_tensor: bool | None = None,
+                 topology_term: bool | None = None, authors_code: bool = False,
+                 **kwargs: Any) -> None:
         check_positive_int("k", k)
         check_non_negative("alpha", alpha)
-        for arg, value in (("per_tensor", per_tensor), ("topology_term", topology_term)):
-            if not isinstance(value, bool):
+        if not isinstance(authors_code, bool):
+            raise ValueError(f"authors_code must be True or False, got {authors_code!r}")
+        # None: the default, which authors_code turns into the authors' settings
+        implied = {"convex": True, "per_tensor": True, "topology_term": False}
+        given = {"convex": convex, "per_tensor": per_tensor, "topology_term": topology_term}
+        for arg, value in given.items():
+            if value is not None and not isinstance(value, bool):
                 raise ValueError(f"{arg} must be True or False, got {value!r}")
-        super().__init__(params, base_optimizer, rho, lam, convex, **kwargs)
+            if authors_code and value is not None and value != implied[arg]:
+                raise ValueError(f"authors_code=True runs the authors' update, which has "
+                                 f"{arg}={implied[arg]}; got {arg}={value}: drop one of them")
+        if authors_code:
+            given, lam = implied, 0.5 if lam is None else lam
+        super().__init__(params, base_optimizer, rho, 1.0 if lam is None else lam,
+                         bool(given["convex"]), **kwargs)
         self.k = k
         self.alpha = float(alpha)
-        self.per_tensor = per_tensor
-        self.topology_term = topology_term
+        self.per_tensor = bool(given["per_tensor"])
+        self.topology_term = given["topology_term"] is not False
+        self.authors_code = authors_code
+        if authors_code:  # their code guards ε's and g_v's norms with 1e-8
+            self.guard = AUTHORS_GUARD
 
     def _sync_gnn(self) -> bool:
         # g_G (from the GNN gradient) enters later steps through the topology term.
@@ -175,6 +206,10 @@ class FGSAMPlus(FGSAM):
                 g_s = torch._foreach_div(g_s, scale)
             directions = (self._reject(g_gnn, unit), self._reject(g_s, unit))
         self.before_descend(scaler)
+        if self.authors_code and directions is not None:  # g_v from the mixed direction
+            mixed = [_grad_or_zeros(p) for p in params]
+            directions = (directions[0], self._reject(
+                torch._foreach_div(mixed, scale) if scale != 1.0 else mixed, unit))
         if self.descend(scaler) and directions is not None:
             for p, g_G, g_v in zip(params, *directions, strict=True):
                 self.state[p]["g_G"] = g_G
@@ -208,6 +243,18 @@ class FGSAMPlus(FGSAM):
         self.descend(scaler)
         return loss
 
+    def _mix(self, scale: float) -> None:
+        if not self.authors_code:
+            return super()._mix(scale)
+        # their code scales only the perturbed groups' g_gnn by 1 - λ: the others get g_gnn + λ g_s
+        perturbed = {p for group in self.param_groups if group["perturb"] for p in group["params"]}
+        rest = {p: g for p, g in self._g_gnn.items() if p not in perturbed}
+        self._g_gnn = {p: g for p, g in self._g_gnn.items() if p in perturbed}
+        super()._mix(scale)
+        for p, g in rest.items():
+            p.grad = g.mul_(scale) if p.grad is None else p.grad.mul_(self.lam).add_(g, alpha=scale)
+        return None
+
     # -------------------------------------------------------------- vector ops
     def _norms(self, xs: list[Tensor]) -> list[Tensor]:
         """Per-tensor norms (``per_tensor``) or the global norm repeated."""
@@ -218,7 +265,8 @@ class FGSAMPlus(FGSAM):
 
     def _ratio(self, num: list[Tensor], den: list[Tensor]) -> list[Tensor]:
         """``‖num‖ / (‖den‖ + eps)`` for each tensor (one global value unless per_tensor)."""
-        return [a / (b + EPS) for a, b in zip(self._norms(num), self._norms(den), strict=True)]
+        return [a / (b + self.guard)
+                for a, b in zip(self._norms(num), self._norms(den), strict=True)]
 
     def _unit(self, xs: list[Tensor]) -> list[Tensor]:
         """``x / (‖x‖ + eps)``, with the global or per-tensor norm."""
@@ -238,4 +286,4 @@ def _grad_or_zeros(p: Tensor) -> Tensor:
     return p.grad if p.grad is not None else torch.zeros_like(p)
 
 
-__all__ = ["FGSAMPlus"]
+__all__ = ["AUTHORS_GUARD", "FGSAMPlus"]

@@ -296,3 +296,24 @@ def test_unavailable_device_is_one_line_naming_the_available_ones(data_root, cap
     err = capsys.readouterr().err
     assert err == "fgsam fsnc: error: --device 'cuda:7' is not available in this process; " \
                   "available here: cpu\n" or "available here: cpu, cuda" in err
+
+
+def test_the_authors_fgsam_plus_setting_runs_and_is_recorded(data_root, tmp_path):
+    out = tmp_path / "r.json"
+    assert main(["fsnc", "--method", "gpn", "--optimizer", "adam,fgsam+", "--opt-arg",
+                 "fgsam+.authors_code=true", "--perturb", "encoder", "--no-peer-dropout",
+                 "--root", str(data_root), "--out", str(out), *TINIEST]) == 0
+    results = json.loads(out.read_text())["results"]
+    config = results["fgsam+"]["config"]
+    assert config["perturb"] == "encoder" and config["peer_dropout"] is False
+    assert config["opt_kwargs"]["authors_code"] is True
+    assert results["fgsam+"]["accuracy"]["mean"] is not None
+
+
+def test_perturbing_the_encoder_of_a_method_without_one_is_refused_before_training(data_root,
+                                                                                   capsys):
+    assert main(["fsnc", "--method", "tent", "--optimizer", "sam", "--perturb", "encoder",
+                 "--root", str(data_root), *TINIEST]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("fgsam fsnc: error: perturb='encoder' needs a method with an encoder, and "
+                   "TENT has none; use perturb='all'")

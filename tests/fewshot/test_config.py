@@ -46,6 +46,8 @@ def test_to_dict_is_the_recorded_settings_and_from_dict_rebuilds_them():
     ({"average": "swad", "episodes": 4}, r"episodes=4 must be >= val_every=10"),
     ({"average": "swad", "test_last": True}, r"test_last=True and average='swad' choose"),
     ({"average": "swad", "average_options": {"n_start": 1}}, r"SWAD has no option 'n_start'"),
+    ({"perturb": "head"}, r"perturb must be one of all, encoder, got 'head'"),
+    ({"peer_dropout": 0}, r"peer_dropout must be True or False, got 0"),
 ])
 def test_bad_settings_are_one_line_naming_the_setting(kwargs, message):
     with pytest.raises(ValueError, match=message) as err:

@@ -59,3 +59,47 @@ def test_csr_adjacency_gives_the_edge_list_loss_and_gradients(name):
     for a, b in zip(*grads, strict=True):
         if a is not None:
             torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-10)
+
+
+def test_perturbing_the_encoder_puts_the_rest_in_an_unperturbed_group(toy):
+    from fgsam.fewshot import GPN, TENT, MetaGNN
+    from fgsam.fewshot.method import optimizer_parameters
+    from fgsam.optim import create_optimizer
+
+    gpn = GPN(toy.num_features)
+    params, extra = optimizer_parameters(gpn, "encoder", "fgsam+")
+    assert [len(g["params"]) for g in params] == [len(list(gpn.encoder.parameters())),
+                                                 len(list(gpn.valuator.parameters()))]
+    assert params[1]["perturb"] is False and extra == {"model": gpn}
+    opt = create_optimizer(params, "fgsam+", lr=0.01, **extra)
+    assert [g["perturb"] for g in opt.param_groups] == [True, False] and opt.model is gpn
+    # nothing to perturb for a plain optimizer, and every parameter with "all"
+    assert optimizer_parameters(gpn, "encoder", "adam") == (gpn, {})
+    assert optimizer_parameters(gpn, "all", "sam") == (gpn, {})
+    proto = ProtoNet(toy.num_features)
+    assert len(optimizer_parameters(proto, "encoder", "sam")[0]) == 1  # all of it is encoder
+    meta = MetaGNN(toy.num_features, n_way=2)  # its classifier descends unperturbed
+    assert optimizer_parameters(meta, "encoder", "sam")[0][1]["params"] == list(
+        meta.classifier.parameters())
+    with pytest.raises(ValueError, match="perturb='encoder' needs a method with an encoder, "
+                                         "and TENT has none; use perturb='all'"):
+        optimizer_parameters(TENT(toy.num_features, num_classes=7), "encoder", "sam")
+    with pytest.raises(ValueError, match="perturb must be one of all, encoder, got 'head'"):
+        optimizer_parameters(gpn, "head", "sam")
+
+
+def test_peer_passes_without_dropout_equal_a_model_without_dropout(toy, episode_factory):
+    from fgsam.fewshot import GPN
+    from fgsam.fewshot.encoder import SeededDropout, dropout_off
+
+    task = episode_factory(toy, [0, 1], k=2, q=3)
+    noisy, clean = GPN(toy.num_features, dropout=0.5), GPN(toy.num_features, dropout=0.0)
+    noisy.reset_parameters(3)
+    clean.reset_parameters(3)
+    noisy.train()
+    with dropout_off(noisy):
+        assert all(not m.training for m in noisy.modules() if isinstance(m, SeededDropout))
+        quiet = noisy.loss(toy, task, peer=True)
+    assert noisy.training and all(m.training for m in noisy.modules())
+    torch.testing.assert_close(quiet, clean.train().loss(toy, task, peer=True))
+    assert not torch.equal(noisy.loss(toy, task, peer=True), quiet)  # dropout back on

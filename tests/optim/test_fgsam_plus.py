@@ -291,7 +291,11 @@ def test_batchnorm_statistics_gnn_on_exact_steps_peer_on_approximate_steps():
         ({"alpha": -0.5}, "alpha"),
         ({"lam": -1.0}, "lam"),
         ({"per_tensor": 1}, "per_tensor"),
-        ({"topology_term": None}, "topology_term"),
+        ({"topology_term": "yes"}, "topology_term"),
+        ({"authors_code": 1}, "authors_code must be True or False"),
+        ({"authors_code": True, "convex": False}, "authors_code=True runs the authors. update, "
+                                                  "which has convex=True; got convex=False"),
+        ({"authors_code": True, "topology_term": True}, "has topology_term=False"),
     ],
 )
 def test_bad_hyper_parameters_are_refused(kwargs, match):
