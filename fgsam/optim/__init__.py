@@ -8,11 +8,13 @@ from fgsam.optim.esam import ESAM
 from fgsam.optim.f2m import F2M
 from fgsam.optim.fgsam import FGSAM
 from fgsam.optim.fgsam_plus import FGSAMPlus
+from fgsam.optim.fgsam_rho0 import FGSAMRho0
 from fgsam.optim.friendly_sam import FriendlySAM
 from fgsam.optim.graphsam import GraphSAM
 from fgsam.optim.gsam import GSAM
 from fgsam.optim.looksam import LookSAM
 from fgsam.optim.momentum_sam import MomentumSAM
+from fgsam.optim.peer_ascent_sam import PeerAscentSAM
 from fgsam.optim.registry import (
     ALIASES,
     OPTIMIZERS,
@@ -52,10 +54,12 @@ __all__ = [
     "SSAMF",
     "SWAD",
     "FGSAMPlus",
+    "FGSAMRho0",
     "FriendlySAM",
     "GraphSAM",
     "LookSAM",
     "MomentumSAM",
+    "PeerAscentSAM",
     "SharpnessAwareOptimizer",
     "TiltedSAM",
     "VaSSO",

@@ -95,6 +95,8 @@ class SharpnessAwareOptimizer(
     manual_steps: bool = True
     #: Whether closures should return per-sample losses (a vector) instead of the mean.
     per_sample_loss: bool = False
+    #: A radius that is part of the definition (``fgsam-rho0``: 0): a run's ``rho`` skips it.
+    fixed_rho: float | None = None
     #: Ascent passes per step of the default :meth:`step` (SAM's multi-step ascent: more).
     ascent_steps: int = 1
     #: The attributes :func:`repr` shows beside the groups (``None`` values left out).

@@ -19,11 +19,13 @@ from fgsam.optim.esam import ESAM
 from fgsam.optim.f2m import F2M
 from fgsam.optim.fgsam import FGSAM
 from fgsam.optim.fgsam_plus import FGSAMPlus
+from fgsam.optim.fgsam_rho0 import FGSAMRho0
 from fgsam.optim.friendly_sam import FriendlySAM
 from fgsam.optim.graphsam import GraphSAM
 from fgsam.optim.gsam import GSAM
 from fgsam.optim.looksam import LookSAM
 from fgsam.optim.momentum_sam import MomentumSAM
+from fgsam.optim.peer_ascent_sam import PeerAscentSAM
 from fgsam.optim.rwp import RWP
 from fgsam.optim.sam import SAM
 from fgsam.optim.ssam import SSAMD, SSAMF
@@ -51,6 +53,8 @@ OPTIMIZERS: list[type[SharpnessAwareOptimizer]] = [
     RWP,
     TiltedSAM,
     ZerothOrderTiltedSAM,
+    FGSAMRho0,
+    PeerAscentSAM,
 ]
 
 #: Training procedures built like optimizers (by name, in :func:`create_optimizer` and the
@@ -173,7 +177,11 @@ def optimizer_arguments(
     accepted = _arguments(cls)
     out: dict[str, Any] = {}
     if issubclass(cls, SharpnessAwareOptimizer):
-        out["rho"] = default_rho(name) if rho is None else rho
+        # a radius that is part of the optimizer's definition (fgsam-rho0) is not the run's
+        fixed = cls.fixed_rho
+        if rho is not None:
+            check_non_negative("rho", rho)
+        out["rho"] = fixed if fixed is not None else default_rho(name) if rho is None else rho
     if total_steps is not None and "total_steps" in accepted:
         out["total_steps"] = total_steps
     if sync_ascent and "sync_ascent" in accepted:

@@ -75,7 +75,7 @@ def assert_same_weights(a: Problem, b: Problem) -> None:
 
 
 def test_the_parametrisation_covers_the_whole_registry():
-    assert sorted(NAMES) == list_optimizers() and len(NAMES) == 17
+    assert sorted(NAMES) == list_optimizers() and len(NAMES) == 19
 
 
 @pytest.mark.parametrize("name", NAMES + EXTRA + PLAIN)

@@ -26,7 +26,7 @@ ALL = OPTIMIZERS + PROCEDURES
 NAMES = [cls.name for cls in ALL]
 #: Pinned, so that a new optimizer cannot slip past these tests unnoticed: add it to
 #: SCENARIOS below and raise the number.
-REGISTRY_SIZE = 18
+REGISTRY_SIZE = 20
 MANUAL = [cls.name for cls in ALL if cls.manual_steps]
 REFUSING = [cls.name for cls in ALL if not cls.manual_steps]
 
@@ -231,6 +231,8 @@ SCENARIOS = [
     Scenario("tsam", "tsam", (P,) * 6),
     Scenario("tsam-no-ascent", "tsam", (P,) * 3, {"ascent": False}),
     Scenario("zo-tsam", "zo-tsam", (W, P, P, P, P)),
+    Scenario("fgsam-rho0", "fgsam-rho0", (W, MP)),  # "moved" by ε = 0: the step's path
+    Scenario("sam-peer-ascent", "sam-peer-ascent", (MW, P)),
     Scenario("f2m", "f2m", (P, P), warmup=1),
     Scenario("f2m-anchored", "f2m", (W,), warmup=1, anchored=True),
 ]

@@ -322,8 +322,9 @@ def test_without_a_seed_the_run_follows_the_global_seed():
 
 def test_registry_names_are_pinned():
     assert list_optimizers() == [
-        "ae-sam", "asam", "esam", "fgsam", "fgsam+", "friendly-sam", "graphsam", "gsam",
-        "looksam", "msam", "rwp", "sam", "ssam-d", "ssam-f", "tsam", "vasso", "zo-tsam",
+        "ae-sam", "asam", "esam", "fgsam", "fgsam+", "fgsam-rho0", "friendly-sam", "graphsam",
+        "gsam", "looksam", "msam", "rwp", "sam", "sam-peer-ascent", "ssam-d", "ssam-f", "tsam",
+        "vasso", "zo-tsam",
     ]
     assert list_optimizers(include_procedures=True) == sorted([*list_optimizers(), "f2m"])
 
