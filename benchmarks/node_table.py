@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 
 from fgsam._experiment import seed_differences
+from fgsam._paired import signed
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--root", default=None)
@@ -95,8 +96,8 @@ for dataset, model, mode, results in rows:
         r = results["results"][n]
         ok = r["test_mean"] is not None
         d = paired.get(n)  # over seeds against the first optimizer, as fgsam node computes it
-        delta = (f"; Δ {100 * d.mean:+.1f} [{100 * d.low:+.1f}, {100 * d.high:+.1f}] "
-                 f"p={d.p_value:.2f}") if d else ""
+        delta = (f"; Δ {signed(100 * d.mean, 1)} [{signed(100 * d.low, 1)}, "
+                 f"{signed(100 * d.high, 1)}] p={d.p_value:.2f}") if d else ""
         cells.append(f"{100 * r['test_mean']:.1f} ± {100 * r['test_std']:.1f}{delta}" if ok
                      else "diverged")
         cpu.append(r["cpu_seconds_per_epoch"])

@@ -64,13 +64,23 @@ class PairedDifference:
 
     def cell(self, scale: float = 100.0, digits: int = 2) -> str:
         """``+1.23 [-0.40, +2.90] p=0.031``: the mean and interval times ``scale``."""
-        f = f"{{:+.{digits}f}}"
-        p = f"{self.p_value:.3f}" if self.p_value >= 0.001 else f"{self.p_value:.0e}"
-        return (f"{f.format(scale * self.mean)} [{f.format(scale * self.low)}, "
-                f"{f.format(scale * self.high)}] p={p}")
+        return interval_cell(scale * self.mean, scale * self.low, scale * self.high,
+                             self.p_value, digits)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def signed(value: float, digits: int = 2) -> str:
+    """``value`` with its sign at ``digits`` decimals, ``+0.00`` for what rounds to zero."""
+    rounded = round(value, digits)
+    return f"{rounded if rounded != 0 else 0.0:+.{digits}f}"
+
+
+def interval_cell(mean: float, low: float, high: float, p_value: float, digits: int = 2) -> str:
+    """``+1.23 [-0.40, +2.90] p=0.031``, the table cell of a paired difference."""
+    p = f"{p_value:.3f}" if p_value >= 0.001 else f"{p_value:.0e}"
+    return f"{signed(mean, digits)} [{signed(low, digits)}, {signed(high, digits)}] p={p}"
 
 
 def paired_difference(baseline: Sequence[Sequence[float]], other: Sequence[Sequence[float]],
@@ -146,4 +156,5 @@ def paired_or_none(baseline: Sequence[Sequence[float]], other: Sequence[Sequence
     return paired_difference([x for x, _ in pairs], [y for _, y in pairs])
 
 
-__all__ = ["RESAMPLES", "PairedDifference", "paired_difference", "paired_or_none"]
+__all__ = ["RESAMPLES", "PairedDifference", "interval_cell", "paired_difference", "paired_or_none",
+           "signed"]

@@ -95,3 +95,5 @@ def test_cell_and_dict():
     assert PairedDifference(0.1, 0.05, 0.15, 1e-7, 9, 1, 9, 0, "units").cell() == \
         "+10.00 [+5.00, +15.00] p=1e-07"
     assert d.to_dict()["resampling"] == "repeats, then units"
+    assert PairedDifference(-1e-5, -0.1, 0.1, 0.8, 9, 1, 4, 4, "units").cell() == \
+        "+0.00 [-10.00, +10.00] p=0.800"

@@ -28,6 +28,7 @@ from fgsam.fewshot.results import (
     paired_to_dict,
     write_json,
 )
+from fgsam.fewshot.sweep import run_sweep
 from fgsam.fewshot.trainer import EpisodicTrainer
 from fgsam.nn.adjacency import ADJACENCIES
 from fgsam.optim import create_optimizer
@@ -48,7 +49,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "0 done, 2 error, 3 some optimizer diverged (recorded in the table and "
                     "--out).")
     p.add_argument("--dataset", default="cora", help="catalog name (see `fgsam datasets`)")
-    p.add_argument("--method", default="gpn", help=f"one of {', '.join(METHODS)}")
+    p.add_argument("--method", default="gpn",
+                   help=f"one of {', '.join(METHODS)}, or a comma list (a sweep, with --out)")
+    p.add_argument("--settings", default=None, metavar="DATASET:N:K[:Q],...",
+                   help="run a sweep: every setting (e.g. cora:2:3,wiki:5:3:8; Q defaults to "
+                        "10) with every --method, one comparison per cell, kept in --out and "
+                        "resumed from it; --dataset/--way/--shot/--query are then unused")
+    p.add_argument("--markdown", default=None, metavar="FILE",
+                   help="a sweep's tables, also written to FILE")
+    p.add_argument("--plot", default=None, metavar="PNG",
+                   help="a sweep's accuracy against CPU time per 200 episodes, a panel per "
+                        "setting (needs matplotlib)")
     p.add_argument("--optimizer", default="adam",
                    help=f"optimizer name or comma list, e.g. adam,sam,fgsam,fgsam+: one of "
                         f"{', '.join(list_optimizers())}; the training procedure "
@@ -160,6 +171,8 @@ def configs_from_args(args: argparse.Namespace) -> dict[str, FSNCConfig]:
 def run(args: argparse.Namespace) -> int:
     """Run ``fgsam fsnc``; returns the exit status (errors reach :func:`fgsam.cli.main`,
     which prints them as one line)."""
+    if args.settings is not None or "," in args.method:
+        return run_sweep(args, run)
     configs = configs_from_args(args)
     optimizers, first = list(configs), next(iter(configs.values()))
     if args.threads is not None and args.threads < 1:

@@ -1,0 +1,245 @@
+"""``fgsam fsnc --settings ...``: a whole table of comparisons, resumable cell by cell.
+
+A cell is one (setting, method) comparison of every listed optimizer, run exactly as a single
+``fgsam fsnc`` command runs it (interleaved repeats, identical tasks and seeds, the paired
+differences against the first optimizer). The sweep's ``--out`` JSON holds every finished
+cell and is rewritten after each one, so an interrupted sweep started again with the same
+command runs only the cells it lacks. At the end it prints a Markdown table per setting
+(``--markdown`` also writes them to a file) and, with ``--plot``, draws accuracy against CPU
+time per 200 episodes, one marker per optimizer, one panel per setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import math
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from fgsam._io import atomic_write, check_output_file, read_json_object, write_json
+from fgsam._paired import interval_cell
+from fgsam._version import __version__
+from fgsam.data.catalog import list_datasets
+from fgsam.fewshot.method_registry import method_name
+
+#: Arguments that say where a sweep's cells run or report, not what they compute: a sweep
+#: resumed with other values of these is the same sweep.
+NOT_PROTOCOL = ("settings", "method", "dataset", "way", "shot", "query", "out", "markdown",
+                "plot", "log_dir", "quiet", "threads", "device", "debug", "func", "root")
+
+
+class Setting(NamedTuple):
+    """One few-shot setting of a sweep: a dataset and the task shape."""
+
+    dataset: str
+    n_way: int
+    k_shot: int
+    q_query: int
+
+    def label(self) -> str:
+        return f"{self.dataset} {self.n_way}-way {self.k_shot}-shot {self.q_query}-query"
+
+
+def parse_settings(text: str, default_query: int = 10) -> list[Setting]:
+    """``"cora:2:3,wiki:5:3:8"`` → settings (the query count defaults to ``default_query``),
+    checked before any work: a one-line ``ValueError`` names the bad item.
+
+    Example:
+        >>> parse_settings("cora:2:3,wiki:5:3:8")
+        [Setting(dataset='cora', n_way=2, k_shot=3, q_query=10), Setting(dataset='wiki', ...)]
+    """
+    out = []
+    for item in (s.strip() for s in text.split(",")):
+        parts = item.split(":")
+        if len(parts) not in (3, 4) or not all(p.strip().isdigit() for p in parts[1:]):
+            raise ValueError(f"--settings takes DATASET:N:K[:Q] items such as cora:2:3 or "
+                             f"wiki:5:3:8, got {item!r}")
+        name, graphs = parts[0].strip().lower(), list_datasets("graph")
+        if name not in graphs:
+            raise ValueError(f"--settings: unknown dataset {parts[0]!r} in {item!r}; the "
+                             f"catalog's graphs: {', '.join(graphs)}")
+        n, k, *q = (int(p) for p in parts[1:])
+        if min(n, k, *q) < 1:
+            raise ValueError(f"--settings: N, K and Q must be >= 1, got {item!r}")
+        out.append(Setting(name, n, k, q[0] if q else default_query))
+    if len(set(out)) != len(out):
+        raise ValueError(f"--settings lists a setting twice: {text!r}")
+    return out
+
+
+def cell_key(setting: Setting, method: str) -> str:
+    """The cell's name in the sweep JSON: ``"wiki 5-way 3-shot 8-query / gpn"``."""
+    return f"{setting.label()} / {method}"
+
+
+def _protocol(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: v for k, v in sorted(vars(args).items()) if k not in NOT_PROTOCOL}
+
+
+def run_sweep(args: argparse.Namespace, run_cell: Callable[[argparse.Namespace], int]) -> int:
+    """Run every cell of ``args.settings`` × ``args.method`` not yet in ``args.out`` with
+    ``run_cell`` (``fgsam fsnc``'s own run on one setting and method), writing the sweep
+    JSON after each. Returns the exit status: 0, 2 if a cell failed (its error is recorded
+    and the other cells run), 3 if an optimizer diverged somewhere."""
+    settings = parse_settings(args.settings) if args.settings else [
+        Setting(args.dataset.lower(), args.way, args.shot, args.query)]
+    methods = [method_name(m.strip()) for m in args.method.split(",") if m.strip()]
+    if not methods or len(set(methods)) != len(methods):
+        raise ValueError(f"--method needs distinct method names, got {args.method!r}")
+    if args.out is None:
+        raise ValueError("a sweep (--settings, or several --method) needs --out FILE: it "
+                         "keeps every finished cell there and resumes from it")
+    if args.save_checkpoint is not None:
+        raise ValueError("--save-checkpoint keeps one comparison's models; run that cell on "
+                         "its own to save them")
+    check_output_file(args.out, "--out")
+    for flag in ("markdown", "plot"):
+        check_output_file(getattr(args, flag), f"--{flag}")
+    if args.plot is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError as err:
+            raise ValueError("--plot needs matplotlib (pip install fgsam[plot])") from err
+    store = _resume(args)
+    cell_out = Path(str(args.out) + ".cell.json")
+    statuses = [0]
+    for setting in settings:
+        for method in methods:
+            key = cell_key(setting, method)
+            if (store["cells"].get(key) or {}).get("complete"):
+                print(f"== {key}: done (in {args.out})", flush=True)
+                continue
+            print(f"== {key}", flush=True)
+            cell = copy.copy(args)
+            cell.settings, cell.method, cell.out = None, method, str(cell_out)
+            cell.dataset, cell.way, cell.shot, cell.query = setting
+            if args.log_dir is not None:
+                cell.log_dir = str(Path(args.log_dir) / _slug(key))
+            try:
+                statuses.append(run_cell(cell))
+            except (ValueError, OSError) as err:  # this cell only: the others still run
+                print(f"fgsam fsnc: error: {key}: {err}", file=sys.stderr)
+                store["cells"][key] = {"complete": False, "error": str(err)}
+                statuses.append(2)
+            else:
+                store["cells"][key] = read_json_object(cell_out, "a cell's results")
+            finally:
+                cell_out.unlink(missing_ok=True)
+            store["complete"] = all((store["cells"].get(cell_key(s, m)) or {}).get("complete")
+                                    for s in settings for m in methods)
+            write_json(args.out, store)
+    text = sweep_markdown(store, settings, methods)
+    print("\n" + text)
+    if args.markdown is not None:
+        atomic_write(args.markdown, lambda f: f.write((text + "\n").encode("utf-8")))
+    if args.plot is not None:
+        sweep_plot(store, settings, methods, args.plot)
+    return 2 if 2 in statuses else max(statuses)
+
+
+def _resume(args: argparse.Namespace) -> dict[str, Any]:
+    head = {"sweep": True, "version": __version__, "protocol": _protocol(args),
+            "command": " ".join(sys.argv)}
+    path = Path(args.out)
+    if not path.is_file():
+        return {**head, "complete": False, "cells": {}}
+    old = read_json_object(path, "a sweep written by fgsam fsnc --settings")
+    if not old.get("sweep"):
+        raise ValueError(f"--out {str(path)!r} holds a single run, not a sweep; give another "
+                         f"file")
+    if old.get("protocol") != head["protocol"]:
+        diff = sorted(k for k in {**old.get("protocol", {}), **head["protocol"]}
+                      if old.get("protocol", {}).get(k) != head["protocol"].get(k))
+        raise ValueError(f"--out {str(path)!r} holds a sweep with other settings ({', '.join(diff)}"
+                         f"); resume it with the same arguments, or give another file")
+    return {**old, **{k: head[k] for k in ("version", "command")}}
+
+
+def _slug(key: str) -> str:
+    return re.sub(r"[^A-Za-z0-9+.-]+", "_", key).strip("_")
+
+
+def _cells(store: dict[str, Any], setting: Setting, methods: list[str]
+           ) -> dict[str, dict[str, Any]]:
+    return {m: store["cells"].get(cell_key(setting, m)) or {} for m in methods}
+
+
+def sweep_markdown(store: dict[str, Any], settings: list[Setting], methods: list[str]) -> str:
+    """A Markdown table per setting: a row per optimizer, per method the accuracy (%) ± 95%
+    CI, the paired difference from the first optimizer (percentage points, 95% interval,
+    Wilcoxon p) and the CPU seconds per 200 episodes with the ratio to the first; "–" for a
+    cell not run (or failed: its error follows the table)."""
+    lines = []
+    for setting in settings:
+        cells = _cells(store, setting, methods)
+        names = list(dict.fromkeys(o for c in cells.values() for o in c.get("results", {})))
+        lines += [f"**{setting.label()}**", ""]
+        head = " | ".join(f"{m} acc (%) | {m} Δ vs {names[0] if names else 'first'} | "
+                          f"{m} CPU s / 200 ep" for m in methods)
+        lines += [f"| optimizer | {head} |", "|---|" + "---|---|---|" * len(methods)]
+        for name in names:
+            row = [name]
+            for m in methods:
+                r = cells[m].get("results", {}).get(name)
+                if r is None:
+                    row += ["–", "–", "–"]
+                    continue
+                acc, d = r["accuracy"], r.get("vs_baseline")
+                first = cells[m]["results"][names[0]]["cpu_seconds_per_200_episodes"]
+                cpu = r["cpu_seconds_per_200_episodes"]
+                row.append("diverged" if acc["mean"] is None else
+                           f"{acc['mean']:.2f} ± {acc['ci95']:.2f}")
+                row.append("–" if d is None else interval_cell(d["mean"], d["low"], d["high"],
+                                                               d["p_value"]))
+                ratio = f" ({cpu / first:.2f}×)" if first and name != names[0] else ""
+                row.append(f"{cpu:.2f}{ratio}" if cpu is not None else "–")
+            lines.append("| " + " | ".join(row) + " |")
+        errors = [f"- {m}: {c['error']}" for m, c in cells.items() if c.get("error")]
+        lines += ["", *errors, ""] if errors else [""]
+    return "\n".join(lines).rstrip()
+
+
+def sweep_plot(store: dict[str, Any], settings: list[Setting], methods: list[str],
+               path: str) -> None:
+    """Accuracy (± 95% CI) against CPU seconds per 200 episodes: one panel per setting, one
+    marker shape per optimizer, one colour per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = min(len(settings), 3)
+    rows = math.ceil(len(settings) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    markers = "osD^v<>pPX*h"
+    names = list(dict.fromkeys(o for c in store["cells"].values() for o in c.get("results", {})))
+    for ax, setting in zip(axes.flat, settings):
+        for j, (m, cell) in enumerate(_cells(store, setting, methods).items()):
+            for i, name in enumerate(names):
+                r = cell.get("results", {}).get(name)
+                if r is None or r["accuracy"]["mean"] is None:
+                    continue
+                ax.errorbar(r["cpu_seconds_per_200_episodes"], r["accuracy"]["mean"],
+                            yerr=r["accuracy"]["ci95"], marker=markers[i % len(markers)],
+                            color=f"C{j}", linestyle="none", capsize=2,
+                            label=f"{m} {name}")
+        ax.set_title(setting.label(), fontsize=9)
+        ax.set_xlabel("CPU s / 200 episodes")
+        ax.set_ylabel("test accuracy (%)")
+    for ax in list(axes.flat)[len(settings):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    legend_rows = math.ceil(len(labels) / 4)
+    fig.tight_layout(rect=(0, 0.07 * legend_rows / rows, 1, 1))  # room for the legend below
+    if handles:
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=7)
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120))
+    plt.close(fig)
+
+
+__all__ = ["NOT_PROTOCOL", "Setting", "cell_key", "parse_settings", "run_sweep", "sweep_markdown",
+           "sweep_plot"]

@@ -1,0 +1,102 @@
+"""fgsam fsnc --settings: a table of comparisons, one JSON, resumable cell by cell."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from fgsam.cli import main
+from fgsam.fewshot.sweep import Setting, parse_settings
+
+TINY = ["--episodes", "4", "--val-every", "2", "--val-tasks", "2", "--test-tasks", "3",
+        "--repeats", "2", "--hidden", "8", "--quiet", "--optimizer", "adam,fgsam+"]
+
+
+def sweep(root, out, *extra):
+    return main(["fsnc", "--settings", "cora:2:3:5,citeseer:2:1:5", "--method", "gpn,protonet",
+                 "--root", str(root), "--out", str(out), *TINY, *extra])
+
+
+def test_settings_parse_and_bad_items_are_one_line():
+    assert parse_settings("cora:2:3, wiki:5:3:8") == [Setting("cora", 2, 3, 10),
+                                                      Setting("wiki", 5, 3, 8)]
+    for text, message in [("cora:2", "--settings takes DATASET:N:K[:Q] items"),
+                          ("cora:2:x", "--settings takes DATASET:N:K[:Q] items"),
+                          ("nope:2:3", "--settings: unknown dataset 'nope'"),
+                          ("cora:0:3", "N, K and Q must be >= 1"),
+                          ("cora:2:3,cora:2:3:10", "lists a setting twice")]:
+        with pytest.raises(ValueError, match=re.escape(message)) as info:
+            parse_settings(text)
+        assert "\n" not in str(info.value)
+
+
+def test_a_sweep_keeps_every_cell_and_each_equals_its_own_run(data_root, tmp_path, capsys):
+    out, md, png = tmp_path / "sweep.json", tmp_path / "sweep.md", tmp_path / "sweep.png"
+    assert sweep(data_root, out, "--markdown", str(md), "--plot", str(png)) == 0
+    store = json.loads(out.read_text())
+    assert store["complete"] is True and len(store["cells"]) == 4
+    cell = store["cells"]["cora 2-way 3-shot 5-query / gpn"]
+    assert cell["complete"] and set(cell["results"]) == {"adam", "fgsam+"}
+    assert cell["results"]["fgsam+"]["vs_baseline"]["baseline"] == "adam"
+    text = md.read_text()
+    assert "**cora 2-way 3-shot 5-query**" in text and "**citeseer 2-way 1-shot 5-query**" in text
+    assert "| optimizer | gpn acc (%) | gpn Δ vs adam | gpn CPU s / 200 ep | protonet acc" in text
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (tmp_path / "sweep.json.cell.json").exists()
+    # the cell is the single comparison it names, number for number
+    one = tmp_path / "one.json"
+    assert main(["fsnc", "--dataset", "cora", "--way", "2", "--shot", "3", "--query", "5",
+                 "--method", "gpn", "--root", str(data_root), "--out", str(one), *TINY]) == 0
+    single = json.loads(one.read_text())["results"]
+    for name in ("adam", "fgsam+"):
+        assert single[name]["accuracy"] == cell["results"][name]["accuracy"]
+        assert single[name]["repeats"][0]["test_accs"] == \
+            cell["results"][name]["repeats"][0]["test_accs"]
+
+
+def test_an_interrupted_sweep_resumes_with_the_missing_cells_only(data_root, tmp_path, capsys):
+    out = tmp_path / "sweep.json"
+    assert sweep(data_root, out) == 0
+    store = json.loads(out.read_text())
+    gone = store["cells"].pop("citeseer 2-way 1-shot 5-query / protonet")
+    out.write_text(json.dumps(store))
+    capsys.readouterr()
+    assert sweep(data_root, out) == 0
+    printed = capsys.readouterr().out
+    assert printed.count(": done (in ") == 3
+    assert "== citeseer 2-way 1-shot 5-query / protonet\n" in printed
+    again = json.loads(out.read_text())["cells"]["citeseer 2-way 1-shot 5-query / protonet"]
+    assert again["results"]["adam"]["accuracy"] == gone["results"]["adam"]["accuracy"]
+    # the same file with another protocol is refused, before any work
+    assert main(["fsnc", "--settings", "cora:2:3:5", "--method", "gpn,protonet", "--root",
+                 str(data_root), "--out", str(out), *TINY, "--lr", "0.1"]) == 2
+    assert "holds a sweep with other settings (lr)" in capsys.readouterr().err
+
+
+def test_a_failing_cell_is_recorded_and_the_others_run(data_root, tmp_path, capsys):
+    out = tmp_path / "sweep.json"
+    # Cora has 2 test classes: a 3-way cell cannot be sampled
+    rc = main(["fsnc", "--settings", "cora:3:3:5,cora:2:3:5", "--method", "gpn", "--root",
+               str(data_root), "--out", str(out), *TINY])
+    assert rc == 2
+    cells = json.loads(out.read_text())["cells"]
+    bad, good = cells["cora 3-way 3-shot 5-query / gpn"], cells["cora 2-way 3-shot 5-query / gpn"]
+    assert bad["complete"] is False and "n_way=3 is larger than" in bad["error"]
+    assert good["complete"] is True
+    assert "fgsam fsnc: error: cora 3-way 3-shot 5-query / gpn: n_way=3" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ([], "a sweep (--settings, or several --method) needs --out FILE"),
+    (["--out", "{tmp}/s.json", "--save-checkpoint", "{tmp}/ck"],
+     "--save-checkpoint keeps one comparison's models"),
+    (["--out", "{tmp}/s.json", "--method", "gpn,gpn"], "--method needs distinct method names"),
+])
+def test_bad_sweeps_are_refused_before_any_work(tmp_path, capsys, extra, message):
+    extra = [e.replace("{tmp}", str(tmp_path)) for e in extra]
+    args = ["fsnc", "--settings", "cora:2:3", "--root", str(tmp_path / "no-data"), *extra]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
