@@ -20,7 +20,8 @@ from fgsam._version import __version__
 
 #: Modules that provide a subcommand (each defines ``add_parser``), in help order.
 SUBCOMMANDS: list[str] = ["fgsam.data.command", "fgsam.fewshot.command", "fgsam.node.command",
-                          "fgsam.mol.command", "fgsam.sharpness.command", "fgsam.bench.command"]
+                          "fgsam.fewshot.tune", "fgsam.mol.command", "fgsam.sharpness.command",
+                          "fgsam.bench.command"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -48,6 +48,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "CPU time (the median over blocks of 10 steps). Exit status: "
                     "0 done, 2 error, 3 some optimizer diverged (recorded in the table and "
                     "--out).")
+    add_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``fgsam fsnc`` (``fgsam tune`` takes them too)."""
     p.add_argument("--dataset", default="cora", help="catalog name (see `fgsam datasets`)")
     p.add_argument("--method", default="gpn",
                    help=f"one of {', '.join(METHODS)}, or a comma list (a sweep, with --out)")
@@ -94,7 +100,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         f"{default_rho_text()}")
     p.add_argument("--opt-arg", action="append", default=[], metavar="[NAME.]KEY=VALUE",
                    help="further optimizer argument, e.g. k=2 for every optimizer listed or "
-                        "fgsam+.k=2 for one (repeatable; wins over --rho)")
+                        "fgsam+.k=2 for one (repeatable; wins over --rho; lr and weight_decay "
+                        "win over --lr and --weight-decay)")
     p.add_argument("--method-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="further method argument, e.g. inner_steps=5 (repeatable)")
     p.add_argument("--test-last", action="store_true",
@@ -124,7 +131,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="run the PeerMLP passes of FGSAM-style optimizers without dropout, as "
                         "the FGSAM authors' code does")
     add_log_arguments(p, rows="validation", file="<optimizer>-repeat<r>")
-    p.set_defaults(func=run)
 
 
 def optimizer_kwargs(name: str, rho: float | None, extra: dict[str, Any]) -> dict[str, Any]:
@@ -155,9 +161,13 @@ def configs_from_args(args: argparse.Namespace) -> dict[str, FSNCConfig]:
         if flag < 1:
             raise ValueError(f"--{name} must be >= 1, got {flag}")
     average_options = parse_pairs(args.average_option, "--average-option")
+    # lr and weight_decay given per optimizer (fgsam+.lr=0.01, as fgsam tune does) win
+    rates = {opt: (opt_args[opt].pop("lr", args.lr), opt_args[opt].pop("weight_decay",
+                                                                        args.weight_decay))
+             for opt in optimizers}
     return {opt: FSNCConfig(
-        n_way=args.way, k_shot=args.shot, q_query=args.query, optimizer=opt, lr=args.lr,
-        weight_decay=args.weight_decay, opt_kwargs=opt_args[opt], episodes=args.episodes,
+        n_way=args.way, k_shot=args.shot, q_query=args.query, optimizer=opt, lr=rates[opt][0],
+        weight_decay=rates[opt][1], opt_kwargs=opt_args[opt], episodes=args.episodes,
         val_every=args.val_every, val_tasks=args.val_tasks, patience=args.patience,
         test_tasks=args.test_tasks, repeats=args.repeats, seed=args.seed,
         test_last=args.test_last, average=args.average, average_options=average_options,
@@ -344,5 +354,5 @@ def _safe(name: str) -> str:
     return name.replace("+", "plus").replace("/", "_")
 
 
-__all__ = ["Record", "add_parser", "check_arguments", "checkpoint_folders", "comparison_table",
-           "configs_from_args", "method_arguments", "optimizer_kwargs", "run"]
+__all__ = ["Record", "add_arguments", "add_parser", "check_arguments", "checkpoint_folders",
+           "comparison_table", "configs_from_args", "method_arguments", "optimizer_kwargs", "run"]
