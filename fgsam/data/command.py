@@ -101,7 +101,9 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def _size(info: DatasetInfo) -> str:
     s = info.stats
     if info.kind == "graph":
-        return f"{_num(s.get('nodes'))} nodes, {_num(s.get('classes'))} classes"
+        subset = info.options.get("subset_of")  # said plainly: not the published benchmark
+        return (f"{_num(s.get('nodes'))} nodes, {_num(s.get('classes'))} classes"
+                + (f", a subset of {subset}, not its benchmark" if subset else ""))
     return f"{_num(s.get('molecules'))} molecules, {_num(s.get('tasks'))} tasks"
 
 

@@ -230,6 +230,26 @@ GRAPHS: list[DatasetInfo] = [
               "train. Dense features take about 0.9 GB in float32.",
     ),
     DatasetInfo(
+        name="amazon-clothing-test20", kind="graph", format="gpn-subset",
+        files=(
+            _gpn_file("amazon-clothing", "Amazon_clothing", "network",
+                      "6362cf42e3d2eda602a6e237e1be0dfaa35efe7ab8eca0a9027a133c23954b2c",
+                      "2ad1c2952dd174d6513313670b23b084e273a556f2560d6494c11c1f76b428b1"),
+            _gpn_file("amazon-clothing", "Amazon_clothing", "test.mat",
+                      "7656d0831b4a41f7aad1a9fc7cfb1434b920fa5ed5275a1e74aaefaea68eae81",
+                      "9271695e0a8b38d25b55f0b4f11f7529289a3add49d774a51e07711ba0f83277"),
+        ),
+        stats={"nodes": 9360, "edges": 29077, "features": 9034, "classes": 20},
+        citation=_GPN_CITATION + " (data: J. McAuley et al., Amazon product metadata, 2015)",
+        options={"split": {"kind": "random", "val": 5, "test": 5, "min_nodes": 0},
+                 "subset_of": "amazon-clothing"},
+        notes="A subset, not the published Amazon-Clothing benchmark: the 9,360 nodes of the "
+              "_test.mat file (GPN's 20 test classes), the subgraph they induce in the "
+              "network, their 9,034 features. Classes are renumbered 0-19 in the order of "
+              "GPN's class ids (2, 9, 11, ..., 65), and split by split_seed into 10 train, 5 "
+              "validation and 5 test classes. Usable without the _train.mat file.",
+    ),
+    DatasetInfo(
         name="amazon-electronics", kind="graph", format="gpn",
         files=(
             _gpn_file("amazon-electronics", "Amazon_eletronics", "network",

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
+from torch_geometric.utils import subgraph
 
 from fgsam.data.attributed_mat import read_attributed_mat
 from fgsam.data.catalog import dataset_info, list_datasets
@@ -133,6 +134,18 @@ def _read_gpn(info: DatasetInfo, root: Root, download: bool | None) -> Read:
     return x, edge_index, y, {"train_classes": train.classes, "test_classes": test.classes}
 
 
+def _read_gpn_subset(info: DatasetInfo, root: Root, download: bool | None) -> Read:
+    """The nodes of the ``_test.mat`` file alone, their induced subgraph, classes 0..C-1."""
+    edge_index = read_gpn_network(fetch(_spec(info, "_network"), root, download))
+    part = read_gpn_mat(fetch(_spec(info, "_test.mat"), root, download))
+    order = torch.argsort(part.index)  # PyG's subgraph numbers the kept nodes in id order
+    num_nodes = max(int(edge_index.max()), int(part.index.max())) + 1
+    edge_index, _ = subgraph(part.index[order], edge_index, relabel_nodes=True,
+                             num_nodes=num_nodes)
+    y = torch.searchsorted(torch.tensor(sorted(part.classes)), part.y[order])
+    return part.x[order], edge_index, y, {}
+
+
 def _read_ogb(info: DatasetInfo, root: Root, download: bool | None) -> Read:
     x, edge_index, y, _ = read_ogbn(info.name, root, download)
     return x, edge_index, y, {}
@@ -144,6 +157,7 @@ _READERS: dict[str, Callable[[DatasetInfo, Root, bool | None], Read]] = {
     "mat": _read_mat,
     "edge_list": _read_edge_list,
     "gpn": _read_gpn,
+    "gpn-subset": _read_gpn_subset,
     "ogb": _read_ogb,
 }
 

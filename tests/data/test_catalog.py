@@ -11,8 +11,8 @@ from fgsam.data import CATALOG, dataset_info, list_datasets
 from fgsam.data.graph_catalog import GRAPHS
 
 GRAPH_NAMES = ["cora", "citeseer", "cora-ml", "corafull", "wiki", "blogcatalog", "email-eu-core",
-               "lastfm-asia", "dblp", "amazon-clothing", "amazon-electronics", "ogbn-arxiv",
-               "ogbn-products"]
+               "lastfm-asia", "dblp", "amazon-clothing", "amazon-clothing-test20",
+               "amazon-electronics", "ogbn-arxiv", "ogbn-products"]
 
 
 def _sha256sums(data_root: Path) -> dict[str, str]:
@@ -37,18 +37,18 @@ def test_graph_entries() -> None:
 
 def test_every_checksum_agrees_with_the_data_root(data_root: Path) -> None:
     sums = _sha256sums(data_root)
-    checked = 0
+    checked = set()  # amazon-clothing-test20 reads two of amazon-clothing's files
     for info in GRAPHS:
         for spec in info.files:
             for candidate in spec.candidates():
                 if candidate.path in sums:
                     assert candidate.sha256 == sums[candidate.path], candidate.path
-                    checked += 1
+                    checked.add(candidate.path)
     # every few-shot file of the data root is in the catalog
     fsnc = {p for p in sums if not p.startswith("moleculenet/")}
     known = {c.path for info in GRAPHS for s in info.files for c in s.candidates()}
     assert fsnc - known == {"gnn-benchmark-npz/cora.npz", "gnn-benchmark-npz/citeseer.npz"}
-    assert checked == len(fsnc) - 2
+    assert len(checked) == len(fsnc) - 2
 
 
 def test_published_split_files_belong_to_their_datasets() -> None:
@@ -78,3 +78,25 @@ def test_ogbn_products_entry() -> None:
         "http://snap.stanford.edu/ogb/data/nodeproppred/products.zip"}
     # no published few-shot class split: load_graph's seeded random one
     assert info.options["split"] == {"kind": "random", "val": 10, "test": 10, "min_nodes": 20}
+
+
+def test_the_amazon_clothing_subset_is_its_test_file_and_says_so(data_root: Path,
+                                                                 capsys) -> None:
+    from fgsam.cli import main
+    from fgsam.data import load_graph
+    from fgsam.data.gpn_format import read_gpn_mat
+
+    data, split = load_graph("amazon-clothing-test20", data_root)
+    assert (data.num_nodes, data.num_features, data.edge_index.size(1)) == (9360, 9034, 58154)
+    sizes = data.y.bincount().tolist()
+    assert len(sizes) == 20 and min(sizes) == 104 and sum(sizes) == 9360
+    assert (len(split.train), len(split.val), len(split.test)) == (10, 5, 5)
+    part = read_gpn_mat(data_root / "fsnc/amazon-clothing_PARTIAL/amazon-clothing_test.mat.gz")
+    # node i of the subset is the i-th smallest id of the file, with its features
+    assert data.x[0].tolist() == part.x[int(part.index.argmin())].tolist()
+    assert dataset_info("amazon-clothing-test20").notes.startswith(
+        "A subset, not the published Amazon-Clothing benchmark")
+    assert main(["datasets", "--root", str(data_root)]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines()
+               if line.startswith("amazon-clothing-test20 "))
+    assert "a subset of amazon-clothing, not its benchmark" in row

@@ -21,7 +21,8 @@ def test_lists_every_graph_with_its_local_state(data_root: Path, capsys) -> None
     out = capsys.readouterr().out
     assert out.splitlines()[0] == f"data root: {data_root.resolve()}"
     rows = _rows(out)
-    assert len(rows) == 13  # the 12 few-shot graphs and ogbn-products
+    assert len(rows) == 14  # the 12 few-shot graphs, the Amazon-Clothing subset, ogbn-products
+    assert rows["amazon-clothing-test20"].endswith("ok (2 files, sha256 checked)")
     assert "2,708 nodes, 7 classes" in rows["cora"] and "TLP 3/2/2" in rows["cora"]
     assert rows["cora"].endswith("ok (8 files, sha256 checked)")
     assert rows["wiki"].endswith("ok (sha256 checked)")
