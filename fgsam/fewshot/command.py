@@ -17,7 +17,11 @@ from fgsam._version import __version__
 from fgsam.data.load_graph import load_graph
 from fgsam.fewshot.checkpoint import CONFIG, WEIGHTS, save_checkpoint
 from fgsam.fewshot.config import FSNCConfig, method_arguments
-from fgsam.fewshot.features import FEATURE_NORMALIZATIONS, normalize_features
+from fgsam.fewshot.features import (
+    FEATURE_NORMALIZATIONS,
+    feature_scale_warning,
+    normalize_features,
+)
 from fgsam.fewshot.interleave import interleave, rotation
 from fgsam.fewshot.method import PERTURB, optimizer_parameters
 from fgsam.fewshot.method_registry import METHODS, create_method, method_name
@@ -197,6 +201,9 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     data, split = load_graph(first.dataset, first.root, split_seed=first.split_seed)
     data = normalize_features(data, first.features).to(device)
+    warning = feature_scale_warning(data)
+    if warning is not None:
+        print(f"fgsam fsnc: warning: {warning}", file=sys.stderr)
     num_classes = int(data.y.max()) + 1
 
     def builder(config: FSNCConfig) -> Any:

@@ -12,6 +12,9 @@ from fgsam.fewshot.episode import Episode
 from fgsam.fewshot.method import FewShotMethod, squared_distances
 from fgsam.nn.peer import peer_forward
 
+#: The prototype distances of :class:`GPN`.
+DISTANCES = ("squared", "euclidean")
+
 
 class GPNValuator(nn.Module):
     """GPN's node valuator: two GCN layers with ReLU, then a linear score per node.
@@ -50,6 +53,15 @@ class GPN(FewShotMethod):
         \qquad c_n = \sum_k \beta_{n,k} f(x)_{s_{n,k}},
         \qquad \mathrm{logit}_{q,n} = -\lVert f(x)_q - c_n \rVert^2 .
 
+    With ``distance="euclidean"`` the logit is :math:`-\lVert f(x)_q - c_n \rVert`, as the
+    FGSAM authors' GPN computes it. On unnormalised features that is the difference
+    between training and collapsing: with Wiki's raw TF-IDF rows (entries up to 1,664,
+    ``--features none``) the squared distances start in the hundreds and within 40 Adam
+    steps every first-layer ReLU of the encoder is dead (validation at chance, 20%),
+    while the Euclidean logit keeps them alive (test 52.0% against 39.2% untrained over
+    3 repeats; 43.7% squared). On l2-normalised features the squared default was the
+    better of the two on Wiki 5-way 3-shot (55.9% against 52.6%).
+
     :math:`d` is the number of neighbours (computed once per graph); isolated nodes count
     as degree 1 so that :math:`\log d` stays finite.
 
@@ -62,6 +74,8 @@ class GPN(FewShotMethod):
         hidden_channels (int, optional): embedding size. (default: ``16``)
         dropout (float, optional): dropout between GCN layers. (default: ``0.2``)
         num_layers (int, optional): encoder GCN layers. (default: ``2``)
+        distance (str, optional): ``"squared"`` Euclidean distance (the GPN paper's) or
+            ``"euclidean"`` (the FGSAM authors' code). (default: ``"squared"``)
 
     Example:
         >>> model = GPN(data.num_features)
@@ -72,8 +86,11 @@ class GPN(FewShotMethod):
     name = "gpn"
 
     def __init__(self, in_channels: int, hidden_channels: int = 16, dropout: float = 0.2,
-                 num_layers: int = 2) -> None:
+                 num_layers: int = 2, distance: str = "squared") -> None:
         super().__init__()
+        if distance not in DISTANCES:
+            raise ValueError(f"distance must be one of {', '.join(DISTANCES)}, got {distance!r}")
+        self.distance = distance
         self.encoder = GCNEncoder(in_channels, 2 * hidden_channels, hidden_channels,
                                   num_layers=num_layers, dropout=dropout)
         self.valuator = GPNValuator(in_channels, hidden_channels, dropout)
@@ -89,7 +106,9 @@ class GPN(FewShotMethod):
         # softmax of log-sigmoid = sigmoid / sum of sigmoids, without 0/0 when all underflow
         weights = F.softmax(F.logsigmoid(log_deg * scores).view(n, k, 1), dim=1)
         prototypes = (z_s.view(n, k, -1) * weights).sum(1)
-        return -squared_distances(z_q, prototypes)
+        d = squared_distances(z_q, prototypes)
+        # the square root's gradient is infinite at 0: a query on its prototype gets none
+        return -(d.clamp_min(1e-12).sqrt() if self.distance == "euclidean" else d)
 
 
-__all__ = ["GPN", "GPNValuator"]
+__all__ = ["DISTANCES", "GPN", "GPNValuator"]

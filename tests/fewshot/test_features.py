@@ -50,3 +50,14 @@ def test_row_matches_pyg_normalize_features_on_bag_of_words_and_keeps_small_rows
                                torch.tensor([[0.25, 0.75], [0.5, 0.5]]))
     assert not torch.allclose(NormalizeFeatures()(small.clone()).x,
                               normalize_features(small, "row").x)
+
+
+def test_unnormalised_rows_are_warned_about_and_unit_rows_are_not():
+    from fgsam.fewshot.features import feature_scale_warning
+
+    raw = graph(torch.tensor([[300.0, 400.0, 0.0], [3.0, 4.0, 0.0]]))
+    message = feature_scale_warning(raw)
+    assert message.startswith("node features are unnormalised: row L2 norms up to 500 (median 5)")
+    assert "--features l2" in message and "\n" not in message
+    assert feature_scale_warning(normalize_features(raw, "l2")) is None
+    assert feature_scale_warning(graph(torch.ones(2, 25))) is None  # binary rows of 25 words

@@ -104,3 +104,40 @@ def test_huge_features_give_finite_weights_and_loss(graph_factory):
     assert torch.isfinite(loss)
     loss.backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_the_euclidean_logit_is_the_root_of_the_squared_one(graph_factory):
+    import pytest
+
+    data = graph_factory(dtype=torch.float64)
+    squared = GPN(data.num_features, hidden_channels=4).double().eval()
+    euclid = GPN(data.num_features, hidden_channels=4, distance="euclidean").double().eval()
+    squared.reset_parameters(3)
+    euclid.reset_parameters(3)
+    a, b = squared(data, task()), euclid(data, task())
+    torch.testing.assert_close(b, -(-a).sqrt())
+    with pytest.raises(ValueError, match="distance must be one of squared, euclidean, got 'l1'"):
+        GPN(4, distance="l1")
+
+
+def test_on_raw_wiki_features_the_squared_logit_kills_the_encoder_and_the_euclidean_does_not(
+        data_root):
+    from fgsam.data import load_graph
+    from fgsam.fewshot import EpisodicTrainer
+    from fgsam.fewshot.step import episode_step
+
+    data, split = load_graph("wiki", data_root)  # raw TF-IDF rows, as --features none keeps them
+    dead = {}
+    for distance in ("squared", "euclidean"):
+        trainer = EpisodicTrainer(lambda d=distance: GPN(data.num_features, distance=d), data,
+                                  split, n_way=5, k_shot=3, q_query=8, episodes=40, repeats=1)
+        model = trainer.new_method(trainer.seeds(0)["model"])
+        opt, tasks = trainer.new_optimizer(model, 0), trainer.sampler("train", 0)
+        for _ in range(40):
+            model.train()
+            episode_step(model, opt, data, tasks.sample())
+        g = model.graph(data)
+        with torch.no_grad():
+            h = model.encoder.convs[0](data.x, g.edge_index, g.edge_weight)
+        dead[distance] = float((h <= 0).float().mean())
+    assert dead["squared"] > 0.99 and dead["euclidean"] < 0.9
