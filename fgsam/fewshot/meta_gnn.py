@@ -45,7 +45,10 @@ class MetaGNN(FewShotMethod):
 
     Peer view (``peer=True``): the whole inner loop and the query pass use the PeerMLP
     (each GCN layer becomes :math:`xW + b`, as :func:`fgsam.nn.peer_forward`) on the
-    support rows and the query rows only.
+    support rows and the query rows only. With ``peer_inner=False`` the inner loop runs
+    through the GNN even then, and only the query pass, the outer loss FGSAM descends on,
+    is the PeerMLP's: adaptation sees the graph, the perturbed descent stays cheap in its
+    last pass only.
 
     Args:
         in_channels (int): node feature size.
@@ -58,6 +61,8 @@ class MetaGNN(FewShotMethod):
         inner_clamp (float, optional): the clamp half-width :math:`\delta` of adapted
             weights around :math:`\theta`; ``None`` clamps nothing. (default: ``None``)
         num_layers (int, optional): GCN layers. (default: ``2``)
+        peer_inner (bool, optional): run the inner loop of the peer view as the PeerMLP
+            too. (default: ``True``)
 
     Example:
         >>> model = MetaGNN(data.num_features, n_way=2, inner_steps=5, first_order=True)
@@ -71,7 +76,7 @@ class MetaGNN(FewShotMethod):
     def __init__(self, in_channels: int, n_way: int, hidden_channels: int = 16,
                  dropout: float = 0.2, inner_steps: int = 10, inner_lr: float = 0.1,
                  first_order: bool = False, num_layers: int = 2,
-                 inner_clamp: float | None = None) -> None:
+                 inner_clamp: float | None = None, peer_inner: bool = True) -> None:
         super().__init__()
         if isinstance(n_way, bool) or not isinstance(n_way, int) or n_way < 2:
             raise ValueError(f"n_way must be an integer >= 2, got {n_way!r}")
@@ -88,6 +93,9 @@ class MetaGNN(FewShotMethod):
         self.inner_lr = float(inner_lr)
         self.first_order = bool(first_order)
         self.inner_clamp = None if inner_clamp is None else float(inner_clamp)
+        if not isinstance(peer_inner, bool):
+            raise ValueError(f"peer_inner must be True or False, got {peer_inner!r}")
+        self.peer_inner = peer_inner
         self.encoder = GCNEncoder(in_channels, hidden_channels, hidden_channels,
                                   num_layers=num_layers, dropout=dropout, act_last=True)
         self.classifier = nn.Linear(hidden_channels, n_way)
@@ -106,7 +114,7 @@ class MetaGNN(FewShotMethod):
                 f"this MetaGNN was built for n_way={self.n_way}, got a {episode.n_way}-way episode"
             )
         outer_grad = torch.is_grad_enabled()
-        params = self.adapt(data, episode, peer)
+        params = self.adapt(data, episode, peer and self.peer_inner)
         with torch.set_grad_enabled(outer_grad):
             logits = self.logits(params, data, episode.query, peer)
         return logits if outer_grad else logits.detach()
@@ -147,8 +155,9 @@ class MetaGNN(FewShotMethod):
 
     def extra_repr(self) -> str:
         clamp = "" if self.inner_clamp is None else f", inner_clamp={self.inner_clamp}"
+        inner = "" if self.peer_inner else ", peer_inner=False"
         return (f"n_way={self.n_way}, inner_steps={self.inner_steps}, "
-                f"inner_lr={self.inner_lr}, first_order={self.first_order}{clamp}")
+                f"inner_lr={self.inner_lr}, first_order={self.first_order}{clamp}{inner}")
 
 
 __all__ = ["MetaGNN"]

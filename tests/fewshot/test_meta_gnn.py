@@ -155,3 +155,25 @@ def test_bad_arguments_are_refused(graph_factory, episode_factory):
     model = MetaGNN(data.num_features, 3)
     with pytest.raises(ValueError, match="n_way=3"):
         model(data, episode_factory(data, [0, 1], k=1, q=1))
+
+
+def test_peer_inner_false_adapts_through_the_gnn_and_queries_through_the_peer_mlp(
+        graph_factory, episode_factory):
+    data = graph_factory(dtype=torch.float64)
+    episode = episode_factory(data, [2, 5, 6], k=2, q=4)
+    model = MetaGNN(data.num_features, n_way=3, hidden_channels=5, dropout=0.0, inner_steps=2,
+                    inner_lr=0.3, peer_inner=False).double()
+    model.reset_parameters(4)
+    a = dense_gcn(data.edge_index, data.num_nodes)
+    theta0 = [dict(model.named_parameters())[n].detach().clone().requires_grad_() for n in NAMES]
+    theta = theta0
+    for _ in range(2):  # the inner loop on the graph, as without the peer view
+        loss = F.cross_entropy(hand_logits(theta, a, data.x)[episode.support], episode.support_y)
+        grads = torch.autograd.grad(loss, theta, create_graph=True)
+        theta = [t - 0.3 * g for t, g in zip(theta, grads)]
+    eye = torch.eye(data.num_nodes, dtype=torch.float64)  # the query pass: no neighbours
+    expected = hand_logits(theta, eye, data.x)[episode.query]
+    torch.testing.assert_close(model(data, episode, peer=True), expected, rtol=1e-10, atol=1e-12)
+    assert "peer_inner=False" in repr(model)
+    with pytest.raises(ValueError, match="peer_inner must be True or False, got 1"):
+        MetaGNN(data.num_features, n_way=3, peer_inner=1)
