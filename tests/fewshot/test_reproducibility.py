@@ -29,7 +29,7 @@ SMALL = ["--dataset", "cora", "--way", "2", "--shot", "1", "--query", "3", "--ep
 
 
 def test_the_registry_is_pinned():
-    assert len(EVERY) == 19
+    assert len(EVERY) == 21
 
 
 def fsnc(root: Path, out: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
