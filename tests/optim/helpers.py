@@ -171,3 +171,43 @@ def assert_global_generator_untouched(opt: torch.optim.Optimizer, closure: Calla
     for _ in range(steps):
         opt.step(closure)
     assert torch.equal(torch.get_rng_state(), state)
+
+
+class NodeRun:
+    """A 2-layer GCN (seed 0) trained 60 steps on a 300-node synthetic graph, nodes split
+    even/odd into train/test, with the GNN loss and its PeerMLP loss as the closures: the
+    convergence check of the FGSAM-style optimizers. ``make(model)`` builds the optimizer;
+    ``step(opt, gnn, mlp)`` takes one step (default: ``fgsam.optim.training_step``)."""
+
+    def __init__(self, make: Callable, step: Callable | None = None, steps: int = 60) -> None:
+        import torch.nn.functional as F
+        from torch_geometric.nn import GCN
+
+        from fgsam.data import GraphShape, synthetic_graph
+        from fgsam.nn import peer_forward
+        from fgsam.optim import training_step
+
+        data = synthetic_graph(GraphShape(300, 2400, 16, 3), seed=0)
+        torch.manual_seed(0)
+        model = GCN(data.num_features, 16, 2, int(data.y.max()) + 1)
+        #: The optimizer ``make`` built.
+        self.opt = opt = make(model)
+        train, test = torch.arange(0, data.num_nodes, 2), torch.arange(1, data.num_nodes, 2)
+
+        def gnn():
+            return F.cross_entropy(model(data.x, data.edge_index)[train], data.y[train])
+
+        def mlp():
+            return F.cross_entropy(peer_forward(model, data.x, train), data.y[train])
+
+        with torch.no_grad():
+            #: The GNN loss before training.
+            self.first = float(gnn())
+        #: The loss each step returned.
+        self.losses = [float((step or training_step)(opt, gnn, mlp)) for _ in range(steps)]
+        with torch.no_grad():
+            #: The GNN loss after training.
+            self.last = float(gnn())
+            pred = model(data.x, data.edge_index).argmax(1)
+        #: Accuracy on the test nodes.
+        self.test_accuracy = float((pred[test] == data.y[test]).float().mean())

@@ -7,9 +7,9 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from fgsam.optim import FGSAM, SAM, create_optimizer, training_step
+from tests.optim.helpers import NodeRun
 
 TOL = {"rtol": 1e-12, "atol": 1e-14}
 DT = torch.float64
@@ -286,32 +286,9 @@ def test_registry_and_repr() -> None:
 
 
 def test_converges_on_node_classification() -> None:
-    from torch_geometric.nn import GCN
-
-    from fgsam.data import GraphShape, synthetic_graph
-    from fgsam.nn import peer_forward
-
-    data = synthetic_graph(GraphShape(300, 2400, 16, 3), seed=0)
-    torch.manual_seed(0)
-    model = GCN(data.num_features, 16, 2, int(data.y.max()) + 1)
-    opt = FGSAM(model.parameters(), "adam", lr=0.02, model=model)
-    train = torch.arange(0, data.num_nodes, 2)
-
-    def gnn() -> torch.Tensor:
-        return F.cross_entropy(model(data.x, data.edge_index)[train], data.y[train])
-
-    def mlp() -> torch.Tensor:
-        return F.cross_entropy(peer_forward(model, data.x, train), data.y[train])
-
-    with torch.no_grad():
-        first = float(gnn())
-    for _ in range(60):
-        last = float(training_step(opt, gnn, mlp))
-    assert last < 0.2 * first
-    with torch.no_grad():
-        pred = model(data.x, data.edge_index).argmax(1)
-    test = torch.arange(1, data.num_nodes, 2)
-    assert (pred[test] == data.y[test]).float().mean() > 0.9
+    run = NodeRun(lambda model: FGSAM(model.parameters(), "adam", lr=0.02, model=model))
+    assert run.losses[-1] < 0.2 * run.first
+    assert run.test_accuracy > 0.9
 
 
 def test_mix_is_a_deprecated_alias_of_before_descend():

@@ -12,6 +12,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from fgsam.optim import FGSAM, FGSAMPlus, create_optimizer
+from tests.optim.helpers import NodeRun
 
 TOL = {"rtol": 1e-12, "atol": 1e-14}
 DT = torch.float64
@@ -315,33 +316,10 @@ def test_registry_defaults_and_repr():
 
 
 def test_converges_on_node_classification():
-    import torch.nn.functional as F
-    from torch_geometric.nn import GCN
-
-    from fgsam.data import GraphShape, synthetic_graph
-    from fgsam.nn import peer_forward
-
-    data = synthetic_graph(GraphShape(300, 2400, 16, 3), seed=0)
-    torch.manual_seed(0)
-    model = GCN(data.num_features, 16, 2, 3)
-    opt = FGSAMPlus(model.parameters(), "adam", lr=0.02, k=3, model=model)
-    train = torch.arange(0, data.num_nodes, 2)
-
-    def gnn():
-        return F.cross_entropy(model(data.x, data.edge_index)[train], data.y[train])
-
-    def mlp():
-        return F.cross_entropy(peer_forward(model, data.x, train), data.y[train])
-
-    with torch.no_grad():
-        first = float(gnn())
-    for _ in range(60):
-        opt.step(gnn, mlp)
-    with torch.no_grad():
-        assert float(gnn()) < 0.3 * first
-        pred = model(data.x, data.edge_index).argmax(1)
-    test = torch.arange(1, data.num_nodes, 2)
-    assert (pred[test] == data.y[test]).float().mean() > 0.9
+    run = NodeRun(lambda model: FGSAMPlus(model.parameters(), "adam", lr=0.02, k=3, model=model),
+                  step=lambda opt, gnn, mlp: opt.step(gnn, mlp))
+    assert run.last < 0.3 * run.first
+    assert run.test_accuracy > 0.9
 
 
 # ---------------------------------------------------------------------------- DDP

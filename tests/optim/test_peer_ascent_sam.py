@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from fgsam.optim import PeerAscentSAM, create_optimizer, training_step
+from fgsam.optim import PeerAscentSAM, create_optimizer
+from tests.optim.helpers import NodeRun
 from tests.optim.test_fgsam import H_GNN, H_MLP, TOL, W1_0, W2_0, LinearGNN, Y, grads, norm
 
 
@@ -30,29 +30,7 @@ def test_two_steps_match_hand_computation_and_return_the_peer_loss():
 
 
 def test_converges_on_node_classification():
-    from torch_geometric.nn import GCN
-
-    from fgsam.data import GraphShape, synthetic_graph
-    from fgsam.nn import peer_forward
-
-    data = synthetic_graph(GraphShape(300, 2400, 16, 3), seed=0)
-    torch.manual_seed(0)
-    model = GCN(data.num_features, 16, 2, int(data.y.max()) + 1)
-    opt = create_optimizer(model, "sam-peer-ascent", lr=0.02)
-    assert opt.num_closures == 2 and not opt.manual_steps
-    train, test = torch.arange(0, data.num_nodes, 2), torch.arange(1, data.num_nodes, 2)
-
-    def gnn():
-        return F.cross_entropy(model(data.x, data.edge_index)[train], data.y[train])
-
-    def mlp():
-        return F.cross_entropy(peer_forward(model, data.x, train), data.y[train])
-
-    with torch.no_grad():
-        first = float(gnn())
-    for _ in range(60):
-        training_step(opt, gnn, mlp)
-    with torch.no_grad():
-        assert float(gnn()) < 0.2 * first
-        pred = model(data.x, data.edge_index).argmax(1)
-    assert float((pred[test] == data.y[test]).float().mean()) > 0.8
+    run = NodeRun(lambda model: create_optimizer(model, "sam-peer-ascent", lr=0.02))
+    assert run.opt.num_closures == 2 and not run.opt.manual_steps
+    assert run.last < 0.2 * run.first
+    assert run.test_accuracy > 0.8
