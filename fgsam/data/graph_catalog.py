@@ -119,6 +119,14 @@ def _gpn_file(name: str, gpn_name: str, part: str, sha256: str | None = None,
 _GPN_CITATION = ("K. Ding, J. Wang, J. Li, K. Shu, C. Liu, H. Liu, Graph Prototypical Networks "
                  "for Few-shot Learning on Attributed Networks, CIKM 2020")
 
+#: Amazon-Clothing's network and test file, read by ``amazon-clothing`` and its subset.
+_CLOTHING_NETWORK = _gpn_file("amazon-clothing", "Amazon_clothing", "network",
+                              "6362cf42e3d2eda602a6e237e1be0dfaa35efe7ab8eca0a9027a133c23954b2c",
+                              "2ad1c2952dd174d6513313670b23b084e273a556f2560d6494c11c1f76b428b1")
+_CLOTHING_TEST = _gpn_file("amazon-clothing", "Amazon_clothing", "test.mat",
+                           "7656d0831b4a41f7aad1a9fc7cfb1434b920fa5ed5275a1e74aaefaea68eae81",
+                           "9271695e0a8b38d25b55f0b4f11f7529289a3add49d774a51e07711ba0f83277")
+
 #: The few-shot graphs, in the order ``fgsam datasets`` lists them.
 GRAPHS: list[DatasetInfo] = [
     _planetoid("cora", "Cora", {"nodes": 2708, "edges": 5278, "features": 1433, "classes": 7},
@@ -214,13 +222,9 @@ GRAPHS: list[DatasetInfo] = [
     DatasetInfo(
         name="amazon-clothing", kind="graph", format="gpn",
         files=(
-            _gpn_file("amazon-clothing", "Amazon_clothing", "network",
-                      "6362cf42e3d2eda602a6e237e1be0dfaa35efe7ab8eca0a9027a133c23954b2c",
-                      "2ad1c2952dd174d6513313670b23b084e273a556f2560d6494c11c1f76b428b1"),
+            _CLOTHING_NETWORK,
             _gpn_file("amazon-clothing", "Amazon_clothing", "train.mat"),
-            _gpn_file("amazon-clothing", "Amazon_clothing", "test.mat",
-                      "7656d0831b4a41f7aad1a9fc7cfb1434b920fa5ed5275a1e74aaefaea68eae81",
-                      "9271695e0a8b38d25b55f0b4f11f7529289a3add49d774a51e07711ba0f83277"),
+            _CLOTHING_TEST,
         ),
         stats={"nodes": 24919, "edges": 91680, "features": 9034, "classes": 77},
         citation=_GPN_CITATION + " (data: J. McAuley et al., Amazon product metadata, 2015)",
@@ -232,12 +236,8 @@ GRAPHS: list[DatasetInfo] = [
     DatasetInfo(
         name="amazon-clothing-test20", kind="graph", format="gpn-subset",
         files=(
-            _gpn_file("amazon-clothing", "Amazon_clothing", "network",
-                      "6362cf42e3d2eda602a6e237e1be0dfaa35efe7ab8eca0a9027a133c23954b2c",
-                      "2ad1c2952dd174d6513313670b23b084e273a556f2560d6494c11c1f76b428b1"),
-            _gpn_file("amazon-clothing", "Amazon_clothing", "test.mat",
-                      "7656d0831b4a41f7aad1a9fc7cfb1434b920fa5ed5275a1e74aaefaea68eae81",
-                      "9271695e0a8b38d25b55f0b4f11f7529289a3add49d774a51e07711ba0f83277"),
+            _CLOTHING_NETWORK,
+            _CLOTHING_TEST,
         ),
         stats={"nodes": 9360, "edges": 29077, "features": 9034, "classes": 20},
         citation=_GPN_CITATION + " (data: J. McAuley et al., Amazon product metadata, 2015)",
