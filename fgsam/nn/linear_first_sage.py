@@ -27,6 +27,8 @@ from torch import Tensor
 from torch_geometric.nn import SAGEConv
 from torch_geometric.nn.models import GraphSAGE
 
+from fgsam.nn.propagate_hooks import propagation_observed
+
 #: Aggregations that are linear in the messages, so the transform may come first.
 LINEAR_AGGREGATIONS = ("add", "sum", "mean")
 
@@ -54,12 +56,9 @@ class LinearFirstSAGEConv(SAGEConv):
         """Whether the layer's configuration lets :meth:`forward` transform first (a
         linear aggregation by name, no ``project``, fewer output than input channels, no
         propagate hooks, not being explained)."""
-        hooks = (self._propagate_forward_pre_hooks, self._propagate_forward_hooks,
-                 self._message_forward_pre_hooks, self._message_forward_hooks,
-                 self._aggregate_forward_pre_hooks, self._aggregate_forward_hooks)
         return (isinstance(self.aggr, str) and self.aggr in LINEAR_AGGREGATIONS
                 and not self.project and 0 < self.out_channels < self.lin_l.in_channels
-                and not any(hooks) and not self._explain)
+                and not propagation_observed(self))
 
     def transforms_first(self, x: Any) -> bool:
         """Whether :meth:`forward` on ``x`` transforms before aggregating: :attr:`linear_first`

@@ -28,6 +28,7 @@ from torch import Tensor
 from torch_geometric.nn import GCNConv, GINConv, GINEConv, GraphConv, MessagePassing, SAGEConv
 
 from fgsam.nn.linear_first_sage import LinearFirstSAGEConv
+from fgsam.nn.propagate_hooks import propagation_observed
 
 #: Aggregations that return the one message of a node unchanged.
 IDENTITY_AGGREGATIONS = ("add", "sum", "mean", "max", "min")
@@ -84,11 +85,7 @@ def has_self_loop_form(module: torch.nn.Module) -> bool:
     exact."""
     if type(module) not in SELF_LOOP_FORMS and type(module) not in EDGE_SELF_LOOP_FORMS:
         return False
-    hooks = ("_propagate_forward_pre_hooks", "_propagate_forward_hooks",
-             "_message_forward_pre_hooks", "_message_forward_hooks",
-             "_aggregate_forward_pre_hooks", "_aggregate_forward_hooks",
-             "_message_and_aggregate_forward_pre_hooks", "_message_and_aggregate_forward_hooks")
-    if any(getattr(module, h, None) for h in hooks) or getattr(module, "_explain", False):
+    if propagation_observed(module):
         return False
     return isinstance(module.aggr, str) and module.aggr in IDENTITY_AGGREGATIONS
 
