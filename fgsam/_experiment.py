@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from fgsam._io import write_json
-from fgsam._paired import PairedDifference, paired_or_none
+from fgsam._paired import PairedDifference, interval_cell, paired_or_none
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -52,18 +52,21 @@ def summary_line(dataset: str, model: str, optimizer: str, metric: str,
 
 def comparison_table(summaries: dict[str, dict[str, Any]], metric: str) -> str:
     """A markdown table, one row per optimizer (keyed by its label): test and validation
-    metric mean ± std over seeds, seconds per training epoch by the wall clock and by
+    metric mean ± std over seeds, the paired difference from the first optimizer that
+    :meth:`ResultsFile.record` put in each summary (``vs_baseline``, :func:`seed_differences`),
+    seconds per training epoch by the wall clock and by
     process CPU time, and the CPU time against the first optimizer's (the comparison a
     loaded machine does not distort). A diverged optimizer shows where instead of a
     metric."""
     first_name, first = next(iter(summaries.items()))
     base = first["cpu_seconds_per_epoch"]
-    paired = seed_differences(summaries)
     lines = [f"| optimizer | test {metric} mean ± std | Δ test vs {first_name} (95% CI), p | "
              f"valid {metric} mean ± std | s / epoch | CPU s / epoch | CPU time vs {first_name} |",
              "|---|---|---|---|---|---|---|"]
     for name, r in summaries.items():
-        delta = paired[name].cell(1.0, 4) if paired.get(name) is not None else "–"
+        d = r.get("vs_baseline")  # the record's paired difference (ResultsFile.record)
+        delta = "–" if d is None else interval_cell(d["mean"], d["low"], d["high"],
+                                                    d["p_value"], 4)
         diverged = r.get("diverged") or []
         if diverged:
             n = len(r["seeds"])
