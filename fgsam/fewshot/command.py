@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_log_arguments(p, rows="validation", file="<optimizer>-repeat<r>")
 
 
+def method_builder(config: FSNCConfig, num_features: int, num_classes: int
+                   ) -> Callable[[], torch.nn.Module]:
+    """The ``build_method`` of :class:`EpisodicTrainer` for ``config``'s method on a graph
+    with ``num_features`` features and ``num_classes`` classes."""
+    def build() -> torch.nn.Module:
+        return create_method(config.method, num_features, num_classes, config.n_way,
+                             config.hidden, config.dropout, **config.method_args)
+    return build
+
+
 def optimizer_kwargs(name: str, rho: float | None, extra: dict[str, Any]) -> dict[str, Any]:
     """The keyword arguments ``name`` gets from ``--rho`` and ``--opt-arg``
     (:func:`fgsam.optim.optimizer_arguments`: ``rho`` given, or the optimizer's own
@@ -207,10 +218,7 @@ def run(args: argparse.Namespace) -> int:
     num_classes = int(data.y.max()) + 1
 
     def builder(config: FSNCConfig) -> Any:
-        def build() -> torch.nn.Module:
-            return create_method(config.method, data.num_features, num_classes, config.n_way,
-                                 config.hidden, config.dropout, **config.method_args)
-        return build
+        return method_builder(config, data.num_features, num_classes)
 
     for opt, config in configs.items():
         check_arguments(builder(config), [opt], {opt: config.opt_kwargs}, config.lr,
@@ -362,4 +370,5 @@ def _safe(name: str) -> str:
 
 
 __all__ = ["Record", "add_arguments", "add_parser", "check_arguments", "checkpoint_folders",
-           "comparison_table", "configs_from_args", "method_arguments", "optimizer_kwargs", "run"]
+           "comparison_table", "configs_from_args", "method_arguments", "method_builder",
+           "optimizer_kwargs", "run"]

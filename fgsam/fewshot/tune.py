@@ -28,11 +28,10 @@ from fgsam._arguments import positive_int
 from fgsam._io import check_output_file, read_json_object, write_json
 from fgsam._version import __version__
 from fgsam.data.load_graph import load_graph
-from fgsam.fewshot.command import add_arguments, configs_from_args
+from fgsam.fewshot.command import add_arguments, configs_from_args, method_builder
 from fgsam.fewshot.command import run as run_fsnc
 from fgsam.fewshot.config import FSNCConfig
 from fgsam.fewshot.features import normalize_features
-from fgsam.fewshot.method_registry import create_method
 from fgsam.fewshot.sampler import derive_seed
 from fgsam.fewshot.trainer import EpisodicTrainer
 from fgsam.optim import SharpnessAwareOptimizer, get_optimizer_class
@@ -140,9 +139,7 @@ def run(args: argparse.Namespace) -> int:
             settings = FSNCConfig.from_dict({**config.to_dict(), "lr": lr, "opt_kwargs": {
                 **config.opt_kwargs, **params}, "rho_flag": None, "progress": False})
             trainer = EpisodicTrainer.from_config(
-                lambda: create_method(settings.method, data.num_features, classes,
-                                      settings.n_way, settings.hidden, settings.dropout,
-                                      **settings.method_args), data, split, settings)
+                method_builder(settings, data.num_features, classes), data, split, settings)
             score = validation_score(trainer, args.tune_repeats)
             if math.isnan(score):  # a diverged trial: Optuna records it as failed
                 raise optuna.TrialPruned("diverged")
