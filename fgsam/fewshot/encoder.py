@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import GCNConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
-from torch_geometric.utils import is_torch_sparse_tensor
+from torch_geometric.utils import add_remaining_self_loops, degree, is_torch_sparse_tensor
 
 from fgsam.nn.peer_layers import self_loop_output
 
@@ -127,11 +127,24 @@ class GCNEncoder(nn.Module):
         return x
 
 
-def normalized_graph(edge_index: Tensor, num_nodes: int, dtype: torch.dtype) -> tuple[Tensor,
-                                                                                       Tensor]:
-    """``(edge_index with self-loops, symmetric GCN weights)`` of a graph, for
-    :class:`GCNEncoder` (compute it once per graph, not per episode)."""
-    return gcn_norm(edge_index, None, num_nodes, add_self_loops=True, dtype=dtype)
+#: The adjacency normalisations of :func:`normalized_graph`.
+NORMALIZATIONS = ("symmetric", "row")
+
+
+def normalized_graph(edge_index: Tensor, num_nodes: int, dtype: torch.dtype,
+                     normalization: str = "symmetric") -> tuple[Tensor, Tensor]:
+    r"""``(edge_index with self-loops, edge weights)`` of a graph, for :class:`GCNEncoder`
+    (compute it once per graph, not per episode): GCN's symmetric
+    :math:`D^{-1/2}(A+I)D^{-1/2}` or (``normalization="row"``) the random-walk
+    :math:`D^{-1}(A+I)`, a mean over each node's neighbourhood and itself."""
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {', '.join(NORMALIZATIONS)}, "
+                         f"got {normalization!r}")
+    if normalization == "symmetric":
+        return gcn_norm(edge_index, None, num_nodes, add_self_loops=True, dtype=dtype)
+    edge_index, _ = add_remaining_self_loops(edge_index, None, 1.0, num_nodes)
+    # row i of D^-1 (A + I) weighs each message into node i by 1 / (its in-degree + 1)
+    return edge_index, degree(edge_index[1], num_nodes, dtype=dtype).reciprocal()[edge_index[1]]
 
 
 @torch.no_grad()
@@ -169,5 +182,5 @@ def reseed_dropout(module: nn.Module, seed: int) -> None:
         m.reseed((seed + i * 0x9E3779B97F4A7C15) % 2**63)
 
 
-__all__ = ["GCNEncoder", "SeededDropout", "dropout_off", "init_parameters", "normalized_graph",
-           "reseed_dropout"]
+__all__ = ["NORMALIZATIONS", "GCNEncoder", "SeededDropout", "dropout_off", "init_parameters",
+           "normalized_graph", "reseed_dropout"]

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from fgsam.fewshot.encoder import GCNEncoder
+from fgsam.fewshot.encoder import GCNEncoder, reseed_dropout
 from fgsam.fewshot.episode import Episode
 from fgsam.fewshot.method import FewShotMethod, squared_distances
 from fgsam.nn.peer import peer_forward
 
 #: The prototype distances of :class:`GPN`.
 DISTANCES = ("squared", "euclidean")
+#: :class:`GPN`'s four model choices, each ``(default, the FGSAM authors' code)``: the
+#: logit's distance, the adjacency normalisation, the support weights, the initialisation.
+OPTIONS: dict[str, tuple[str, str]] = {
+    "distance": DISTANCES, "normalization": ("symmetric", "row"),
+    "weights": ("sigmoid", "softmax"), "init": ("glorot", "uniform"),
+}
 
 
 class GPNValuator(nn.Module):
@@ -65,6 +73,15 @@ class GPN(FewShotMethod):
     :math:`d` is the number of neighbours (computed once per graph); isolated nodes count
     as degree 1 so that :math:`\log d` stays finite.
 
+    The FGSAM authors' released GPN differs in four choices, each an argument here
+    (:data:`OPTIONS`) and all four at once with ``authors_code=True``: the Euclidean logit
+    (``distance``), the random-walk adjacency :math:`D^{-1}(A+I)` instead of the symmetric
+    one (``normalization="row"``), support weights :math:`\beta_{n,k} =
+    \mathrm{softmax}_k\, \sigma(\log d\, g(x)) / K`, a softmax over the sigmoids and then
+    the mean over the shots (``weights="softmax"``), and their initialisation, every GCN
+    weight and bias uniform in :math:`\pm 1/\sqrt{\text{out}}` and the score layer torch's
+    ``Linear`` default (``init="uniform"``).
+
     Peer view (``peer=True``): encoder and valuator run as their PeerMLPs (each GCN layer
     becomes :math:`xW + b`) on the episode's rows only. The degree scaling is kept: the
     degree is a fixed node attribute, not message passing.
@@ -75,7 +92,12 @@ class GPN(FewShotMethod):
         dropout (float, optional): dropout between GCN layers. (default: ``0.2``)
         num_layers (int, optional): encoder GCN layers. (default: ``2``)
         distance (str, optional): ``"squared"`` Euclidean distance (the GPN paper's) or
-            ``"euclidean"`` (the FGSAM authors' code). (default: ``"squared"``)
+            ``"euclidean"`` (the FGSAM authors' code).
+        normalization (str, optional): ``"symmetric"`` (GCN's) or ``"row"``.
+        weights (str, optional): ``"sigmoid"`` (the GPN paper's) or ``"softmax"``.
+        init (str, optional): ``"glorot"`` or ``"uniform"``.
+        authors_code (bool, optional): what the four choices above default to: the first
+            value of each, or (``True``) the FGSAM authors'. (default: ``False``)
 
     Example:
         >>> model = GPN(data.num_features)
@@ -86,14 +108,44 @@ class GPN(FewShotMethod):
     name = "gpn"
 
     def __init__(self, in_channels: int, hidden_channels: int = 16, dropout: float = 0.2,
-                 num_layers: int = 2, distance: str = "squared") -> None:
+                 num_layers: int = 2, distance: str | None = None,
+                 normalization: str | None = None, weights: str | None = None,
+                 init: str | None = None, authors_code: bool = False) -> None:
         super().__init__()
-        if distance not in DISTANCES:
-            raise ValueError(f"distance must be one of {', '.join(DISTANCES)}, got {distance!r}")
-        self.distance = distance
+        given = {"distance": distance, "normalization": normalization, "weights": weights,
+                 "init": init}
+        for name, value in given.items():
+            if value is None:
+                value = OPTIONS[name][int(bool(authors_code))]
+            if value not in OPTIONS[name]:
+                raise ValueError(f"{name} must be one of {', '.join(OPTIONS[name])}, "
+                                 f"got {value!r}")
+            setattr(self, name, value)
         self.encoder = GCNEncoder(in_channels, 2 * hidden_channels, hidden_channels,
                                   num_layers=num_layers, dropout=dropout)
         self.valuator = GPNValuator(in_channels, hidden_channels, dropout)
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{name}={getattr(self, name)!r}" for name in OPTIONS)
+
+    def reset_parameters(self, seed: int = 0) -> None:
+        """Glorot weights and zero biases (:meth:`FewShotMethod.reset_parameters`), or with
+        ``init="uniform"`` the FGSAM authors' uniform weights and biases; fresh dropout
+        streams, all from ``seed``."""
+        if self.init == "glorot":
+            return super().reset_parameters(seed)
+        generator = torch.Generator().manual_seed(int(seed) % 2**63)
+        convs = [*self.encoder.convs, *self.valuator.gnn.convs]
+        score = self.valuator.score
+        tensors = [(c.out_channels, p) for c in convs for p in (c.lin.weight, c.bias)]
+        tensors += [(score.in_features, score.weight), (score.in_features, score.bias)]
+        with torch.no_grad():
+            for width, p in tensors:
+                bound = 1.0 / math.sqrt(width)
+                p.copy_(torch.empty(p.shape, dtype=p.dtype).uniform_(-bound, bound,
+                                                                      generator=generator))
+        reseed_dropout(self, int(seed))
+        return None
 
     def forward(self, data: Data, episode: Episode, peer: bool = False) -> Tensor:
         n, k = episode.n_way, episode.k_shot
@@ -103,12 +155,15 @@ class GPN(FewShotMethod):
         else:
             scores = self.on_graph(self.valuator, data)[episode.support]
         log_deg = torch.log(self.graph(data).degree[episode.support].clamp(min=1.0))
-        # softmax of log-sigmoid = sigmoid / sum of sigmoids, without 0/0 when all underflow
-        weights = F.softmax(F.logsigmoid(log_deg * scores).view(n, k, 1), dim=1)
+        if self.weights == "softmax":
+            weights = F.softmax(torch.sigmoid(log_deg * scores).view(n, k, 1), dim=1) / k
+        else:
+            # softmax of log-sigmoid = sigmoid / sum of sigmoids, without 0/0 when all underflow
+            weights = F.softmax(F.logsigmoid(log_deg * scores).view(n, k, 1), dim=1)
         prototypes = (z_s.view(n, k, -1) * weights).sum(1)
         d = squared_distances(z_q, prototypes)
         # the square root's gradient is infinite at 0: a query on its prototype gets none
         return -(d.clamp_min(1e-12).sqrt() if self.distance == "euclidean" else d)
 
 
-__all__ = ["DISTANCES", "GPN", "GPNValuator"]
+__all__ = ["DISTANCES", "GPN", "OPTIONS", "GPNValuator"]

@@ -70,6 +70,8 @@ class FewShotMethod(nn.Module):
         #: list and GCN weights) or ``"csr"`` (one normalised sparse matrix, faster on many
         #: edges; equal within float rounding).
         self.adjacency = "edge-index"
+        #: How the GCNs' adjacency is normalised (:data:`~fgsam.fewshot.encoder.NORMALIZATIONS`).
+        self.normalization = "symmetric"
         #: Whether the PeerMLP passes of FGSAM-style optimizers run with dropout (as the
         #: GNN pass does) or without (:func:`~fgsam.fewshot.encoder.dropout_off`, as the
         #: authors' code runs them).
@@ -112,9 +114,9 @@ class FewShotMethod(nn.Module):
         x, edge_index = data.x, data.edge_index
         # a weak reference, not id(): a new graph at a recycled address is another graph
         key = (weakref.ref(data), edge_index.data_ptr(), tuple(edge_index.shape), x.size(0),
-               x.device, x.dtype, self.adjacency)
+               x.device, x.dtype, self.adjacency, self.normalization)
         if self._graph is None or self._graph_key != key:
-            ei, ew = normalized_graph(edge_index, x.size(0), x.dtype)
+            ei, ew = normalized_graph(edge_index, x.size(0), x.dtype, self.normalization)
             deg = degree(remove_self_loops(edge_index)[0][1], x.size(0), dtype=x.dtype)
             if self.adjacency == "csr":
                 ei, ew = csr_adjacency(ei, x.size(0), ew), None

@@ -45,8 +45,13 @@ class GraphSAM(SharpnessAwareOptimizer):
     the step first takes
     :math:`g = \nabla L(w)` and resets :math:`m \leftarrow g` (one extra pass). With
     ``adaptive`` the perturbation is ASAM-scaled, :math:`\epsilon = \rho_e T^2 m /
-    \lVert T m \rVert`, :math:`T = |w| + \eta`. Cost: 1 forward/backward per step, plus
-    1 per epoch.
+    \lVert T m \rVert`, :math:`T = |w| + \eta`. With ``radius`` every tensor's
+    perturbation is clipped to that norm, decayed with the same schedule,
+    :math:`\epsilon_i \leftarrow \epsilon_i \min(1, r_e / \lVert \epsilon_i \rVert)`,
+    :math:`r_e = r\, \gamma^{\lfloor e / s \rfloor}`: with ``adaptive=True, eta=0`` that is
+    the perturbation of the authors' released code (their schedule compounds and their
+    direction is normalised tensor by tensor; neither is copied). Cost: 1 forward/backward
+    per step, plus 1 per epoch.
 
     :meth:`step` returns :math:`L(w)` on refresh steps; on the other steps the only loss
     evaluated is the perturbed one, :math:`L(w + \epsilon)`, and that is returned.
@@ -63,6 +68,8 @@ class GraphSAM(SharpnessAwareOptimizer):
             (default: ``1``)
         adaptive (bool, optional): ASAM scaling of the perturbation. (default: ``False``)
         eta (float, optional): ASAM's :math:`\eta`. (default: ``0.01``)
+        radius (float, optional): per-tensor clip :math:`r` of the perturbation, or
+            ``None`` for none. (default: ``None``)
         **kwargs: ``model``, ``sync_ascent`` and ``max_grad_norm`` of
             :class:`~fgsam.optim.SharpnessAwareOptimizer`, and the base optimizer's
             arguments (``lr``, ``weight_decay``, ...). ``sync_ascent`` here: all-reduce the
@@ -81,17 +88,21 @@ class GraphSAM(SharpnessAwareOptimizer):
 
     def __init__(self, params: Params, base_optimizer: BaseOptimizer, rho: float = 0.05,
                  beta: float = 0.99, gamma: float = 0.5, decay_every: int = 1,
-                 adaptive: bool = False, eta: float = 0.01, **kwargs: Any) -> None:
+                 adaptive: bool = False, eta: float = 0.01, radius: float | None = None,
+                 **kwargs: Any) -> None:
         check_range("beta", beta, 0.0, 1.0)
         check_range("gamma", gamma, 0.0, 1.0, low_open=True)
         check_positive_int("decay_every", decay_every)
         check_non_negative("eta", eta)
+        if radius is not None:
+            check_non_negative("radius", radius)
         super().__init__(params, base_optimizer, rho, **kwargs)
         self.beta = float(beta)
         self.gamma = float(gamma)
         self.decay_every = decay_every
         self.adaptive = bool(adaptive)
         self.eta = float(eta)
+        self.radius = None if radius is None else float(radius)
         # epoch -1: start_epoch() not called yet (the radius is rho until it is).
         self.global_state.update(epoch=-1, refresh=True, rho_scale=1.0)
 
@@ -188,6 +199,10 @@ class GraphSAM(SharpnessAwareOptimizer):
             start += len(ps)
             factor = (group["rho"] * self.global_state["rho_scale"]) / (norm + EPS)
             eps += _times(chunk, factor)
+        if self.radius is not None:
+            r_e = self.radius * self.global_state["rho_scale"]
+            for e, n in zip(eps, torch._foreach_norm(eps), strict=True):
+                e.mul_((r_e / (n + EPS)).clamp(max=1.0))
         return eps
 
     def _update_direction(self, params: list[Tensor], scaler: torch.amp.GradScaler | None) -> None:
@@ -214,6 +229,8 @@ class GraphSAM(SharpnessAwareOptimizer):
         out.update(beta=self.beta, gamma=self.gamma, decay_every=self.decay_every)
         if self.adaptive:
             out.update(adaptive=True, eta=self.eta)
+        if self.radius is not None:
+            out.update(radius=self.radius)
         out.update(epoch=self.global_state["epoch"], rho_scale=self.global_state["rho_scale"])
         return out
 

@@ -29,6 +29,20 @@ def test_normalized_graph_is_symmetric_gcn_normalisation(toy):
     torch.testing.assert_close(got, dense_gcn_matrix(toy.edge_index, n), rtol=1e-12, atol=1e-14)
 
 
+def test_normalized_graph_row_is_the_random_walk_normalisation(toy):
+    import pytest
+
+    n = toy.num_nodes
+    ei, ew = normalized_graph(toy.edge_index, n, torch.float64, "row")
+    got = torch.zeros(n, n, dtype=torch.float64)
+    got[ei[1], ei[0]] = ew
+    a = torch.eye(n, dtype=torch.float64)
+    a[toy.edge_index[1], toy.edge_index[0]] = 1.0
+    torch.testing.assert_close(got, a / a.sum(1, keepdim=True), rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match="normalization must be one of symmetric, row, got 'l1'"):
+        normalized_graph(toy.edge_index, n, torch.float64, "l1")
+
+
 def test_encoder_matches_dense_gcn_by_hand(toy):
     x = toy.x.double()
     enc = GCNEncoder(x.size(1), 8, 4, num_layers=2).double()

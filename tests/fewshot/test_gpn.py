@@ -141,3 +141,89 @@ def test_on_raw_wiki_features_the_squared_logit_kills_the_encoder_and_the_euclid
             h = model.encoder.convs[0](data.x, g.edge_index, g.edge_weight)
         dead[distance] = float((h <= 0).float().mean())
     assert dead["squared"] > 0.99 and dead["euclidean"] < 0.9
+
+
+def test_the_authors_variant_by_hand(graph_factory):
+    data = graph_factory(dtype=torch.float64)
+    episode = task()
+    model = GPN(data.num_features, hidden_channels=4, authors_code=True).double().eval()
+    model.reset_parameters(3)
+    model.requires_grad_(False)
+    assert model.distance == "euclidean" and model.normalization == "row"
+    n = data.num_nodes
+    a = torch.eye(n, dtype=torch.float64)
+    a[data.edge_index[1], data.edge_index[0]] = 1.0
+    a = a / a.sum(1, keepdim=True)  # D^-1 (A + I): each row averages a node and its neighbours
+    x = data.x
+    (w1, b1), (w2, b2) = [(c.lin.weight, c.bias) for c in model.encoder.convs]
+    z = a @ torch.relu(a @ x @ w1.T + b1) @ w2.T + b2
+    (v1, c1), (v2, c2) = [(c.lin.weight, c.bias) for c in model.valuator.gnn.convs]
+    h = torch.relu(a @ torch.relu(a @ x @ v1.T + c1) @ v2.T + c2)
+    score = h @ model.valuator.score.weight[0] + model.valuator.score.bias[0]
+    deg = torch.zeros(n, dtype=torch.float64)
+    deg.index_add_(0, data.edge_index[1], torch.ones(data.edge_index.size(1), dtype=torch.float64))
+    protos = []
+    for c in range(2):
+        s = episode.support[3 * c:3 * c + 3]
+        sig = torch.sigmoid(torch.log(deg[s].clamp(min=1.0)) * score[s])
+        w = sig.exp() / sig.exp().sum()  # a softmax over the sigmoids, then the mean
+        protos.append((w[:, None] * z[s]).mean(0))
+    expected = -torch.cdist(z[episode.query], torch.stack(protos))
+    torch.testing.assert_close(model(data, episode), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_the_authors_initialisation_is_their_uniform_one_and_reproducible(graph_factory):
+    data = graph_factory()
+    a = GPN(data.num_features, authors_code=True)
+    b = GPN(data.num_features, authors_code=True)
+    a.reset_parameters(7)
+    b.reset_parameters(7)
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(p, q)
+    for conv in [*a.encoder.convs, *a.valuator.gnn.convs]:
+        bound = conv.out_channels ** -0.5
+        for p in (conv.lin.weight, conv.bias):
+            assert p.abs().max() <= bound and p.abs().max() > 0.8 * bound  # biases drawn too
+    score = a.valuator.score
+    assert score.weight.abs().max() <= score.in_features ** -0.5
+    glorot = GPN(data.num_features)
+    glorot.reset_parameters(7)
+    assert all(bool((c.bias == 0).all()) for c in glorot.encoder.convs)
+
+
+def test_the_authors_variant_trains_on_raw_wiki_features(data_root):
+    from fgsam.data import load_graph
+    from fgsam.fewshot import EpisodicTrainer
+    from fgsam.fewshot.step import episode_step
+
+    data, split = load_graph("wiki", data_root)  # raw TF-IDF rows, as --features none keeps them
+    trainer = EpisodicTrainer(lambda: GPN(data.num_features, authors_code=True), data, split,
+                              n_way=5, k_shot=3, q_query=8, episodes=40, repeats=1)
+    model = trainer.new_method(trainer.seeds(0)["model"])
+    opt, tasks = trainer.new_optimizer(model, 0), trainer.sampler("train", 0)
+    for _ in range(40):
+        model.train()
+        episode_step(model, opt, data, tasks.sample())
+    g = model.graph(data)
+    with torch.no_grad():
+        h = model.encoder.convs[0](data.x, g.edge_index, g.edge_weight)
+    assert float((h <= 0).float().mean()) < 0.9
+
+
+def test_each_choice_of_the_authors_variant_is_its_own_argument():
+    import pytest
+
+    from fgsam.fewshot.gpn import OPTIONS
+
+    mixed = GPN(8, init="uniform", distance="squared", authors_code=True)
+    assert (mixed.distance, mixed.normalization, mixed.weights, mixed.init) == \
+        ("squared", "row", "softmax", "uniform")
+    plain = GPN(8, normalization="row")
+    assert (plain.distance, plain.normalization, plain.weights, plain.init) == \
+        ("squared", "row", "sigmoid", "glorot")
+    assert "normalization='row'" in repr(plain)
+    for name, (default, theirs) in OPTIONS.items():
+        assert getattr(GPN(8), name) == default and getattr(GPN(8, authors_code=True), name) \
+            == theirs
+    with pytest.raises(ValueError, match="weights must be one of sigmoid, softmax, got 'mean'"):
+        GPN(8, weights="mean")

@@ -102,6 +102,28 @@ def test_adaptive_perturbation_by_hand():
     assert_close(run.w, w, **TIGHT)
 
 
+def test_per_tensor_radius_clip_by_hand():
+    # the authors' perturbation: adaptive with eta 0, each tensor's eps clipped to r_e
+    radius = 0.02
+    run = Split(rho=0.5, beta=BETA, gamma=GAMMA, adaptive=True, eta=0.0, radius=radius)
+    run.opt.start_epoch()
+    run.step()
+    run.opt.start_epoch()  # epoch 1: rho and the clip both halved
+    run.step()
+    w, m, clipped = W0, grad_of(W0), []
+    for scale in (1.0, GAMMA):
+        eps = 0.5 * scale * w * w * m / (norm(w.abs() * m) + EPS)
+        parts = [eps[:2], eps[2:]]
+        clipped.append([float(norm(e)) > radius * scale for e in parts])
+        eps = torch.cat([e * min(1.0, radius * scale / (float(norm(e)) + EPS)) for e in parts])
+        gs = grad_of(w + eps)
+        w = w - LR * gs
+        m = grad_of(w)  # start_epoch refreshes the direction
+    assert clipped[0] == [True, True] and not all(clipped[1])  # both branches
+    assert_close(run.w, w, **TIGHT)
+    assert "radius=0.02" in repr(run.opt)
+
+
 @pytest.mark.parametrize(("decay_every", "expected"), [(1, [1, 0.5, 0.25, 0.125]),
                                                        (2, [1, 1, 0.5, 0.5])])
 def test_radius_schedule_is_the_paper_form_not_compounded(decay_every, expected):
@@ -155,7 +177,8 @@ def test_state_dict_holds_direction_epoch_and_radius():
 
 
 @pytest.mark.parametrize(("arg", "value"), [("beta", 1.5), ("gamma", 0.0), ("gamma", 2.0),
-                                            ("decay_every", 0), ("eta", -1.0), ("rho", -0.1)])
+                                            ("decay_every", 0), ("eta", -1.0), ("rho", -0.1),
+                                            ("radius", -0.01)])
 def test_bad_hyper_parameters_are_refused_by_name(arg, value):
     with pytest.raises(ValueError, match=f"{arg} must be"):
         GraphSAM([torch.nn.Parameter(torch.zeros(2))], "adam", **{arg: value})
@@ -168,13 +191,15 @@ def test_manual_steps_are_refused_with_a_pointer_to_step():
 
 
 @pytest.mark.filterwarnings("ignore:GraphSAM. after start_epoch")  # the schedule fades: known
-def test_trains_a_classifier_with_default_hyper_parameters():
+@pytest.mark.parametrize("options", [{}, {"adaptive": True, "eta": 0.0, "radius": 0.05}],
+                         ids=["defaults", "authors-perturbation"])
+def test_trains_a_classifier_with_default_hyper_parameters(options):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(200, 10, generator=g)
     y = (x[:, :3].sum(1) > 0).long()
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(10, 32), torch.nn.ReLU(), torch.nn.Linear(32, 2))
-    opt = create_optimizer(model, "graphsam", lr=1e-2)
+    opt = create_optimizer(model, "graphsam", lr=1e-2, **options)
     assert isinstance(opt, GraphSAM) and opt.model is model
     with torch.no_grad():
         start = float(F.cross_entropy(model(x), y))
