@@ -24,7 +24,7 @@ from fgsam.fewshot.features import (
     normalize_features,
 )
 from fgsam.fewshot.interleave import interleave, rotation
-from fgsam.fewshot.method import PERTURB, optimizer_parameters
+from fgsam.fewshot.method import PERTURB, feature_scale, optimizer_parameters
 from fgsam.fewshot.method_registry import METHODS, create_method, method_name
 from fgsam.fewshot.results import (
     FSNCResult,
@@ -212,17 +212,20 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     data, split = load_graph(first.dataset, first.root, split_seed=first.split_seed)
     data = normalize_features(data, first.features).to(device)
-    warning = feature_scale_warning(data)
-    if warning is not None:
-        print(f"fgsam fsnc: warning: {warning}", file=sys.stderr)
     num_classes = int(data.y.max()) + 1
 
     def builder(config: FSNCConfig) -> Any:
         return method_builder(config, data.num_features, num_classes)
 
+    rescaled = True
     for opt, config in configs.items():
-        check_arguments(builder(config), [opt], {opt: config.opt_kwargs}, config.lr,
-                        config.weight_decay, config.perturb)
+        method = check_arguments(builder(config), [opt], {opt: config.opt_kwargs}, config.lr,
+                                 config.weight_decay, config.perturb)
+        rescaled &= getattr(method, "feature_scale", None) == "auto" and \
+            feature_scale(data.x) != 0
+    warning = None if rescaled else feature_scale_warning(data)
+    if warning is not None:
+        print(f"fgsam fsnc: warning: {warning}", file=sys.stderr)
     trainers = {opt: EpisodicTrainer.from_config(builder(config), data, split, config)
                 for opt, config in configs.items()}
     dropped = trainers[optimizers[0]].dropped
@@ -311,9 +314,9 @@ def checkpoint_folders(folder: str | None, optimizers: list[str]) -> dict[str, P
 
 
 def check_arguments(build: Any, optimizers: list[str], kwargs: dict[str, dict[str, Any]],
-                    lr: float, weight_decay: float, perturb: str = "all") -> None:
+                    lr: float, weight_decay: float, perturb: str = "all") -> Any:
     """Build the method and every optimizer once, so that a bad ``--method-arg`` or
-    ``--opt-arg`` fails with a clear message before any training."""
+    ``--opt-arg`` fails with a clear message before any training; returns the method."""
     with torch.random.fork_rng(devices=[]):  # the throw-away build must not move the RNG
         try:
             method = build()
@@ -326,6 +329,7 @@ def check_arguments(build: Any, optimizers: list[str], kwargs: dict[str, dict[st
         except TypeError as err:
             raise ValueError(f"optimizer {opt!r} does not take the arguments "
                              f"{sorted(kwargs[opt])} (from --rho / --opt-arg): {err}") from err
+    return method
 
 
 def comparison_table(results: dict[str, FSNCResult]) -> str:

@@ -144,13 +144,13 @@ class MetaGNN(FewShotMethod):
         enc = {k[len("encoder."):]: v for k, v in params.items() if k.startswith("encoder.")}
         cls = {k[len("classifier."):]: v for k, v in params.items() if k.startswith("classifier.")}
         if peer:
-            x = data.x[index]
+            x = self.graph(data).x[index]
             loops = self_loop_edge_index(x.size(0), x.device)
             weight = torch.ones(x.size(0), dtype=x.dtype, device=x.device)
             z = functional_call(self.encoder, enc, (x, loops, weight))
         else:
             g = self.graph(data)
-            z = functional_call(self.encoder, enc, (data.x, g.edge_index, g.edge_weight))[index]
+            z = functional_call(self.encoder, enc, (g.x, g.edge_index, g.edge_weight))[index]
         return functional_call(self.classifier, cls, (z,))
 
     def extra_repr(self) -> str:

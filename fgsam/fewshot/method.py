@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,12 +35,14 @@ def resolved_adjacency(build: Callable[[], nn.Module], adjacency: str, num_edges
 class GraphView:
     """Per-graph tensors computed once per data object: the GCN-normalised adjacency
     (``edge_index`` with self-loops and ``edge_weight``, or a CSR ``adj_t`` holding both and
-    no ``edge_weight``) and each node's degree (number of neighbours, self-loops not
-    counted)."""
+    no ``edge_weight``), each node's degree (number of neighbours, self-loops not
+    counted) and the features the layers read (``data.x``, or with
+    :attr:`FewShotMethod.feature_scale` ``"auto"`` its power-of-two rescaling)."""
 
     edge_index: Tensor
     edge_weight: Tensor | None
     degree: Tensor
+    x: Tensor
 
 
 class FewShotMethod(nn.Module):
@@ -72,6 +75,9 @@ class FewShotMethod(nn.Module):
         self.adjacency = "edge-index"
         #: How the GCNs' adjacency is normalised (:data:`~fgsam.fewshot.encoder.NORMALIZATIONS`).
         self.normalization = "symmetric"
+        #: ``"auto"``: the layers read features far from unit scale divided by the power of
+        #: two nearest their median row norm (:func:`feature_scale`), ``None``: as given.
+        self.feature_scale: str | None = None
         #: Whether the PeerMLP passes of FGSAM-style optimizers run with dropout (as the
         #: GNN pass does) or without (:func:`~fgsam.fewshot.encoder.dropout_off`, as the
         #: authors' code runs them).
@@ -114,13 +120,18 @@ class FewShotMethod(nn.Module):
         x, edge_index = data.x, data.edge_index
         # a weak reference, not id(): a new graph at a recycled address is another graph
         key = (weakref.ref(data), edge_index.data_ptr(), tuple(edge_index.shape), x.size(0),
-               x.device, x.dtype, self.adjacency, self.normalization)
+               x.device, x.dtype, self.adjacency, self.normalization, self.feature_scale,
+               x.data_ptr() if self.feature_scale else None,
+               x._version if self.feature_scale else None)
         if self._graph is None or self._graph_key != key:
             ei, ew = normalized_graph(edge_index, x.size(0), x.dtype, self.normalization)
             deg = degree(remove_self_loops(edge_index)[0][1], x.size(0), dtype=x.dtype)
             if self.adjacency == "csr":
                 ei, ew = csr_adjacency(ei, x.size(0), ew), None
-            self._graph, self._graph_key = GraphView(ei, ew, deg), key
+            k = feature_scale(x) if self.feature_scale == "auto" else 0
+            if k:
+                x = torch.ldexp(x, torch.tensor(-k))  # exact: a power of two
+            self._graph, self._graph_key = GraphView(ei, ew, deg, x), key
         return self._graph
 
     def support_query(self, module: nn.Module, data: Data, episode: Episode,
@@ -128,7 +139,7 @@ class FewShotMethod(nn.Module):
         """``module``'s outputs on the support and on the query nodes: on the whole graph,
         or (``peer``) as its PeerMLP on the episode's nodes only."""
         if peer:
-            out = peer_forward(module, data.x, episode.nodes)
+            out = peer_forward(module, self.graph(data).x, episode.nodes)
             return out[: episode.support.numel()], out[episode.support.numel():]
         out = self.on_graph(module, data)
         return out[episode.support], out[episode.query]
@@ -139,16 +150,19 @@ class FewShotMethod(nn.Module):
         and validation tasks then cost one graph pass, not one each."""
         g = self.graph(data)
         if self.training or torch.is_grad_enabled():
-            return module(data.x, g.edge_index, g.edge_weight)
+            return module(g.x, g.edge_index, g.edge_weight)
         # _version moves with every in-place update (optimizer steps, load_state_dict)
         key = (self._graph_key, data.x.data_ptr(), data.x._version,
                tuple((p.data_ptr(), p._version) for p in module.parameters()))
         hit = self._eval_cache.get(id(module))
         if hit is None or hit[0] != key:
-            hit = self._eval_cache[id(module)] = (key, module(data.x, g.edge_index, g.edge_weight))
+            hit = self._eval_cache[id(module)] = (key, module(g.x, g.edge_index, g.edge_weight))
         return hit[1]
 
 
+#: Median feature-row L2 norm above which ``feature_scale="auto"`` rescales the features
+#: (Wiki's raw TF-IDF rows: 261; binary bag-of-words rows of Cora: about 4).
+RESCALED_ABOVE = 10.0
 #: The values of ``perturb``: every parameter, or only the encoder's.
 PERTURB = ("all", "encoder")
 
@@ -180,10 +194,28 @@ def optimizer_parameters(method: FewShotMethod, perturb: str, optimizer: str
     return groups + ([{"params": rest, "perturb": False}] if rest else []), {"model": method}
 
 
+def feature_scale(x: Tensor) -> int:
+    """The exponent :math:`k` of the power of two nearest (in log scale) to the median row
+    L2 norm of ``x`` when that median is above :data:`RESCALED_ABOVE`, else 0 (features
+    near unit scale, binary bag-of-words rows included, are read as given). Dividing by
+    :math:`2^k` is exact in floating point, so ``2^i x`` and ``2^j x`` at such scales give
+    bit-identical models.
+
+    Example:
+        >>> feature_scale(torch.full((4, 4), 128.0))  # rows of norm 256
+        8
+    """
+    median = float(torch.linalg.vector_norm(x.detach().double(), dim=1).median())
+    if not math.isfinite(median) or median <= RESCALED_ABOVE:
+        return 0
+    return round(math.log2(median))
+
+
 def squared_distances(query: Tensor, prototypes: Tensor) -> Tensor:
     """``[Q, N]`` squared Euclidean distances between query rows and prototypes."""
     diff = query.unsqueeze(1) - prototypes.unsqueeze(0)
     return diff.pow(2).sum(-1)
 
 
-__all__ = ["PERTURB", "FewShotMethod", "GraphView", "optimizer_parameters", "squared_distances"]
+__all__ = ["PERTURB", "RESCALED_ABOVE", "FewShotMethod", "GraphView", "feature_scale",
+           "optimizer_parameters", "squared_distances"]

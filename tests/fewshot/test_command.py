@@ -63,6 +63,15 @@ def test_single_optimizer_prints_the_closing_line(data_root, capsys):
                         r"200 episodes", last)
 
 
+@pytest.mark.parametrize(("method", "warned"), [("protonet", True), ("gpn", False)])
+def test_raw_features_are_warned_about_unless_the_method_rescales_them(method, warned, data_root,
+                                                                       capsys):
+    rc = main(["fsnc", "--dataset", "wiki", "--way", "5", "--query", "4", "--method", method,
+               "--features", "none", "--root", str(data_root), *TINY, "--episodes", "1"])
+    assert rc == 0
+    assert ("warning: node features are unnormalised" in capsys.readouterr().err) == warned
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--dataset", "nope"], r"unknown dataset 'nope'; the catalog has: cora"),
     (["--method", "gcn"], r"unknown method 'gcn'; valid methods: gpn"),

@@ -34,7 +34,7 @@ def test_prototypes_weighted_by_degree_scaled_scores_by_hand(graph_factory):
                 p.copy_(torch.linspace(-0.3, 0.4, p.numel(), dtype=torch.float64))
     model.requires_grad_(False)
     a = dense_gcn(data.edge_index, data.num_nodes)
-    x = data.x
+    x = data.x  # rows near unit scale (median norm 3.5): read as given
     (w1, b1), (w2, b2) = [(c.lin.weight, c.bias) for c in model.encoder.convs]
     z = a @ torch.relu(a @ x @ w1.T + b1) @ w2.T + b2
     (v1, c1), (v2, c2) = [(c.lin.weight, c.bias) for c in model.valuator.gnn.convs]
@@ -120,16 +120,18 @@ def test_the_euclidean_logit_is_the_root_of_the_squared_one(graph_factory):
         GPN(4, distance="l1")
 
 
-def test_on_raw_wiki_features_the_squared_logit_kills_the_encoder_and_the_euclidean_does_not(
-        data_root):
+def test_on_raw_wiki_features_the_squared_logit_kills_the_encoder_unless_rescaled(data_root):
     from fgsam.data import load_graph
     from fgsam.fewshot import EpisodicTrainer
     from fgsam.fewshot.step import episode_step
 
     data, split = load_graph("wiki", data_root)  # raw TF-IDF rows, as --features none keeps them
+    builds = {"squared as given": dict(feature_scale=None),
+              "euclidean as given": dict(distance="euclidean", feature_scale=None),
+              "default": {}, "authors": dict(authors_code=True)}
     dead = {}
-    for distance in ("squared", "euclidean"):
-        trainer = EpisodicTrainer(lambda d=distance: GPN(data.num_features, distance=d), data,
+    for name, options in builds.items():
+        trainer = EpisodicTrainer(lambda o=options: GPN(data.num_features, **o), data,
                                   split, n_way=5, k_shot=3, q_query=8, episodes=40, repeats=1)
         model = trainer.new_method(trainer.seeds(0)["model"])
         opt, tasks = trainer.new_optimizer(model, 0), trainer.sampler("train", 0)
@@ -138,9 +140,10 @@ def test_on_raw_wiki_features_the_squared_logit_kills_the_encoder_and_the_euclid
             episode_step(model, opt, data, tasks.sample())
         g = model.graph(data)
         with torch.no_grad():
-            h = model.encoder.convs[0](data.x, g.edge_index, g.edge_weight)
-        dead[distance] = float((h <= 0).float().mean())
-    assert dead["squared"] > 0.99 and dead["euclidean"] < 0.9
+            h = model.encoder.convs[0](g.x, g.edge_index, g.edge_weight)
+        dead[name] = float((h <= 0).float().mean())
+    assert dead["squared as given"] > 0.99, dead
+    assert max(dead["euclidean as given"], dead["default"], dead["authors"]) < 0.9, dead
 
 
 def test_the_authors_variant_by_hand(graph_factory):
@@ -191,25 +194,6 @@ def test_the_authors_initialisation_is_their_uniform_one_and_reproducible(graph_
     assert all(bool((c.bias == 0).all()) for c in glorot.encoder.convs)
 
 
-def test_the_authors_variant_trains_on_raw_wiki_features(data_root):
-    from fgsam.data import load_graph
-    from fgsam.fewshot import EpisodicTrainer
-    from fgsam.fewshot.step import episode_step
-
-    data, split = load_graph("wiki", data_root)  # raw TF-IDF rows, as --features none keeps them
-    trainer = EpisodicTrainer(lambda: GPN(data.num_features, authors_code=True), data, split,
-                              n_way=5, k_shot=3, q_query=8, episodes=40, repeats=1)
-    model = trainer.new_method(trainer.seeds(0)["model"])
-    opt, tasks = trainer.new_optimizer(model, 0), trainer.sampler("train", 0)
-    for _ in range(40):
-        model.train()
-        episode_step(model, opt, data, tasks.sample())
-    g = model.graph(data)
-    with torch.no_grad():
-        h = model.encoder.convs[0](data.x, g.edge_index, g.edge_weight)
-    assert float((h <= 0).float().mean()) < 0.9
-
-
 def test_each_choice_of_the_authors_variant_is_its_own_argument():
     import pytest
 
@@ -227,3 +211,27 @@ def test_each_choice_of_the_authors_variant_is_its_own_argument():
             == theirs
     with pytest.raises(ValueError, match="weights must be one of sigmoid, softmax, got 'mean'"):
         GPN(8, weights="mean")
+
+
+def test_the_default_reads_large_features_at_unit_scale(graph_factory):
+    from fgsam.fewshot.method import RESCALED_ABOVE, feature_scale
+
+    data = graph_factory(dtype=torch.float64)
+    model = GPN(data.num_features, hidden_channels=4).double().eval()
+    model.reset_parameters(3)
+    assert feature_scale(data.x) == 0 and model.graph(data).x is data.x  # near unit scale
+    big, bigger = data.clone(), data.clone()
+    big.x, bigger.x = data.x * 2.0 ** 9, data.x * 2.0 ** 14
+    median = float(data.x.norm(dim=1).median())
+    assert median * 2 ** 9 > RESCALED_ABOVE
+    assert feature_scale(big.x) == round(math.log2(median * 2 ** 9))
+    torch.testing.assert_close(model.graph(big).x, data.x / 4, rtol=0, atol=0)  # 2^9 / 2^11
+    for peer in (False, True):  # any power-of-two scale beyond the threshold: the same model
+        assert torch.equal(model(bigger, task(), peer=peer), model(big, task(), peer=peer))
+    assert feature_scale(torch.zeros(3, 2)) == 0
+    kept = GPN(data.num_features, hidden_channels=4, feature_scale=None).double().eval()
+    kept.load_state_dict(model.state_dict())
+    assert kept.graph(big).x is big.x
+    assert not torch.allclose(kept(big, task()), model(big, task()))
+    big.x.neg_()  # features changed in place: the cached rescaled copy is rebuilt
+    assert torch.equal(model.graph(big).x, -data.x / 4)
