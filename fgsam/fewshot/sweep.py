@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from fgsam._io import atomic_write, check_output_file, read_json_object, write_json
-from fgsam._paired import interval_cell
+from fgsam._paired import interval_cell, signed
 from fgsam._version import __version__
 from fgsam.data.catalog import list_datasets
 from fgsam.fewshot.method_registry import method_name
@@ -168,12 +168,39 @@ def _cells(store: dict[str, Any], setting: Setting, methods: list[str]
     return {m: store["cells"].get(cell_key(setting, m)) or {} for m in methods}
 
 
+def sweep_summary(store: dict[str, Any], settings: list[Setting], methods: list[str]) -> str:
+    """One Markdown table of the whole sweep: a row per cell (setting and method), the first
+    optimizer's accuracy, then each other optimizer's paired difference from it with its
+    95% interval, in bold where the interval excludes 0; "–" for a cell not run."""
+    rows = [(s, m, c) for s in settings for m, c in _cells(store, s, methods).items()]
+    names = list(dict.fromkeys(o for _, _, c in rows for o in c.get("results", {})))
+    if not names:
+        return ""
+    lines = [f"| setting | method | {names[0]} acc (%) | "
+             + " | ".join(f"{n} Δ" for n in names[1:]) + " |",
+             "|---|---|---|" + "---|" * (len(names) - 1)]
+    for setting, method, cell in rows:
+        results = cell.get("results", {})
+        first = results.get(names[0], {}).get("accuracy", {}).get("mean")
+        row = [setting.label(), method, "–" if first is None else f"{first:.2f}"]
+        for name in names[1:]:
+            d = results.get(name, {}).get("vs_baseline")
+            text = "–" if d is None else (f"{signed(d['mean'], 1)} [{signed(d['low'], 1)}, "
+                                          f"{signed(d['high'], 1)}]")
+            row.append(f"**{text}**" if d is not None and (d["low"] > 0 or d["high"] < 0)
+                       else text)
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def sweep_markdown(store: dict[str, Any], settings: list[Setting], methods: list[str]) -> str:
-    """A Markdown table per setting: a row per optimizer, per method the accuracy (%) ± 95%
-    CI, the paired difference from the first optimizer (percentage points, 95% interval,
-    Wilcoxon p) and the CPU seconds per 200 episodes with the ratio to the first; "–" for a
-    cell not run (or failed: its error follows the table)."""
-    lines = []
+    """The :func:`sweep_summary` table, then a Markdown table per setting: a row per
+    optimizer, per method the accuracy (%) ± 95% CI, the paired difference from the first
+    optimizer (percentage points, 95% interval, Wilcoxon p) and the CPU seconds per 200
+    episodes with the ratio to the first; "–" for a cell not run (or failed: its error
+    follows the table)."""
+    summary = sweep_summary(store, settings, methods)
+    lines = [summary, ""] if summary else []
     for setting in settings:
         cells = _cells(store, setting, methods)
         names = list(dict.fromkeys(o for c in cells.values() for o in c.get("results", {})))
@@ -242,4 +269,4 @@ def sweep_plot(store: dict[str, Any], settings: list[Setting], methods: list[str
 
 
 __all__ = ["NOT_PROTOCOL", "Setting", "cell_key", "parse_settings", "run_sweep", "sweep_markdown",
-           "sweep_plot"]
+           "sweep_plot", "sweep_summary"]

@@ -43,6 +43,15 @@ def test_a_sweep_keeps_every_cell_and_each_equals_its_own_run(data_root, tmp_pat
     text = md.read_text()
     assert "**cora 2-way 3-shot 5-query**" in text and "**citeseer 2-way 1-shot 5-query**" in text
     assert "| optimizer | gpn acc (%) | gpn Δ vs adam | gpn CPU s / 200 ep | protonet acc" in text
+    summary = text.splitlines()[:6]  # the whole sweep first: a row per cell
+    assert summary[0] == "| setting | method | adam acc (%) | fgsam+ Δ |"
+    d = cell["results"]["fgsam+"]["vs_baseline"]
+    interval = f"{d['mean']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}]".replace("-0.0", "+0.0")
+    bold = d["low"] > 0 or d["high"] < 0
+    assert summary[2] == (f"| cora 2-way 3-shot 5-query | gpn | "
+                          f"{cell['results']['adam']['accuracy']['mean']:.2f} | "
+                          f"{f'**{interval}**' if bold else interval} |")
+    assert summary[5].startswith("| citeseer 2-way 1-shot 5-query | protonet | ")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not (tmp_path / "sweep.json.cell.json").exists()
     # the cell is the single comparison it names, number for number
