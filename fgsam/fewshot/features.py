@@ -17,7 +17,7 @@ LARGE_ROW_NORM = 10.0
 def feature_scale_warning(data: Data) -> str | None:
     """A one-line warning when ``data``'s feature rows are far from unit scale (largest row
     L2 norm above :data:`LARGE_ROW_NORM`), else ``None``: the few-shot GCN encoders can
-    die on such inputs (GPN with ``feature_scale=None`` on Wiki's raw TF-IDF rows falls to
+    die on such inputs (GPN with ``feature_scale="none"`` on Wiki's raw TF-IDF rows falls to
     chance within 40 steps). ``fgsam fsnc`` says it unless every method it runs rescales
     its input itself (GPN's default).
 
@@ -35,7 +35,7 @@ def feature_scale_warning(data: Data) -> str | None:
     return (f"node features are unnormalised: row L2 norms up to {top:,.0f} (median "
             f"{float(norms.median()):,.0f}); the GCN encoders' ReLUs can die at this scale and "
             f"training then falls to chance; --features l2 puts every row at norm 1 (GPN "
-            f"rescales its input unless given --method-arg feature_scale=None)")
+            f"rescales its input unless given --method-arg feature_scale=none)")
 
 
 def normalize_features(data: Data, how: str = "l2") -> Data:

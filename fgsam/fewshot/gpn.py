@@ -16,11 +16,13 @@ from fgsam.nn.peer import peer_forward
 
 #: The prototype distances of :class:`GPN`.
 DISTANCES = ("squared", "euclidean")
-#: :class:`GPN`'s four model choices, each ``(default, the FGSAM authors' code)``: the
-#: logit's distance, the adjacency normalisation, the support weights, the initialisation.
+#: :class:`GPN`'s model choices, each ``(default, the FGSAM authors' code)``: the logit's
+#: distance, the adjacency normalisation, the support weights, the initialisation, and
+#: whether features far from unit scale are rescaled.
 OPTIONS: dict[str, tuple[str, str]] = {
     "distance": DISTANCES, "normalization": ("symmetric", "row"),
     "weights": ("sigmoid", "softmax"), "init": ("glorot", "uniform"),
+    "feature_scale": ("auto", "none"),
 }
 
 
@@ -64,9 +66,10 @@ class GPN(FewShotMethod):
     With ``distance="euclidean"`` the logit is :math:`-\lVert f(x)_q - c_n \rVert`, as the
     FGSAM authors' GPN computes it.
 
-    The layers read the features divided by the power of two nearest their median row norm
-    (``feature_scale="auto"``, computed once per graph; exact, so l2-normalised features
-    pass bit for bit unchanged). That is what lets GPN train on unnormalised features: with
+    The layers read features whose median row norm is above
+    :data:`~fgsam.fewshot.method.RESCALED_ABOVE` divided by the power of two nearest it
+    (``feature_scale="auto"``, computed once per graph; exact, and l2-normalised or binary
+    rows pass unchanged). That is what lets GPN train on unnormalised features: with
     Wiki's raw TF-IDF rows (median norm 261, ``--features none``) the squared distances of
     the unscaled model start in the hundreds and within 40 Adam steps every first-layer
     ReLU of the encoder is dead. Wiki 5-way 3-shot, 5 repeats, Adam: 54.1% rescaled
@@ -77,8 +80,8 @@ class GPN(FewShotMethod):
     :math:`d` is the number of neighbours (computed once per graph); isolated nodes count
     as degree 1 so that :math:`\log d` stays finite.
 
-    The FGSAM authors' released GPN differs in four choices, each an argument here
-    (:data:`OPTIONS`) and all four at once with ``authors_code=True``: the Euclidean logit
+    The FGSAM authors' released GPN differs in four choices and does not rescale; each is
+    an argument here (:data:`OPTIONS`), all at once with ``authors_code=True``: the Euclidean logit
     (``distance``), the random-walk adjacency :math:`D^{-1}(A+I)` instead of the symmetric
     one (``normalization="row"``), support weights :math:`\beta_{n,k} =
     \mathrm{softmax}_k\, \sigma(\log d\, g(x)) / K`, a softmax over the sigmoids and then
@@ -100,11 +103,11 @@ class GPN(FewShotMethod):
         normalization (str, optional): ``"symmetric"`` (GCN's) or ``"row"``.
         weights (str, optional): ``"sigmoid"`` (the GPN paper's) or ``"softmax"``.
         init (str, optional): ``"glorot"`` or ``"uniform"``.
-        feature_scale (str, optional): ``"auto"`` divides the features by the power of two
-            nearest their median row norm (:func:`~fgsam.fewshot.method.feature_scale`),
-            ``None`` keeps them. (default: ``"auto"``, ``None`` with ``authors_code``)
-        authors_code (bool, optional): what the four choices above default to: the first
-            value of each, or (``True``) the FGSAM authors'. (default: ``False``)
+        feature_scale (str, optional): ``"auto"`` divides features far from unit scale by
+            the power of two nearest their median row norm
+            (:func:`~fgsam.fewshot.method.feature_scale`), ``"none"`` reads them as given.
+        authors_code (bool, optional): what the choices above default to: the first value
+            of each, or (``True``) the FGSAM authors'. (default: ``False``)
 
     Example:
         >>> model = GPN(data.num_features)
@@ -117,11 +120,11 @@ class GPN(FewShotMethod):
     def __init__(self, in_channels: int, hidden_channels: int = 16, dropout: float = 0.2,
                  num_layers: int = 2, distance: str | None = None,
                  normalization: str | None = None, weights: str | None = None,
-                 init: str | None = None, feature_scale: str | None = "default",
+                 init: str | None = None, feature_scale: str | None = None,
                  authors_code: bool = False) -> None:
         super().__init__()
         given = {"distance": distance, "normalization": normalization, "weights": weights,
-                 "init": init}
+                 "init": init, "feature_scale": feature_scale}
         for name, value in given.items():
             if value is None:
                 value = OPTIONS[name][int(bool(authors_code))]
@@ -129,18 +132,12 @@ class GPN(FewShotMethod):
                 raise ValueError(f"{name} must be one of {', '.join(OPTIONS[name])}, "
                                  f"got {value!r}")
             setattr(self, name, value)
-        if feature_scale == "default":
-            feature_scale = None if authors_code else "auto"
-        if feature_scale not in ("auto", None):
-            raise ValueError(f"feature_scale must be 'auto' or None, got {feature_scale!r}")
-        self.feature_scale = feature_scale
         self.encoder = GCNEncoder(in_channels, 2 * hidden_channels, hidden_channels,
                                   num_layers=num_layers, dropout=dropout)
         self.valuator = GPNValuator(in_channels, hidden_channels, dropout)
 
     def extra_repr(self) -> str:
-        return ", ".join(f"{name}={getattr(self, name)!r}"
-                         for name in (*OPTIONS, "feature_scale"))
+        return ", ".join(f"{name}={getattr(self, name)!r}" for name in OPTIONS)
 
     def reset_parameters(self, seed: int = 0) -> None:
         """Glorot weights and zero biases (:meth:`FewShotMethod.reset_parameters`), or with

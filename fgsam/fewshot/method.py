@@ -76,8 +76,8 @@ class FewShotMethod(nn.Module):
         #: How the GCNs' adjacency is normalised (:data:`~fgsam.fewshot.encoder.NORMALIZATIONS`).
         self.normalization = "symmetric"
         #: ``"auto"``: the layers read features far from unit scale divided by the power of
-        #: two nearest their median row norm (:func:`feature_scale`), ``None``: as given.
-        self.feature_scale: str | None = None
+        #: two nearest their median row norm (:func:`feature_scale`), ``"none"``: as given.
+        self.feature_scale = "none"
         #: Whether the PeerMLP passes of FGSAM-style optimizers run with dropout (as the
         #: GNN pass does) or without (:func:`~fgsam.fewshot.encoder.dropout_off`, as the
         #: authors' code runs them).
@@ -121,8 +121,8 @@ class FewShotMethod(nn.Module):
         # a weak reference, not id(): a new graph at a recycled address is another graph
         key = (weakref.ref(data), edge_index.data_ptr(), tuple(edge_index.shape), x.size(0),
                x.device, x.dtype, self.adjacency, self.normalization, self.feature_scale,
-               x.data_ptr() if self.feature_scale else None,
-               x._version if self.feature_scale else None)
+               x.data_ptr() if self.feature_scale == "auto" else None,
+               x._version if self.feature_scale == "auto" else None)
         if self._graph is None or self._graph_key != key:
             ei, ew = normalized_graph(edge_index, x.size(0), x.dtype, self.normalization)
             deg = degree(remove_self_loops(edge_index)[0][1], x.size(0), dtype=x.dtype)

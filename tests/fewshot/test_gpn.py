@@ -126,8 +126,8 @@ def test_on_raw_wiki_features_the_squared_logit_kills_the_encoder_unless_rescale
     from fgsam.fewshot.step import episode_step
 
     data, split = load_graph("wiki", data_root)  # raw TF-IDF rows, as --features none keeps them
-    builds = {"squared as given": dict(feature_scale=None),
-              "euclidean as given": dict(distance="euclidean", feature_scale=None),
+    builds = {"squared as given": dict(feature_scale="none"),
+              "euclidean as given": dict(distance="euclidean", feature_scale="none"),
               "default": {}, "authors": dict(authors_code=True)}
     dead = {}
     for name, options in builds.items():
@@ -229,7 +229,7 @@ def test_the_default_reads_large_features_at_unit_scale(graph_factory):
     for peer in (False, True):  # any power-of-two scale beyond the threshold: the same model
         assert torch.equal(model(bigger, task(), peer=peer), model(big, task(), peer=peer))
     assert feature_scale(torch.zeros(3, 2)) == 0
-    kept = GPN(data.num_features, hidden_channels=4, feature_scale=None).double().eval()
+    kept = GPN(data.num_features, hidden_channels=4, feature_scale="none").double().eval()
     kept.load_state_dict(model.state_dict())
     assert kept.graph(big).x is big.x
     assert not torch.allclose(kept(big, task()), model(big, task()))
