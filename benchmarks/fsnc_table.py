@@ -11,6 +11,11 @@ the finished cells in one JSON and resumes from it.
     python benchmarks/fsnc_table.py --root $FGSAM_DATA --quick         # smoke run, a minute
     python benchmarks/fsnc_table.py --results fsnc.json --report-only  # tables from saved cells
     python benchmarks/fsnc_table.py --root $FGSAM_DATA --step-time     # step-time ratios only
+    python benchmarks/fsnc_table.py --results fsnc.json --report-only --control fgsam-rho0
+
+``--control NAME`` adds a table of every optimizer's paired difference from that optimizer of
+the same cells (``fgsam-rho0``: joint GNN + PeerMLP training, no perturbation; what FGSAM's
+perturbation adds beyond it).
 
 ``--step-time`` measures the training step alone (forward + backward + optimizer step on
 sampled training tasks), interleaved over the optimizers in rounds and compared by medians
@@ -32,7 +37,7 @@ from fgsam.data import load_graph
 from fgsam.fewshot.features import FEATURE_NORMALIZATIONS, normalize_features
 from fgsam.fewshot.method_registry import create_method
 from fgsam.fewshot.sampler import EpisodeSampler
-from fgsam.fewshot.sweep import parse_settings, sweep_markdown
+from fgsam.fewshot.sweep import parse_settings, sweep_controls, sweep_markdown
 from fgsam.optim import create_optimizer, training_step
 
 #: Wiki's 5-way tasks keep K + Q = 11: only 5 of its 12 non-evaluation classes have more than
@@ -64,6 +69,8 @@ parser.add_argument("--quick", action="store_true",
                     help="smoke run: Cora only, 20 episodes, 1 repeat, 10 test tasks")
 parser.add_argument("--report-only", action="store_true", help="print the tables, train nothing")
 parser.add_argument("--progress", action="store_true", help="progress bars for every run")
+parser.add_argument("--control", default=None,
+                    help="also print each optimizer's paired difference from this one")
 parser.add_argument("--step-time", action="store_true",
                     help="only time training steps, interleaved, medians (no accuracy)")
 parser.add_argument("--rounds", type=int, default=9, help="--step-time rounds")
@@ -124,9 +131,18 @@ def step_times() -> None:
 if args.step_time:
     step_times()
     sys.exit(0)
+
+def controls() -> None:
+    if args.control is not None:
+        store = json.loads(results_path.read_text())
+        print(f"\nPaired differences from {args.control} on the same tasks:\n")
+        print(sweep_controls(store, args.control))
+
+
 if args.report_only:
     store = json.loads(results_path.read_text())
     print(sweep_markdown(store, parse_settings(settings_text), methods))
+    controls()
     sys.exit(0)
 command = ["fsnc", "--settings", settings_text, "--method", ",".join(methods), "--optimizer",
            ",".join(optimizers), "--repeats", str(args.repeats), "--test-tasks",
@@ -139,4 +155,6 @@ for flag, value in (("--root", args.root), ("--markdown", args.markdown), ("--pl
 if not args.progress:
     command.append("--quiet")
 print("fgsam " + " ".join(command), flush=True)
-sys.exit(main(command))
+status = main(command)
+controls()
+sys.exit(status)

@@ -35,7 +35,7 @@ TINY_RUNS = {
                       "--optimizers", "adam,fgsam+"],
     "fsnc_table.py": ["--root", "{root}", "--quick", "--settings", "cora:2:3:5", "--methods",
                       "gpn", "--optimizers", "adam,fgsam+", "--results", "{tmp}/fsnc.json",
-                      "--threads", "1", "--device", "cpu"],
+                      "--threads", "1", "--device", "cpu", "--control", "fgsam+"],
     "gpn_sparse.py": ["--root", "{root}", "--datasets", "wiki", "--tasks", "2", "--rounds", "1",
                       "--steps", "2", "--threads", "1", "--clock", "cpu", "--device", "cpu"],
     "node_scale.py": ["--shape", "ogbn-arxiv", "--scale", "0.01", "--batch-size", "64",

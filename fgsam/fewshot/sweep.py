@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from fgsam._io import atomic_write, check_output_file, read_json_object, write_json
-from fgsam._paired import interval_cell, signed
+from fgsam._paired import interval_cell, paired_difference, signed
 from fgsam._version import __version__
 from fgsam.data.catalog import list_datasets
 from fgsam.fewshot.method_registry import method_name
@@ -193,6 +193,34 @@ def sweep_summary(store: dict[str, Any], settings: list[Setting], methods: list[
     return "\n".join(lines)
 
 
+def sweep_controls(store: dict[str, Any], control: str, names: list[str] | None = None) -> str:
+    """What each optimizer adds over a ``control`` of the same cells (e.g. ``fgsam-rho0``,
+    joint training without perturbation): a Markdown row per cell holding the control, its
+    accuracy and each other optimizer's paired difference from it on the same tasks
+    (percentage points, 95% interval, Wilcoxon p; :func:`fgsam._paired.paired_difference`,
+    the statistics of the Δ-vs-first column). ``names``: the optimizers compared (default:
+    every other one of the cell)."""
+    cells = [(k, c.get("results", {})) for k, c in store["cells"].items()]
+    cells = [(k, r) for k, r in cells if r.get(control, {}).get("accuracy", {}).get("mean")
+             is not None]
+    if names is None:
+        names = list(dict.fromkeys(o for _, r in cells for o in r if o != control))
+    lines = [f"| cell | {control} acc (%) | " + " | ".join(f"{n} − {control}" for n in names)
+             + " |", "|---|---|" + "---|" * len(names)]
+    for key, results in cells:
+        base = [rep["test_accs"] for rep in results[control]["repeats"]]
+        row = [key, f"{results[control]['accuracy']['mean']:.2f}"]
+        for name in names:
+            other = results.get(name)
+            if other is None or other["accuracy"]["mean"] is None:
+                row.append("–")
+                continue
+            d = paired_difference(base, [rep["test_accs"] for rep in other["repeats"]])
+            row.append(interval_cell(100 * d.mean, 100 * d.low, 100 * d.high, d.p_value, 1))
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def sweep_markdown(store: dict[str, Any], settings: list[Setting], methods: list[str]) -> str:
     """The :func:`sweep_summary` table, then a Markdown table per setting: a row per
     optimizer, per method the accuracy (%) ± 95% CI, the paired difference from the first
@@ -268,5 +296,5 @@ def sweep_plot(store: dict[str, Any], settings: list[Setting], methods: list[str
     plt.close(fig)
 
 
-__all__ = ["NOT_PROTOCOL", "Setting", "cell_key", "parse_settings", "run_sweep", "sweep_markdown",
-           "sweep_plot", "sweep_summary"]
+__all__ = ["NOT_PROTOCOL", "Setting", "cell_key", "parse_settings", "run_sweep", "sweep_controls",
+           "sweep_markdown", "sweep_plot", "sweep_summary"]

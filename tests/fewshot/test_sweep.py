@@ -7,8 +7,9 @@ import re
 
 import pytest
 
+from fgsam._paired import interval_cell, paired_difference
 from fgsam.cli import main
-from fgsam.fewshot.sweep import Setting, parse_settings
+from fgsam.fewshot.sweep import Setting, parse_settings, sweep_controls
 
 TINY = ["--episodes", "4", "--val-every", "2", "--val-tasks", "2", "--test-tasks", "3",
         "--repeats", "2", "--hidden", "8", "--quiet", "--optimizer", "adam,fgsam+"]
@@ -52,6 +53,16 @@ def test_a_sweep_keeps_every_cell_and_each_equals_its_own_run(data_root, tmp_pat
                           f"{cell['results']['adam']['accuracy']['mean']:.2f} | "
                           f"{f'**{interval}**' if bold else interval} |")
     assert summary[5].startswith("| citeseer 2-way 1-shot 5-query | protonet | ")
+    # against a control: fgsam+ as the control, adam the other, the same paired statistics
+    controls = sweep_controls(store, "fgsam+").splitlines()
+    assert controls[0] == "| cell | fgsam+ acc (%) | adam − fgsam+ |" and len(controls) == 6
+    r = cell["results"]
+    back = paired_difference([x["test_accs"] for x in r["fgsam+"]["repeats"]],
+                             [x["test_accs"] for x in r["adam"]["repeats"]])
+    expected = interval_cell(100 * back.mean, 100 * back.low, 100 * back.high, back.p_value, 1)
+    assert controls[2] == (f"| cora 2-way 3-shot 5-query / gpn | "
+                           f"{r['fgsam+']['accuracy']['mean']:.2f} | {expected} |")
+    assert sweep_controls(store, "sam").splitlines()[2:] == []  # no cell holds it
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not (tmp_path / "sweep.json.cell.json").exists()
     # the cell is the single comparison it names, number for number
