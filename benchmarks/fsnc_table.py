@@ -132,9 +132,8 @@ if args.step_time:
     step_times()
     sys.exit(0)
 
-def controls() -> None:
+def controls(store: dict) -> None:
     if args.control is not None:
-        store = json.loads(results_path.read_text())
         print(f"\nPaired differences from {args.control} on the same tasks:\n")
         print(sweep_controls(store, args.control))
 
@@ -142,7 +141,7 @@ def controls() -> None:
 if args.report_only:
     store = json.loads(results_path.read_text())
     print(sweep_markdown(store, parse_settings(settings_text), methods))
-    controls()
+    controls(store)
     sys.exit(0)
 command = ["fsnc", "--settings", settings_text, "--method", ",".join(methods), "--optimizer",
            ",".join(optimizers), "--repeats", str(args.repeats), "--test-tasks",
@@ -156,5 +155,6 @@ if not args.progress:
     command.append("--quiet")
 print("fgsam " + " ".join(command), flush=True)
 status = main(command)
-controls()
+if args.control is not None:
+    controls(json.loads(results_path.read_text()))
 sys.exit(status)

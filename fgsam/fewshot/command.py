@@ -217,12 +217,11 @@ def run(args: argparse.Namespace) -> int:
     def builder(config: FSNCConfig) -> Any:
         return method_builder(config, data.num_features, num_classes)
 
-    rescaled = True
-    for opt, config in configs.items():
-        method = check_arguments(builder(config), [opt], {opt: config.opt_kwargs}, config.lr,
-                                 config.weight_decay, config.perturb)
-        rescaled &= getattr(method, "feature_scale", None) == "auto" and \
-            feature_scale(data.x) != 0
+    methods = [check_arguments(builder(config), [opt], {opt: config.opt_kwargs}, config.lr,
+                               config.weight_decay, config.perturb)
+               for opt, config in configs.items()]
+    rescaled = all(getattr(m, "feature_scale", None) == "auto" for m in methods) and \
+        feature_scale(data.x) != 0  # every method reads these features rescaled
     warning = None if rescaled else feature_scale_warning(data)
     if warning is not None:
         print(f"fgsam fsnc: warning: {warning}", file=sys.stderr)

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from fgsam.fewshot.encoder import GCNEncoder, reseed_dropout
+from fgsam.fewshot.encoder import NORMALIZATIONS, GCNEncoder
 from fgsam.fewshot.episode import Episode
 from fgsam.fewshot.method import FewShotMethod, squared_distances
 from fgsam.nn.peer import peer_forward
@@ -20,7 +20,7 @@ DISTANCES = ("squared", "euclidean")
 #: distance, the adjacency normalisation, the support weights, the initialisation, and
 #: whether features far from unit scale are rescaled.
 OPTIONS: dict[str, tuple[str, str]] = {
-    "distance": DISTANCES, "normalization": ("symmetric", "row"),
+    "distance": DISTANCES, "normalization": NORMALIZATIONS,
     "weights": ("sigmoid", "softmax"), "init": ("glorot", "uniform"),
     "feature_scale": ("auto", "none"),
 }
@@ -139,23 +139,20 @@ class GPN(FewShotMethod):
     def extra_repr(self) -> str:
         return ", ".join(f"{name}={getattr(self, name)!r}" for name in OPTIONS)
 
-    def reset_parameters(self, seed: int = 0) -> None:
-        """Glorot weights and zero biases (:meth:`FewShotMethod.reset_parameters`), or with
-        ``init="uniform"`` the FGSAM authors' uniform weights and biases; fresh dropout
-        streams, all from ``seed``."""
+    @torch.no_grad()
+    def init_weights(self, generator: torch.Generator) -> None:
+        """Glorot weights and zero biases (:meth:`FewShotMethod.init_weights`), or with
+        ``init="uniform"`` the FGSAM authors' uniform weights and biases."""
         if self.init == "glorot":
-            return super().reset_parameters(seed)
-        generator = torch.Generator().manual_seed(int(seed) % 2**63)
+            return super().init_weights(generator)
         convs = [*self.encoder.convs, *self.valuator.gnn.convs]
         score = self.valuator.score
         tensors = [(c.out_channels, p) for c in convs for p in (c.lin.weight, c.bias)]
         tensors += [(score.in_features, score.weight), (score.in_features, score.bias)]
-        with torch.no_grad():
-            for width, p in tensors:
-                bound = 1.0 / math.sqrt(width)
-                p.copy_(torch.empty(p.shape, dtype=p.dtype).uniform_(-bound, bound,
-                                                                      generator=generator))
-        reseed_dropout(self, int(seed))
+        for width, p in tensors:
+            bound = 1.0 / math.sqrt(width)
+            p.copy_(torch.empty(p.shape, dtype=p.dtype).uniform_(-bound, bound,
+                                                                  generator=generator))
         return None
 
     def forward(self, data: Data, episode: Episode, peer: bool = False) -> Tensor:

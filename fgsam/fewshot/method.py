@@ -110,9 +110,14 @@ class FewShotMethod(nn.Module):
                                reduction=reduction)
 
     def reset_parameters(self, seed: int = 0) -> None:
-        """Glorot weights, zero biases and fresh dropout streams, all from ``seed``."""
-        init_parameters(self, torch.Generator().manual_seed(int(seed) % 2**63))
+        """Fresh weights (:meth:`init_weights`) and dropout streams, all from ``seed``."""
+        self.init_weights(torch.Generator().manual_seed(int(seed) % 2**63))
         reseed_dropout(self, int(seed))
+
+    def init_weights(self, generator: torch.Generator) -> None:
+        """Glorot weights and zero biases drawn from ``generator`` (a method with its own
+        initialisation overrides this)."""
+        init_parameters(self, generator)
 
     def graph(self, data: Data) -> GraphView:
         """The cached :class:`GraphView` of ``data`` (recomputed only for another graph,
