@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -125,12 +126,14 @@ def peer_forward(
         kwargs["edge_attr"] = edge_attr
     if callable(peer):
         return peer(x, **kwargs)
+    named = list(model.named_modules())  # walked once: a PeerMLP step is mostly fixed cost
     if edge_attr is None:
-        require_edge_attr(model)
-    modules = list(model.modules())
+        require_edge_attr(model, named)
+    modules = [m for _, m in named]
     forms = [m for m in modules if has_self_loop_form(m)]
-    with _caches_set_aside(modules), self_loop_forms(forms), edge_attr_required(model):
-        return model(x, self_loop_edge_index(x.size(0), x.device), **kwargs)
+    with _caches_set_aside(modules), self_loop_forms(forms), edge_attr_required(model, named):
+        return model(x, _self_loops(x.size(0), x.device, torch.is_inference_mode_enabled()),
+                     **kwargs)
 
 
 def _rows(x: Tensor, index: Tensor) -> Tensor:
@@ -159,22 +162,36 @@ def _rows(x: Tensor, index: Tensor) -> Tensor:
     )
 
 
+@functools.lru_cache(maxsize=64)
+def _self_loops(n: int, device: torch.device, inference: bool) -> Tensor:
+    """:func:`self_loop_edge_index`, built once per size and device (and inference mode,
+    whose tensors autograd may not save) and shared: the models only read it."""
+    return self_loop_edge_index(n, device)
+
+
+def _is_cached(m: torch.nn.Module) -> bool:
+    # vars() first: Module.__getattr__ on a missing name costs an exception per module.
+    d = vars(m)
+    if "cached" in d:
+        return d["cached"] is True
+    return hasattr(type(m), "cached") and getattr(m, "cached", False) is True
+
+
 @contextlib.contextmanager
 def _caches_set_aside(modules: list[torch.nn.Module]) -> Iterator[None]:
     """Disable ``cached=True`` convolutions (their cache holds the full graph) for a call."""
-    cached = [m for m in modules if getattr(m, "cached", False) is True]
-    saved = [(m, {k: v for k, v in vars(m).items() if k.startswith("_cached_")}) for m in cached]
+    saved = [(m, [k for k in vars(m) if k.startswith("_cached_")])
+             for m in modules if _is_cached(m)]
+    saved = [(m, {k: vars(m)[k] for k in keys}) for m, keys in saved]
     for m, attrs in saved:
         m.cached = False
-        for k in attrs:
-            setattr(m, k, None)
+        vars(m).update(dict.fromkeys(attrs))  # plain attributes: no Module.__setattr__ needed
     try:
         yield
     finally:
         for m, attrs in saved:
             m.cached = True
-            for k, v in attrs.items():
-                setattr(m, k, v)
+            vars(m).update(attrs)
 
 
 __all__ = ["HETERO_UNSUPPORTED", "peer_forward", "self_loop_edge_index"]

@@ -32,6 +32,7 @@ PyG's own error for a missing one into a one-line :class:`ValueError`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -43,13 +44,18 @@ from torch_geometric.nn import GINEConv, TransformerConv
 #: What ``edge_attr`` of :func:`~fgsam.nn.peer_forward` may be.
 EdgeAttrRule = Tensor | float | Callable[[int], Tensor]
 
+#: ``list(model.named_modules())``, walked once by a caller.
+Named = list[tuple[str, torch.nn.Module]]
+
 #: PyG's ``add_self_loops`` fills that aggregate a node's real incoming edges.
 AGGREGATING_FILLS = ("add", "sum", "mean", "min", "max", "mul")
 
 
-def _loop_layers(model: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
-    """The layers of ``model`` whose self-loop output depends on an edge attribute."""
-    return [(name, m) for name, m in model.named_modules()
+def _loop_layers(model: torch.nn.Module, named: Named | None = None
+                 ) -> list[tuple[str, torch.nn.Module]]:
+    """The layers of ``model`` (or of its ``named_modules()`` list ``named``) whose
+    self-loop output depends on an edge attribute."""
+    return [(name, m) for name, m in (model.named_modules() if named is None else named)
             if isinstance(m, GINEConv)
             or (isinstance(m, TransformerConv) and m.lin_edge is not None)]
 
@@ -145,8 +151,22 @@ def self_loop_edge_attr(
 def model_takes_edge_attr(model: torch.nn.Module) -> tuple[bool, bool]:
     """``(accepts, requires)``: whether ``model``'s forward accepts an ``edge_attr`` keyword,
     and whether it requires one (a parameter of that name without a default)."""
+    forward = model.forward
+    function = getattr(forward, "__func__", None)
+    if function is None:  # not a method: nothing to key a cache on
+        return _takes_edge_attr(forward)
+    return _method_takes_edge_attr(function)
+
+
+@functools.lru_cache(maxsize=256)
+def _method_takes_edge_attr(function: Callable[..., Any]) -> tuple[bool, bool]:
+    # inspect.signature costs more than a PeerMLP layer: once per forward function.
+    return _takes_edge_attr(function)
+
+
+def _takes_edge_attr(forward: Callable[..., Any]) -> tuple[bool, bool]:
     try:
-        params = inspect.signature(model.forward).parameters
+        params = inspect.signature(forward).parameters
     except (TypeError, ValueError):  # a forward without a readable signature: let it decide
         return True, False
     param = params.get("edge_attr")
@@ -162,9 +182,10 @@ def _missing(name: str, layer: torch.nn.Module) -> str:
 
 
 @contextlib.contextmanager
-def edge_attr_required(model: torch.nn.Module) -> Iterator[None]:
+def edge_attr_required(model: torch.nn.Module, named: Named | None = None) -> Iterator[None]:
     """Within the block, a GINEConv or TransformerConv (with ``edge_dim``) of ``model``
-    called without ``edge_attr`` raises a one-line :class:`ValueError` naming the layer."""
+    called without ``edge_attr`` raises a one-line :class:`ValueError` naming the layer
+    (``named``: ``model``'s ``named_modules()`` list, where the caller has it)."""
 
     def check(name: str, layer: torch.nn.Module) -> Callable[..., None]:
         def hook(module: torch.nn.Module, args: tuple, kwargs: dict[str, Any]) -> None:
@@ -175,7 +196,7 @@ def edge_attr_required(model: torch.nn.Module) -> Iterator[None]:
         return hook
 
     handles = [m.register_forward_pre_hook(check(name, m), with_kwargs=True)
-               for name, m in _loop_layers(model)]
+               for name, m in _loop_layers(model, named)]
     try:
         yield
     finally:
@@ -183,11 +204,12 @@ def edge_attr_required(model: torch.nn.Module) -> Iterator[None]:
             handle.remove()
 
 
-def require_edge_attr(model: torch.nn.Module) -> None:
+def require_edge_attr(model: torch.nn.Module, named: Named | None = None) -> None:
     """Raise the one-line :class:`TypeError` for a model whose forward requires ``edge_attr``
-    when none was given to :func:`~fgsam.nn.peer_forward`."""
+    when none was given to :func:`~fgsam.nn.peer_forward` (``named`` as in
+    :func:`edge_attr_required`)."""
     if model_takes_edge_attr(model)[1]:
-        layers = _loop_layers(model)
+        layers = _loop_layers(model, named)
         raise TypeError(_missing(*layers[0]) if layers else
                         f"{type(model).__name__}.forward needs edge_attr: pass edge_attr= to "
                         f"peer_forward (a float, a [F_e] or [n, F_e] tensor, or a callable)")

@@ -120,13 +120,19 @@ _FORWARDS[GINEConv] = _gine_forward
 def self_loop_forms(modules: list[torch.nn.Module]) -> Iterator[None]:
     """Run each of ``modules`` (layers with :func:`has_self_loop_form`) through its
     self-loop form for the duration of the block."""
+    # A plain instance attribute (no Module.__setattr__), and a forward the instance already
+    # had is put back afterwards.
+    saved = [(m, vars(m).get("forward")) for m in modules]
     for m in modules:
-        m.forward = types.MethodType(_FORWARDS[type(m)], m)
+        vars(m)["forward"] = types.MethodType(_FORWARDS[type(m)], m)
     try:
         yield
     finally:
-        for m in modules:
-            del m.forward
+        for m, forward in saved:
+            if forward is None:
+                del vars(m)["forward"]
+            else:
+                vars(m)["forward"] = forward
 
 
 __all__ = [

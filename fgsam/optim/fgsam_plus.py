@@ -9,7 +9,7 @@ from torch import Tensor
 
 from fgsam.optim.base import check_non_negative, check_positive_int
 from fgsam.optim.fgsam import FGSAM, GNN_PASS, PEER_PASS, PERTURBED_PEER_PASS
-from fgsam.optim.vectors import EPS, global_norm, normalized, reject
+from fgsam.optim.vectors import EPS, global_norm, normalized, reject, scaled
 from fgsam.typing import BaseOptimizer, Closure, Params
 
 #: The norm guard of the authors' code (ρ / (‖g‖ + 1e-8), ‖g‖ / (‖g_v‖ + 1e-8)).
@@ -226,17 +226,13 @@ class FGSAMPlus(FGSAM):
         params = [p for _, ps in self.perturbed_groups() for p in ps]
         g = [p.grad for p in params]
         g_v = [self.state[p].get("g_v", torch.zeros_like(p)) for p in params]
-        c_v = self._ratio(g, g_v)
         # d = g + α‖g‖/‖g_v‖ g_v + λ (g + ‖g‖/‖g_G‖ g_G); homogeneous in g, so an AMP scale
         # carried by g carries over to d.
-        updates = [v * (self.alpha * c) for v, c in zip(g_v, c_v, strict=True)]
+        updates = self._times_ratio(g_v, g, self.alpha)
         if self.topology_term and self.lam != 0.0:
             g_G = [self.state[p].get("g_G", torch.zeros_like(p)) for p in params]
-            c_G = self._ratio(g, g_G)
-            updates = [
-                u + x * (self.lam * c) for u, x, c in zip(updates, g_G, c_G, strict=True)
-            ]
             if g:
+                torch._foreach_add_(updates, self._times_ratio(g_G, g, self.lam))
                 torch._foreach_mul_(g, 1.0 + self.lam)
         if g:
             torch._foreach_add_(g, updates)
@@ -263,10 +259,13 @@ class FGSAMPlus(FGSAM):
         norm = global_norm(xs)
         return [norm.to(x.device) for x in xs]
 
-    def _ratio(self, num: list[Tensor], den: list[Tensor]) -> list[Tensor]:
-        """``‖num‖ / (‖den‖ + eps)`` for each tensor (one global value unless per_tensor)."""
-        return [a / (b + self.guard)
-                for a, b in zip(self._norms(num), self._norms(den), strict=True)]
+    def _times_ratio(self, xs: list[Tensor], num: list[Tensor], factor: float) -> list[Tensor]:
+        """``x · factor ‖num‖ / (‖x‖ + eps)`` for each tensor of ``xs`` (the norms global
+        unless per_tensor)."""
+        if not self.per_tensor:  # one ratio for all: one fused multiply
+            return scaled(xs, factor * (global_norm(num) / (global_norm(xs) + self.guard)))
+        return [x * (factor * (a / (b + self.guard)))
+                for x, a, b in zip(xs, self._norms(num), self._norms(xs), strict=True)]
 
     def _unit(self, xs: list[Tensor]) -> list[Tensor]:
         """``x / (‖x‖ + eps)``, with the global or per-tensor norm."""

@@ -62,14 +62,19 @@ def reject(xs: list[Tensor], unit: list[Tensor]) -> list[Tensor]:
 
     :math:`x - \langle x, u\rangle u`, for tensor lists seen as vectors.
     """
-    coeff = global_dot(xs, unit)
-    return [x - coeff.to(x.device) * u for x, u in zip(xs, unit, strict=True)]
+    if not xs:
+        return []
+    return torch._foreach_sub(xs, scaled(unit, global_dot(xs, unit)))
 
 
 def normalized(xs: list[Tensor]) -> list[Tensor]:
     r""":math:`x / (\lVert x \rVert + \mathrm{eps})` for a tensor list seen as one vector."""
-    norm = global_norm(xs)
-    return [x / (norm.to(x.device) + EPS) for x in xs]
+    if not xs:
+        return []
+    denominator = global_norm(xs) + EPS
+    if all(x.device == denominator.device for x in xs):
+        return torch._foreach_div(xs, denominator)  # one fused call when nothing has to move
+    return [x / denominator.to(x.device) for x in xs]
 
 
 _BASE_OPTIMIZERS = {

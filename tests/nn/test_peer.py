@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from torch_geometric.nn import GAT, GCN, GIN, GATConv, GCNConv, GINConv, GraphSAGE, SAGEConv
+from torch_geometric.nn import (
+    GAT,
+    GCN,
+    GIN,
+    GATConv,
+    GCNConv,
+    GINConv,
+    GraphSAGE,
+    MessagePassing,
+    SAGEConv,
+)
 
 from fgsam.nn import peer_forward, self_loop_edge_index
 
@@ -174,3 +184,40 @@ def test_self_loop_edge_index():
     assert self_loop_edge_index(0).shape == (2, 0)
     with pytest.raises(ValueError, match="n must be >= 0, got -1"):
         self_loop_edge_index(-1)
+
+
+def test_inference_mode_calls_do_not_leak_into_training_calls(graph):
+    # The self-loop edge_index is built once per size: one made under inference_mode must
+    # not reach a training call, whose gather saves it for backward.
+    class Conv(MessagePassing):
+        def __init__(self):
+            super().__init__(aggr="add")
+            self.lin = torch.nn.Linear(F_IN, 4)
+
+        def forward(self, x, edge_index):
+            return self.propagate(edge_index, x=self.lin(x))
+
+    x, _ = graph
+    model = Conv().double()
+    index = torch.tensor([1, 4, 7])
+    with torch.inference_mode():
+        expected = peer_forward(model, x, index)
+    out = peer_forward(model, x, index)
+    out.sum().backward()
+    torch.testing.assert_close(out.detach(), expected, **TOL)
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_an_instance_forward_is_put_back(graph):
+    x, _ = graph
+    conv = GCNConv(F_IN, 3).double()
+    calls = []
+
+    def own_forward(*args, **kwargs):
+        calls.append(1)
+        return GCNConv.forward(conv, *args, **kwargs)
+
+    conv.forward = own_forward
+    out = peer_forward(conv, x, torch.tensor([0, 3]))
+    torch.testing.assert_close(out, x[[0, 3]] @ conv.lin.weight.T + conv.bias, **TOL)
+    assert conv.forward is own_forward and not calls  # the form ran, then theirs came back
