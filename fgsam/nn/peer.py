@@ -139,6 +139,11 @@ def peer_forward(
 def _rows(x: Tensor, index: Tensor) -> Tensor:
     """``x[index]`` for dense and sparse COO features, ``index`` ids or a boolean mask."""
     if not x.is_sparse:
+        # index_select gathers wide rows several times faster than x[index] on the CPU; it
+        # takes no negative ids (checked here: on the CPU that costs no synchronisation).
+        if (x.device.type == "cpu" and index.dim() == 1 and index.dtype in (torch.long, torch.int)
+                and index.device.type == "cpu" and (index.numel() == 0 or int(index.min()) >= 0)):
+            return x.index_select(0, index)
         return x[index]
     if index.dtype == torch.bool:
         index = index.nonzero().view(-1)

@@ -221,3 +221,12 @@ def test_an_instance_forward_is_put_back(graph):
     out = peer_forward(conv, x, torch.tensor([0, 3]))
     torch.testing.assert_close(out, x[[0, 3]] @ conv.lin.weight.T + conv.bias, **TOL)
     assert conv.forward is own_forward and not calls  # the form ran, then theirs came back
+
+
+@pytest.mark.parametrize("dtype", [torch.long, torch.int])
+def test_negative_and_int32_ids_index_as_torch_does(graph, dtype):
+    x, _ = graph
+    model = GCN(F_IN, 8, 2, 4).double()
+    ids = torch.tensor([-1, 2, 2, 0], dtype=dtype)
+    torch.testing.assert_close(peer_forward(model, x, ids),
+                               peer_forward(model, x, torch.tensor([N - 1, 2, 2, 0])), **TOL)
