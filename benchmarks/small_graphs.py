@@ -17,11 +17,13 @@ both measured in the same interleaving: 1.0 means FGSAM+ costs no more than its 
     python benchmarks/small_graphs.py --root $FGSAM_DATA
     python benchmarks/small_graphs.py --root $FGSAM_DATA --threads 1 --clock cpu  # shared CPU
     python benchmarks/small_graphs.py --adjacency csr  # make_steps(..., adjacency="csr")
+    python benchmarks/small_graphs.py --base-arg fused=true  # every base Adam fused
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 
@@ -36,6 +38,7 @@ from fgsam.bench import (
 )
 from fgsam.data import GraphShape
 from fgsam.nn.adjacency import ADJACENCIES
+from fgsam.optim.options import parse_pairs
 
 RHO = {"sam": 0.05, "fgsam": 0.05, "fgsam+": 0.1}
 CONTENDERS = [Contender("adam", "adam"), Contender("sam", "sam", {"rho": RHO["sam"]}),
@@ -54,10 +57,14 @@ parser.add_argument("--classes", type=int, default=10)
 parser.add_argument("--datasets", default="cora,citeseer,wiki", help="catalog graphs ('' for none)")
 parser.add_argument("--adjacency", choices=ADJACENCIES, default="auto",
                     help="make_steps(..., adjacency=...) (default: auto)")
+parser.add_argument("--base-arg", action="append", default=[], metavar="KEY=VALUE",
+                    help="an argument of every contender's (base) Adam, e.g. fused=true")
 add_timing_arguments(parser, rounds=9, steps=10,
                      steps_help="steps per round (a multiple of 2 and 5)")
 args = parser.parse_args()
 device = timing_device(args)
+base_args = parse_pairs(args.base_arg, "--base-arg")
+contenders = [dataclasses.replace(c, options={**c.options, **base_args}) for c in CONTENDERS]
 
 graphs = [(f"synthetic {int(n):,}", None, GraphShape(int(n), args.degree * int(n) // 2 * 2,
                                                      args.features, args.classes))
@@ -68,7 +75,7 @@ rows, ideal_rows = [], []
 for label, dataset, shape in graphs:
     data, train = bench_graph(dataset, shape, args.root)
     data = data.to(device)
-    steps = make_steps(data, train, CONTENDERS, "episode", adjacency=args.adjacency)
+    steps = make_steps(data, train, contenders, "episode", adjacency=args.adjacency)
     costs = measure_step_cost(steps, rounds=args.rounds, steps_per_round=args.steps,
                               clock=args.clock, device=device, memory=False)
     adam = costs["adam"]
@@ -87,7 +94,8 @@ for label, dataset, shape in graphs:
 
 print(timing_header(args, "episode task (5-way 3-shot 10-query), GCN hidden 16; synthetic "
                           f"graphs: average degree {args.degree}, {args.features} dense "
-                          f"features, {args.classes} classes; adjacency: {args.adjacency}") + "\n")
+                          f"features, {args.classes} classes; adjacency: {args.adjacency}"
+                          + "".join(f"; {a}" for a in args.base_arg)) + "\n")
 print("| graph | nodes | edges | optimizer | ms / step | ratio to adam | "
       "median of per-round ratios |")
 print("|---|---|---|---|---|---|---|")

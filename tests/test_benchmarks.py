@@ -66,7 +66,7 @@ TINY_RUNS = {
                            "--threads", "1", "--device", "cpu"],
     "small_graphs.py": ["--root", "{root}", "--sizes", "300", "--datasets", "cora", "--rounds",
                         "1", "--steps", "10", "--threads", "1", "--clock", "cpu", "--device",
-                        "cpu"],
+                        "cpu", "--base-arg", "fused=true"],
     "step_cost.py": ["--root", "{root}", "--quick", "--graphs", "cora", "--tasks", "episode",
                      "--rounds", "1", "--steps", "2", "--threads", "1", "--clock", "cpu",
                      "--device", "cpu"],

@@ -177,6 +177,21 @@ def test_k_one_equals_fgsam_step_for_step():
     assert a.calls == b.calls == {"gnn": 5, "mlp": 5}
 
 
+def test_a_fused_base_adam_takes_the_same_steps():
+    # PyTorch's fused Adam (a third of the single-tensor update's cost on the CPU) is a
+    # base argument like any other; it rounds differently, so within float64 noise.
+    a, b = LinearGNN(), LinearGNN()
+    fused = FGSAMPlus(a.parameters(), "adam", rho=0.05, k=2, lr=0.05, fused=True)
+    plain = FGSAMPlus(b.parameters(), "adam", rho=0.05, k=2, lr=0.05)
+    assert fused.base_optimizer.defaults["fused"] is True
+    for _ in range(6):
+        torch.testing.assert_close(fused.step(a.gnn_loss, a.mlp_loss),
+                                   plain.step(b.gnn_loss, b.mlp_loss), rtol=1e-12, atol=1e-12)
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-12, atol=1e-12)
+    assert not torch.equal(a.w1, W1_0)
+
+
 def test_perturb_false_group_gets_plain_gradients_in_approximate_steps():
     model = LinearGNN()
     opt = FGSAMPlus([{"params": [model.w1]}, {"params": [model.w2], "perturb": False}], "sgd",
