@@ -24,7 +24,7 @@ from fgsam.fewshot.features import (
     normalize_features,
 )
 from fgsam.fewshot.interleave import interleave, rotation
-from fgsam.fewshot.method import PERTURB, feature_scale, optimizer_parameters
+from fgsam.fewshot.method import FEATURE_LAYOUTS, PERTURB, feature_scale, optimizer_parameters
 from fgsam.fewshot.method_registry import METHODS, create_method, method_name
 from fgsam.fewshot.results import (
     FSNCResult,
@@ -128,6 +128,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the GCNs' graph: one normalised CSR sparse matrix (faster on many "
                         "edges), PyG's edge list, or auto: CSR from 100k edges where the "
                         "method's layers allow it; equal within float rounding (default: auto)")
+    p.add_argument("--feature-layout", choices=FEATURE_LAYOUTS, default="auto",
+                   help="how the whole-graph GCN passes read the features: a sparse CSR "
+                        "matrix (many times faster on wide bag-of-words features), dense, or "
+                        "auto: sparse for features at most 5%% non-zero with 20M entries or "
+                        "more; equal within float rounding (default: auto)")
     p.add_argument("--perturb", choices=PERTURB, default="all",
                    help="what sharpness-aware optimizers perturb: every parameter, or only the "
                         "method's encoder (the rest descends unperturbed, as the FGSAM authors' "
@@ -189,7 +194,7 @@ def configs_from_args(args: argparse.Namespace) -> dict[str, FSNCConfig]:
         dataset=args.dataset, root=args.root, split_seed=args.split_seed,
         features=args.features, method=method, method_args=method_args, hidden=args.hidden,
         dropout=args.dropout, rho=args.rho, adjacency=args.adjacency, perturb=args.perturb,
-        peer_dropout=not args.no_peer_dropout,
+        peer_dropout=not args.no_peer_dropout, feature_layout=args.feature_layout,
         progress=not args.quiet, log_dir=args.log_dir) for opt in optimizers}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from fgsam.fewshot.method import PERTURB
+from fgsam.fewshot.method import FEATURE_LAYOUTS, PERTURB
 from fgsam.fewshot.method_registry import default_episodes, method_name
 from fgsam.nn.adjacency import ADJACENCIES
 from fgsam.optim.registry import optimizer_arguments
@@ -80,6 +80,12 @@ class FSNCConfig:
             of 100k edges or more where the method's layers allow it;
             :func:`fgsam.nn.adjacency.resolve_adjacency`).
             The two agree within float rounding. (default: ``"auto"``)
+        feature_layout (str, optional): how the whole-graph GCN passes read the features:
+            ``"sparse"`` (a CSR matrix, the first layer's product over its non-zeros),
+            ``"dense"`` or ``"auto"`` (sparse for features at most 5% non-zero with 20M
+            entries or more, e.g. BlogCatalog and amazon-clothing-test20;
+            :func:`fgsam.fewshot.method.resolve_feature_layout`). The two agree within
+            float rounding. (default: ``"auto"``)
         progress (bool, optional): show progress bars (not a setting of the results).
             (default: ``False``)
         log_dir (str, optional): write each repeat's validations to
@@ -121,6 +127,7 @@ class FSNCConfig:
     dropout: float = 0.2
     rho: float | None = None
     adjacency: str = "auto"
+    feature_layout: str = "auto"
     progress: bool = False
     log_dir: str | None = None
 
@@ -139,6 +146,9 @@ class FSNCConfig:
         if self.adjacency not in ADJACENCIES:
             raise ValueError(f"adjacency must be one of {', '.join(ADJACENCIES)}, got "
                              f"{self.adjacency!r}")
+        if self.feature_layout not in FEATURE_LAYOUTS:
+            raise ValueError(f"feature_layout must be one of {', '.join(FEATURE_LAYOUTS)}, got "
+                             f"{self.feature_layout!r}")
         if self.perturb not in PERTURB:
             raise ValueError(f"perturb must be one of {', '.join(PERTURB)}, got {self.perturb!r}")
         if not isinstance(self.peer_dropout, bool):

@@ -14,6 +14,7 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import add_remaining_self_loops, degree, is_torch_sparse_tensor
 
 from fgsam.nn.peer_layers import self_loop_output
+from fgsam.nn.sparse_linear import SparseInputLinear
 
 
 class SeededDropout(nn.Module):
@@ -66,7 +67,10 @@ class GCNEncoder(nn.Module):
     normalised ``edge_weight`` (see :func:`normalized_graph`, computed once per graph),
     or normalises ``edge_index`` on the fly when it is ``None``; a sparse ``edge_index``
     (a CSR ``adj_t``, :func:`fgsam.nn.adjacency.csr_adjacency`) holds the normalised
-    weights already and propagates by one sparse product. Called on a self-loop-only
+    weights already and propagates by one sparse product. ``x`` may be a sparse CSR
+    matrix (:func:`fgsam.nn.sparse_linear.csr_features`): the first layer's transform is
+    then a :class:`~fgsam.nn.sparse_linear.SparseInputLinear` product over its non-zeros,
+    equal to the dense one within float rounding. Called on a self-loop-only
     graph (the PeerMLP view, :func:`fgsam.nn.peer_forward`) every layer is
     :math:`xW + b`.
 
@@ -101,6 +105,13 @@ class GCNEncoder(nn.Module):
         self.convs = nn.ModuleList(
             GCNConv(a, b, normalize=False) for a, b in itertools.pairwise(sizes)
         )
+        # GCNConv's own transform, able to read sparse features: its weight, GCNConv's
+        # initializer, and no draw of its own from the global stream (inits stay as they were)
+        first = self.convs[0]
+        with torch.random.fork_rng(devices=[]):
+            lin = SparseInputLinear(sizes[0], sizes[1], bias=False, weight_initializer="glorot")
+        lin.weight = first.lin.weight
+        first.lin = lin
         self.dropout = SeededDropout(dropout)
         self.act_last = bool(act_last)
 

@@ -116,6 +116,7 @@ class GPN(FewShotMethod):
     """
 
     name = "gpn"
+    sparse_features = True
 
     def __init__(self, in_channels: int, hidden_channels: int = 16, dropout: float = 0.2,
                  num_layers: int = 2, distance: str | None = None,

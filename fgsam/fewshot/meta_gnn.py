@@ -70,6 +70,7 @@ class MetaGNN(FewShotMethod):
     """
 
     name = "metagnn"
+    sparse_features = True
     aliases = ("meta-gnn", "maml")
     default_episodes = 500  # MAML-style methods train for fewer episodes in the protocol
 
@@ -150,7 +151,8 @@ class MetaGNN(FewShotMethod):
             z = functional_call(self.encoder, enc, (x, loops, weight))
         else:
             g = self.graph(data)
-            z = functional_call(self.encoder, enc, (g.x, g.edge_index, g.edge_weight))[index]
+            z = functional_call(self.encoder, enc, (g.features, g.edge_index,
+                                                     g.edge_weight))[index]
         return functional_call(self.classifier, cls, (z,))
 
     def extra_repr(self) -> str:

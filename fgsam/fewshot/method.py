@@ -18,17 +18,66 @@ from fgsam.fewshot.encoder import init_parameters, normalized_graph, reseed_drop
 from fgsam.fewshot.episode import Episode
 from fgsam.nn.adjacency import csr_adjacency, resolve_adjacency
 from fgsam.nn.peer import peer_forward
+from fgsam.nn.sparse_linear import csr_features
 from fgsam.optim import SharpnessAwareOptimizer, get_optimizer_class
+
+
+def _probe(build: Callable[[], nn.Module]) -> nn.Module | None:
+    """A throw-away build (the caller's random stream left as it was), ``None`` when it is
+    not a module (the trainer refuses it with its own message)."""
+    with torch.random.fork_rng(devices=[]):
+        probe = build()
+    return probe if isinstance(probe, nn.Module) else None
 
 
 def resolved_adjacency(build: Callable[[], nn.Module], adjacency: str, num_edges: int) -> str:
     """``adjacency`` (:func:`fgsam.nn.adjacency.resolve_adjacency`) for the methods ``build``
-    makes, judged on a throw-away build (the caller's random stream left as it was)."""
-    with torch.random.fork_rng(devices=[]):
-        probe = build()
-    if not isinstance(probe, nn.Module):  # the trainer refuses it with its own message
-        return "edge-index"
-    return resolve_adjacency(adjacency, probe, num_edges)
+    makes, judged on a throw-away build."""
+    probe = _probe(build)
+    return "edge-index" if probe is None else resolve_adjacency(adjacency, probe, num_edges)
+
+
+#: The values of ``feature_layout``: choose, a sparse CSR matrix, or the dense features.
+FEATURE_LAYOUTS = ("auto", "sparse", "dense")
+#: ``"auto"`` reads the features as a CSR matrix when at most this share is non-zero ...
+AUTO_MAX_DENSITY = 0.05
+#: ... and they have at least this many entries (nodes x features): BlogCatalog (42.6M,
+#: 0.9% non-zero) and amazon-clothing-test20 (84.6M, 0.4%) do, Cora, CiteSeer and Wiki
+#: (4-12M) do not, so their results stay bit for bit those of the dense layer
+#: (benchmarks/RESULTS.md has the step times of both).
+AUTO_MIN_FEATURE_ENTRIES = 20_000_000
+
+
+def resolve_feature_layout(layout: str, method: nn.Module | None, x: Tensor) -> str:
+    """``"sparse"`` or ``"dense"``: how ``method``'s whole-graph GCN passes read the
+    features ``x``. ``"auto"`` is ``"sparse"`` for a :class:`FewShotMethod` with
+    :attr:`~FewShotMethod.sparse_features` whose ``x`` is at most
+    :data:`AUTO_MAX_DENSITY` non-zero with at least :data:`AUTO_MIN_FEATURE_ENTRIES`
+    entries; ``"sparse"`` for a method that cannot read it is refused.
+
+    Example:
+        >>> resolve_feature_layout("auto", GPN(8189), blogcatalog.x)
+        'sparse'
+    """
+    if layout not in FEATURE_LAYOUTS:
+        raise ValueError(f"feature_layout must be one of {', '.join(FEATURE_LAYOUTS)}, got "
+                         f"{layout!r}")
+    able = isinstance(method, FewShotMethod) and method.sparse_features
+    if layout == "sparse" and not able:
+        raise ValueError(f"feature_layout='sparse' needs a method whose GCNs read sparse "
+                         f"features (gpn, protonet, tent); {type(method).__name__} reads them "
+                         f"dense: use 'dense' or 'auto'")
+    if layout != "auto":
+        return layout
+    if not able or x.numel() < AUTO_MIN_FEATURE_ENTRIES:
+        return "dense"
+    return "sparse" if int(torch.count_nonzero(x)) <= AUTO_MAX_DENSITY * x.numel() else "dense"
+
+
+def resolved_feature_layout(build: Callable[[], nn.Module], layout: str, x: Tensor) -> str:
+    """``layout`` (:func:`resolve_feature_layout`) for the methods ``build`` makes, judged
+    on a throw-away build."""
+    return resolve_feature_layout(layout, _probe(build), x)
 
 
 @dataclass(frozen=True)
@@ -36,13 +85,17 @@ class GraphView:
     """Per-graph tensors computed once per data object: the GCN-normalised adjacency
     (``edge_index`` with self-loops and ``edge_weight``, or a CSR ``adj_t`` holding both and
     no ``edge_weight``), each node's degree (number of neighbours, self-loops not
-    counted) and the features the layers read (``data.x``, or with
-    :attr:`FewShotMethod.feature_scale` ``"auto"`` its power-of-two rescaling)."""
+    counted), the features the layers read (``data.x``, or with
+    :attr:`FewShotMethod.feature_scale` ``"auto"`` its power-of-two rescaling) and the
+    same features as the whole-graph passes read them (``x`` itself, or with
+    :attr:`FewShotMethod.feature_layout` ``"sparse"`` its CSR matrix; the PeerMLP passes
+    gather dense rows of ``x``)."""
 
     edge_index: Tensor
     edge_weight: Tensor | None
     degree: Tensor
     x: Tensor
+    features: Tensor
 
 
 class FewShotMethod(nn.Module):
@@ -66,6 +119,10 @@ class FewShotMethod(nn.Module):
     aliases: ClassVar[tuple[str, ...]] = ()
     #: Training episodes the FSNC protocol gives this method.
     default_episodes: ClassVar[int] = 1000
+    #: Whether the whole-graph passes read :attr:`GraphView.features` into GCNs that take a
+    #: sparse CSR feature matrix (:class:`~fgsam.fewshot.encoder.GCNEncoder` does), so that
+    #: :attr:`feature_layout` may be ``"sparse"``; the built-in methods set it.
+    sparse_features: ClassVar[bool] = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -78,6 +135,10 @@ class FewShotMethod(nn.Module):
         #: ``"auto"``: the layers read features far from unit scale divided by the power of
         #: two nearest their median row norm (:func:`feature_scale`), ``"none"``: as given.
         self.feature_scale = "none"
+        #: How :meth:`on_graph` hands the features to the GCNs: ``"dense"`` or ``"sparse"``
+        #: (a CSR matrix, the first layer's product over its non-zeros; equal within float
+        #: rounding, many times faster on wide bag-of-words features).
+        self.feature_layout = "dense"
         #: Whether the PeerMLP passes of FGSAM-style optimizers run with dropout (as the
         #: GNN pass does) or without (:func:`~fgsam.fewshot.encoder.dropout_off`, as the
         #: authors' code runs them).
@@ -124,10 +185,11 @@ class FewShotMethod(nn.Module):
         device or dtype)."""
         x, edge_index = data.x, data.edge_index
         # a weak reference, not id(): a new graph at a recycled address is another graph
+        derived = self.feature_scale == "auto" or self.feature_layout == "sparse"
         key = (weakref.ref(data), edge_index.data_ptr(), tuple(edge_index.shape), x.size(0),
                x.device, x.dtype, self.adjacency, self.normalization, self.feature_scale,
-               x.data_ptr() if self.feature_scale == "auto" else None,
-               x._version if self.feature_scale == "auto" else None)
+               self.feature_layout, x.data_ptr() if derived else None,
+               x._version if derived else None)
         if self._graph is None or self._graph_key != key:
             ei, ew = normalized_graph(edge_index, x.size(0), x.dtype, self.normalization)
             deg = degree(remove_self_loops(edge_index)[0][1], x.size(0), dtype=x.dtype)
@@ -136,7 +198,8 @@ class FewShotMethod(nn.Module):
             k = feature_scale(x) if self.feature_scale == "auto" else 0
             if k:
                 x = torch.ldexp(x, torch.tensor(-k))  # exact: a power of two
-            self._graph, self._graph_key = GraphView(ei, ew, deg, x), key
+            features = csr_features(x) if self.feature_layout == "sparse" else x
+            self._graph, self._graph_key = GraphView(ei, ew, deg, x, features), key
         return self._graph
 
     def support_query(self, module: nn.Module, data: Data, episode: Episode,
@@ -155,13 +218,14 @@ class FewShotMethod(nn.Module):
         and validation tasks then cost one graph pass, not one each."""
         g = self.graph(data)
         if self.training or torch.is_grad_enabled():
-            return module(g.x, g.edge_index, g.edge_weight)
+            return module(g.features, g.edge_index, g.edge_weight)
         # _version moves with every in-place update (optimizer steps, load_state_dict)
         key = (self._graph_key, data.x.data_ptr(), data.x._version,
                tuple((p.data_ptr(), p._version) for p in module.parameters()))
         hit = self._eval_cache.get(id(module))
         if hit is None or hit[0] != key:
-            hit = self._eval_cache[id(module)] = (key, module(g.x, g.edge_index, g.edge_weight))
+            hit = self._eval_cache[id(module)] = (key, module(g.features, g.edge_index,
+                                                             g.edge_weight))
         return hit[1]
 
 
@@ -222,5 +286,6 @@ def squared_distances(query: Tensor, prototypes: Tensor) -> Tensor:
     return diff.pow(2).sum(-1)
 
 
-__all__ = ["PERTURB", "RESCALED_ABOVE", "FewShotMethod", "GraphView", "feature_scale",
-           "optimizer_parameters", "squared_distances"]
+__all__ = ["AUTO_MAX_DENSITY", "AUTO_MIN_FEATURE_ENTRIES", "FEATURE_LAYOUTS", "PERTURB",
+           "RESCALED_ABOVE", "FewShotMethod", "GraphView", "feature_scale", "optimizer_parameters",
+           "resolve_feature_layout", "resolved_feature_layout", "squared_distances"]

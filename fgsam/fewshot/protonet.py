@@ -37,6 +37,7 @@ class ProtoNet(FewShotMethod):
 
     name = "protonet"
     aliases = ("proto",)
+    sparse_features = True
 
     def __init__(self, in_channels: int, hidden_channels: int = 16, dropout: float = 0.2,
                  num_layers: int = 2) -> None:

@@ -76,6 +76,7 @@ class TENT(FewShotMethod):
     """
 
     name = "tent"
+    sparse_features = True
 
     def __init__(self, in_channels: int, num_classes: int, hidden_channels: int = 16,
                  dropout: float = 0.2, temperature: float = 0.5, supervised_weight: float = 1.0,

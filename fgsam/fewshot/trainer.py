@@ -19,7 +19,12 @@ from fgsam.fewshot.config import PROTOCOL_FIELDS, FSNCConfig
 from fgsam.fewshot.divergence import DivergenceWatch
 from fgsam.fewshot.episode import Episode
 from fgsam.fewshot.interleave import drain
-from fgsam.fewshot.method import FewShotMethod, optimizer_parameters, resolved_adjacency
+from fgsam.fewshot.method import (
+    FewShotMethod,
+    optimizer_parameters,
+    resolved_adjacency,
+    resolved_feature_layout,
+)
 from fgsam.fewshot.results import FSNCResult, RepeatResult
 from fgsam.fewshot.sampler import EpisodeSampler, derive_seed, task_pool
 from fgsam.fewshot.step import episode_step, timed_episode_step
@@ -106,6 +111,8 @@ class EpisodicTrainer:
         progress (bool, optional): tqdm bars (lines off a terminal). (default: ``False``)
         adjacency (str, optional): ``"auto"``, ``"csr"`` or ``"edge-index"``
             (:class:`~fgsam.fewshot.FSNCConfig`). (default: ``"auto"``)
+        feature_layout (str, optional): ``"auto"``, ``"sparse"`` or ``"dense"``
+            (:class:`~fgsam.fewshot.FSNCConfig`). (default: ``"auto"``)
         log_dir (str, optional): each repeat's validations as CSV (and TensorBoard) rows
             (:class:`~fgsam.fewshot.validation_log.ValidationLog`). (default: ``None``)
 
@@ -124,15 +131,15 @@ class EpisodicTrainer:
                  val_every: int = 10, val_tasks: int = 20, patience: int = 10,
                  test_tasks: int = 100, repeats: int = 5, seed: int = 0, test_last: bool = False,
                  average: str | None = None, average_options: dict[str, Any] | None = None,
-                 progress: bool = False, adjacency: str = "auto", log_dir: str | None = None
-                 ) -> None:
+                 progress: bool = False, adjacency: str = "auto", log_dir: str | None = None,
+                 feature_layout: str = "auto") -> None:
         settings = FSNCConfig(
             n_way=n_way, k_shot=k_shot, q_query=q_query, optimizer=optimizer, lr=lr,
             weight_decay=weight_decay, opt_kwargs=dict(opt_kwargs or {}), episodes=episodes,
             val_every=val_every, val_tasks=val_tasks, patience=patience, test_tasks=test_tasks,
             repeats=repeats, seed=seed, test_last=test_last, average=average,
             average_options=dict(average_options or {}), method=None, progress=progress,
-            adjacency=adjacency, log_dir=log_dir)
+            adjacency=adjacency, log_dir=log_dir, feature_layout=feature_layout)
         self._start(build_method, data, split, settings)
 
     @classmethod
@@ -177,6 +184,10 @@ class EpisodicTrainer:
         #: ``settings.adjacency`` resolved for this method: ``"csr"`` or ``"edge-index"``.
         self.adjacency = resolved_adjacency(build_method, settings.adjacency,
                                             data.edge_index.size(1))
+        #: ``settings.feature_layout`` resolved for this method and graph: ``"sparse"`` or
+        #: ``"dense"``.
+        self.feature_layout = resolved_feature_layout(build_method, settings.feature_layout,
+                                                      self.data.x)
 
     @property
     def device(self) -> torch.device:
@@ -187,7 +198,8 @@ class EpisodicTrainer:
         settings = self.settings.to_dict()
         return {
             **{name: settings[name] for name in PROTOCOL_FIELDS}, "device": str(self.device),
-            "adjacency_used": self.adjacency, "split": self.split.to_dict(),
+            "adjacency_used": self.adjacency, "feature_layout_used": self.feature_layout,
+            "split": self.split.to_dict(),
             "dropped_classes": {k: {str(c): n for c, n in v.items()}
                                 for k, v in self.dropped.items()},
         }
@@ -225,6 +237,7 @@ class EpisodicTrainer:
                              f"{type(method).__name__}")
         method.reset_parameters(seed)
         method.adjacency, method.peer_dropout = self.adjacency, self.settings.peer_dropout
+        method.feature_layout = self.feature_layout
         return method.to(self.device)
 
     def warm_up(self, steps: int = 2) -> None:

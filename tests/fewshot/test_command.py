@@ -326,3 +326,21 @@ def test_perturbing_the_encoder_of_a_method_without_one_is_refused_before_traini
     err = capsys.readouterr().err.strip()
     assert err == ("fgsam fsnc: error: perturb='encoder' needs a method with an encoder, and "
                    "TENT has none; use perturb='all'")
+
+
+def test_the_feature_layout_is_chosen_per_graph_and_recorded(data_root, tmp_path):
+    out = tmp_path / "r.json"
+    tiny = [a if a != "cora" else "blogcatalog" for a in TINIEST]
+    assert main(["fsnc", "--method", "gpn", "--root", str(data_root), "--out", str(out),
+                 *tiny]) == 0
+    config = json.loads(out.read_text())["results"]["adam"]["config"]
+    assert config["feature_layout"] == "auto" and config["dataset"] == "blogcatalog"
+    assert config["feature_layout_used"] == "sparse"  # 42.6M entries, 0.9% non-zero
+    assert main(["fsnc", "--method", "protonet", "--root", str(data_root), "--out", str(out),
+                 *TINIEST]) == 0
+    assert json.loads(out.read_text())["results"]["adam"]["config"]["feature_layout_used"] \
+        == "dense"  # Cora's 3.9M entries: below the size rule
+    assert main(["fsnc", "--method", "protonet", "--feature-layout", "sparse", "--root",
+                 str(data_root), "--out", str(out), *TINIEST]) == 0
+    assert json.loads(out.read_text())["results"]["adam"]["config"]["feature_layout_used"] \
+        == "sparse"

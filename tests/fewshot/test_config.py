@@ -31,7 +31,7 @@ def test_to_dict_is_the_recorded_settings_and_from_dict_rebuilds_them():
     assert list(d)[:len(PROTOCOL_FIELDS)] == list(PROTOCOL_FIELDS)
     assert list(d)[len(PROTOCOL_FIELDS):] == ["dataset", "root", "split_seed", "features",
                                               "method", "method_args", "hidden", "dropout",
-                                              "adjacency", "rho_flag"]
+                                              "adjacency", "feature_layout", "rho_flag"]
     again = FSNCConfig.from_dict({**d, "device": "cpu"})
     assert again.to_dict() == d
 

@@ -33,19 +33,23 @@ def test_squared_distances_by_hand():
     torch.testing.assert_close(squared_distances(q, p), expected, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize(("attribute", "value"), [("adjacency", "csr"),
+                                                  ("feature_layout", "sparse")])
 @pytest.mark.parametrize("name", ["gpn", "protonet", "metagnn", "tent"])
-def test_csr_adjacency_gives_the_edge_list_loss_and_gradients(name):
+def test_the_sparse_paths_give_the_dense_loss_and_gradients(name, attribute, value):
     from fgsam.data import GraphShape, synthetic_graph
     from fgsam.fewshot import create_method
     from fgsam.fewshot.episode import Episode
 
     data = synthetic_graph(GraphShape(60, 300, 8, 4), seed=1)
-    data.x = data.x.double()
+    keep = torch.rand(data.x.shape, generator=torch.Generator().manual_seed(3)) < 0.3
+    data.x = (data.x * keep).double()  # mostly zeros, as bag-of-words features are
     models = []
-    for adjacency in ("edge-index", "csr"):
+    for setting in (None, value):
         model = create_method(name, 8, 4, 2, 8, 0.0).double()
         model.reset_parameters(0)
-        model.adjacency = adjacency
+        if setting is not None:
+            setattr(model, attribute, setting)
         models.append(model)
     y = data.y
     support = torch.cat([(y == c).nonzero().view(-1)[:2] for c in (0, 1)])
@@ -59,6 +63,33 @@ def test_csr_adjacency_gives_the_edge_list_loss_and_gradients(name):
     for a, b in zip(*grads, strict=True):
         if a is not None:
             torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-10)
+    if attribute == "feature_layout":  # the GCNs read the CSR matrix, the PeerMLP dense rows
+        assert models[1].graph(data).features.layout == torch.sparse_csr
+        assert models[1].graph(data).x.layout == torch.strided
+
+
+def test_feature_layout_auto_takes_sparse_for_wide_sparse_features_only():
+    from fgsam.fewshot import create_method
+    from fgsam.fewshot.method import AUTO_MIN_FEATURE_ENTRIES, resolve_feature_layout
+
+    gpn = create_method("gpn", 8, 4, 2, 8, 0.0)
+    rows = AUTO_MIN_FEATURE_ENTRIES // 1000
+    wide = torch.zeros(rows, 1000)
+    wide[:, :50] = 1.0  # 5% non-zero: sparse
+    assert resolve_feature_layout("auto", gpn, wide) == "sparse"
+    wide[0, 50] = 1.0  # one entry over 5%
+    assert resolve_feature_layout("auto", gpn, wide) == "dense"
+    assert resolve_feature_layout("auto", gpn, wide[1:, :50] * 0) == "dense"  # too few entries
+    assert resolve_feature_layout("sparse", gpn, torch.ones(3, 3)) == "sparse"
+    assert resolve_feature_layout("dense", gpn, wide) == "dense"
+    plain = torch.nn.Linear(2, 2)
+    assert resolve_feature_layout("auto", plain, torch.zeros(rows, 1000)) == "dense"
+    with pytest.raises(ValueError, match=r"feature_layout='sparse' needs a method whose GCNs "
+                                         r"read sparse features .*Linear reads them dense"):
+        resolve_feature_layout("sparse", plain, wide)
+    with pytest.raises(ValueError, match=r"feature_layout must be one of auto, sparse, dense, "
+                                         r"got 'csr'"):
+        resolve_feature_layout("csr", gpn, wide)
 
 
 def test_perturbing_the_encoder_puts_the_rest_in_an_unperturbed_group(toy):
