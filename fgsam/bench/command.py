@@ -13,6 +13,7 @@ from fgsam._io import check_output_file, write_json
 from fgsam._validate import resolve_device
 from fgsam._version import __version__
 from fgsam.bench.step_cost import TASKS, Contender, StepCost
+from fgsam.fewshot.method import FEATURE_LAYOUTS
 from fgsam.nn.adjacency import ADJACENCIES
 
 #: The pseudo-optimizer ``peermlp``: an Adam step through the PeerMLP alone.
@@ -62,6 +63,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--adjacency", choices=ADJACENCIES, default="auto",
                    help="the GCNs' graph: a CSR sparse matrix, PyG's edge list, or auto: CSR "
                         "where the layers allow it, as fgsam fsnc (default: auto)")
+    p.add_argument("--feature-layout", choices=FEATURE_LAYOUTS, default="auto",
+                   help="with --method: how its GCNs read the features, as fgsam fsnc "
+                        "--feature-layout (default: auto)")
     p.add_argument("--features", default=None,
                    help="node-feature scaling as in fgsam fsnc (l2, row, none) (default: "
                         "none; with --method: l2, fsnc's default)")
@@ -118,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
     data = normalize_features(data, features).to(device)
     steps = make_steps(data, train, contenders, args.task, hidden=args.hidden, n_way=args.way,
                        k_shot=args.shot, q_query=args.query, seed=args.seed,
-                       method=args.method, adjacency=args.adjacency)
+                       method=args.method, adjacency=args.adjacency,
+                       feature_layout=args.feature_layout)
     print(f"fgsam bench: {len(steps)} optimizers, {args.rounds} rounds x {args.steps} steps "
           f"...", file=sys.stderr, flush=True)
     costs = measure_step_cost(steps, rounds=args.rounds, steps_per_round=args.steps,

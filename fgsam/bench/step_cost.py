@@ -38,6 +38,8 @@ class Contender:
             is the cost of a PeerMLP step, the cost model's unit. (default: ``False``)
         adjacency (str, optional): ``"csr"`` or ``"edge-index"`` for this contender, else
             :func:`make_steps`'s ``adjacency``. (default: ``None``)
+        feature_layout (str, optional): ``"sparse"`` or ``"dense"`` for this contender's
+            few-shot method, else :func:`make_steps`'s ``feature_layout``. (default: ``None``)
     """
 
     label: str
@@ -45,6 +47,7 @@ class Contender:
     options: dict[str, Any] = field(default_factory=dict)
     peer_only: bool = False
     adjacency: str | None = None
+    feature_layout: str | None = None
 
 
 @dataclass
@@ -115,7 +118,8 @@ def bench_graph(dataset: str | None = None, shape: Any = None, root: Any = None,
 def make_steps(data, train: Tensor, contenders: Sequence[Contender], task: str = "episode",
                *, hidden: int = 16, n_way: int = 5, k_shot: int = 3, q_query: int = 10,
                tasks: int = 40, seed: int = 0, method: str | None = None,
-               adjacency: str = "auto") -> dict[str, Callable[[], Tensor]]:
+               adjacency: str = "auto", feature_layout: str = "auto"
+               ) -> dict[str, Callable[[], Tensor]]:
     r"""One training-step function per contender, each on its own 2-layer GCN (or its own
     few-shot ``method``).
 
@@ -150,6 +154,10 @@ def make_steps(data, train: Tensor, contenders: Sequence[Contender], task: str =
         adjacency (str, optional): how the GCNs get the graph: ``"edge-index"``, ``"csr"``
             (a sparse ``adj_t``, :mod:`fgsam.nn.adjacency`) or ``"auto"`` (CSR where the
             layers allow it, as ``fgsam fsnc``). (default: ``"auto"``)
+        feature_layout (str, optional): how a few-shot ``method``'s GCNs read the features:
+            ``"sparse"``, ``"dense"`` or ``"auto"``
+            (:func:`fgsam.fewshot.method.resolve_feature_layout`, as ``fgsam fsnc``).
+            (default: ``"auto"``)
 
     Example:
         >>> steps = make_steps(data, train, [Contender("adam", "adam"),
@@ -168,7 +176,7 @@ def make_steps(data, train: Tensor, contenders: Sequence[Contender], task: str =
             raise ValueError(f"method={method!r} trains on episodes: it needs task='episode', "
                              f"got {task!r}")
         return _method_steps(data, contenders, method, hidden, n_way, k_shot, q_query, tasks,
-                             seed, adjacency)
+                             seed, adjacency, feature_layout)
     labels = [c.label for c in contenders]
     if not labels or len(set(labels)) != len(labels):
         raise ValueError(f"contenders need distinct labels, at least one, got {labels}")
@@ -240,9 +248,10 @@ def measure_step_cost(steps: dict[str, Callable[[], object]], *, rounds: int = 9
 
 
 def _method_steps(data, contenders: Sequence[Contender], method: str, hidden: int, n_way: int,
-                  k_shot: int, q_query: int, tasks: int, seed: int, adjacency: str
-                  ) -> dict[str, Callable[[], Tensor]]:
+                  k_shot: int, q_query: int, tasks: int, seed: int, adjacency: str,
+                  feature_layout: str) -> dict[str, Callable[[], Tensor]]:
     """The steps of :func:`make_steps` for a few-shot ``method``: ``fgsam fsnc``'s step."""
+    from fgsam.fewshot.method import resolve_feature_layout
     from fgsam.fewshot.method_registry import create_method
     from fgsam.fewshot.sampler import derive_seed
     from fgsam.fewshot.trainer import episode_step
@@ -257,6 +266,8 @@ def _method_steps(data, contenders: Sequence[Contender], method: str, hidden: in
         model.reset_parameters(seed)
         model.adjacency = resolve_adjacency(contender.adjacency or adjacency, model,
                                            data.edge_index.size(1))
+        model.feature_layout = resolve_feature_layout(contender.feature_layout or feature_layout,
+                                                      model, data.x)
         model = model.to(data.x.device).train()
         opt = create_optimizer(model, contender.optimizer, lr=LR, weight_decay=WEIGHT_DECAY,
                                seed=derive_seed(seed, "optimizer"), **contender.options)

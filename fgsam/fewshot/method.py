@@ -21,22 +21,6 @@ from fgsam.nn.peer import peer_forward
 from fgsam.nn.sparse_linear import csr_features
 from fgsam.optim import SharpnessAwareOptimizer, get_optimizer_class
 
-
-def _probe(build: Callable[[], nn.Module]) -> nn.Module | None:
-    """A throw-away build (the caller's random stream left as it was), ``None`` when it is
-    not a module (the trainer refuses it with its own message)."""
-    with torch.random.fork_rng(devices=[]):
-        probe = build()
-    return probe if isinstance(probe, nn.Module) else None
-
-
-def resolved_adjacency(build: Callable[[], nn.Module], adjacency: str, num_edges: int) -> str:
-    """``adjacency`` (:func:`fgsam.nn.adjacency.resolve_adjacency`) for the methods ``build``
-    makes, judged on a throw-away build."""
-    probe = _probe(build)
-    return "edge-index" if probe is None else resolve_adjacency(adjacency, probe, num_edges)
-
-
 #: The values of ``feature_layout``: choose, a sparse CSR matrix, or the dense features.
 FEATURE_LAYOUTS = ("auto", "sparse", "dense")
 #: ``"auto"`` reads the features as a CSR matrix when at most this share is non-zero ...
@@ -74,10 +58,17 @@ def resolve_feature_layout(layout: str, method: nn.Module | None, x: Tensor) -> 
     return "sparse" if int(torch.count_nonzero(x)) <= AUTO_MAX_DENSITY * x.numel() else "dense"
 
 
-def resolved_feature_layout(build: Callable[[], nn.Module], layout: str, x: Tensor) -> str:
-    """``layout`` (:func:`resolve_feature_layout`) for the methods ``build`` makes, judged
-    on a throw-away build."""
-    return resolve_feature_layout(layout, _probe(build), x)
+def resolved_layouts(build: Callable[[], nn.Module], adjacency: str, feature_layout: str,
+                     data: Data) -> tuple[str, str]:
+    """``(adjacency, feature_layout)`` for the methods ``build`` makes on ``data``
+    (:func:`fgsam.nn.adjacency.resolve_adjacency`, :func:`resolve_feature_layout`), judged
+    on a throw-away build (the caller's random stream left as it was)."""
+    with torch.random.fork_rng(devices=[]):
+        probe = build()
+    if not isinstance(probe, nn.Module):  # the trainer refuses it with its own message
+        return "edge-index", "dense"
+    return (resolve_adjacency(adjacency, probe, data.edge_index.size(1)),
+            resolve_feature_layout(feature_layout, probe, data.x))
 
 
 @dataclass(frozen=True)
@@ -288,4 +279,4 @@ def squared_distances(query: Tensor, prototypes: Tensor) -> Tensor:
 
 __all__ = ["AUTO_MAX_DENSITY", "AUTO_MIN_FEATURE_ENTRIES", "FEATURE_LAYOUTS", "PERTURB",
            "RESCALED_ABOVE", "FewShotMethod", "GraphView", "feature_scale", "optimizer_parameters",
-           "resolve_feature_layout", "resolved_feature_layout", "squared_distances"]
+           "resolve_feature_layout", "resolved_layouts", "squared_distances"]

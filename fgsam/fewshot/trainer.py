@@ -19,12 +19,7 @@ from fgsam.fewshot.config import PROTOCOL_FIELDS, FSNCConfig
 from fgsam.fewshot.divergence import DivergenceWatch
 from fgsam.fewshot.episode import Episode
 from fgsam.fewshot.interleave import drain
-from fgsam.fewshot.method import (
-    FewShotMethod,
-    optimizer_parameters,
-    resolved_adjacency,
-    resolved_feature_layout,
-)
+from fgsam.fewshot.method import FewShotMethod, optimizer_parameters, resolved_layouts
 from fgsam.fewshot.results import FSNCResult, RepeatResult
 from fgsam.fewshot.sampler import EpisodeSampler, derive_seed, task_pool
 from fgsam.fewshot.step import episode_step, timed_episode_step
@@ -109,10 +104,8 @@ class EpisodicTrainer:
         average_options (dict, optional): :class:`~fgsam.optim.SWAD`'s arguments
             (``n_converge``, ``n_tolerance``, ``tolerance_ratio``). (default: ``None``)
         progress (bool, optional): tqdm bars (lines off a terminal). (default: ``False``)
-        adjacency (str, optional): ``"auto"``, ``"csr"`` or ``"edge-index"``
-            (:class:`~fgsam.fewshot.FSNCConfig`). (default: ``"auto"``)
-        feature_layout (str, optional): ``"auto"``, ``"sparse"`` or ``"dense"``
-            (:class:`~fgsam.fewshot.FSNCConfig`). (default: ``"auto"``)
+        adjacency, feature_layout (str, optional): ``"auto"``, ``"csr"`` or ``"edge-index"``;
+            ``"auto"``, ``"sparse"`` or ``"dense"`` (:class:`~fgsam.fewshot.FSNCConfig`).
         log_dir (str, optional): each repeat's validations as CSV (and TensorBoard) rows
             (:class:`~fgsam.fewshot.validation_log.ValidationLog`). (default: ``None``)
 
@@ -181,13 +174,9 @@ class EpisodicTrainer:
                                  f"classes of the split {self.split}{why}; use n_way <= {have}")
         #: The trained method of the last repeat run (its tested weights).
         self.last_method: FewShotMethod | None = None
-        #: ``settings.adjacency`` resolved for this method: ``"csr"`` or ``"edge-index"``.
-        self.adjacency = resolved_adjacency(build_method, settings.adjacency,
-                                            data.edge_index.size(1))
-        #: ``settings.feature_layout`` resolved for this method and graph: ``"sparse"`` or
-        #: ``"dense"``.
-        self.feature_layout = resolved_feature_layout(build_method, settings.feature_layout,
-                                                      self.data.x)
+        #: ``settings.adjacency`` and ``.feature_layout`` resolved for this method and graph.
+        self.adjacency, self.feature_layout = resolved_layouts(
+            build_method, settings.adjacency, settings.feature_layout, self.data)
 
     @property
     def device(self) -> torch.device:
@@ -236,8 +225,8 @@ class EpisodicTrainer:
             raise ValueError(f"build_method must return a FewShotMethod, got "
                              f"{type(method).__name__}")
         method.reset_parameters(seed)
-        method.adjacency, method.peer_dropout = self.adjacency, self.settings.peer_dropout
-        method.feature_layout = self.feature_layout
+        method.adjacency, method.feature_layout = self.adjacency, self.feature_layout
+        method.peer_dropout = self.settings.peer_dropout
         return method.to(self.device)
 
     def warm_up(self, steps: int = 2) -> None:
