@@ -10,13 +10,15 @@ propagation one ``torch.sparse.mm`` with the GCN-normalised CSR adjacency (self-
 symmetric weights), built once; it starts from fgsam's initial GPN weights (embeddings,
 valuator scores and losses of the two at those weights are compared, dropout off). Both
 with Adam and with FGSAM+ (k = 2, rho 0.1; the plain model's PeerMLP closure is the same
-model with every propagation left out, on the episode's nodes only). fgsam's GPN runs twice:
-with ``adjacency="edge-index"`` (PyG's edge list) and ``adjacency="csr"`` (``fgsam
-edge-index`` and ``fgsam csr`` rows).
+model with every propagation left out, on the episode's nodes only). fgsam's GPN runs three
+times: with ``adjacency="edge-index"`` (PyG's edge list) and ``adjacency="csr"`` with dense
+features (``fgsam edge-index`` and ``fgsam csr`` rows), and with ``adjacency="csr"`` reading
+the features as a CSR matrix (``feature_layout="sparse"``, ``fgsam csr sparse-x`` rows). The
+plain GPN reads dense features, as the FGSAM authors' GPN does.
 
 All contenders are timed in one process in interleaved rounds (``measure_step_cost``);
 ratios are to the first row (fgsam's first adjacency, Adam); the last table gives, per
-optimizer, plain over each fgsam and fgsam csr over fgsam edge-index (medians of per-round
+optimizer, plain over each fgsam and each other fgsam over fgsam edge-index (medians of per-round
 ratios).
 
     python benchmarks/gpn_sparse.py --root $FGSAM_DATA
@@ -167,8 +169,9 @@ def plain_steps(data: Data) -> tuple[dict, tuple[float, float]]:
 
 contenders = [Contender(name, optimizer, options)
               for name, (optimizer, options) in OPTIMIZERS.items()]
-ADJACENCIES = ["edge-index", "csr"]  # fgsam's GPN by each
-FGSAM = [f"fgsam {a}" for a in ADJACENCIES]  # the first is the reference
+# fgsam's GPN by each (adjacency, feature layout); the first is the reference
+LAYOUTS = [("edge-index", "dense"), ("csr", "dense"), ("csr", "sparse")]
+FGSAM = [f"fgsam {a}" if f == "dense" else f"fgsam {a} {f}-x" for a, f in LAYOUTS]
 tables, ratios, checks = [], [], []
 for dataset in args.datasets.split(","):
     data, train = bench_graph(dataset, None, args.root)
@@ -176,9 +179,10 @@ for dataset in args.datasets.split(","):
     shared = {"hidden": args.hidden, "n_way": args.way, "k_shot": args.shot,
               "q_query": args.query, "tasks": args.tasks, "seed": SEED, "method": "gpn"}
     steps = {}
-    for prefix, adjacency in zip(FGSAM, ADJACENCIES, strict=True):
+    for prefix, (adjacency, layout) in zip(FGSAM, LAYOUTS, strict=True):
         steps |= {f"{prefix} {k}": f for k, f in make_steps(
-            data, train, contenders, **shared, adjacency=adjacency).items()}
+            data, train, contenders, **shared, adjacency=adjacency,
+            feature_layout=layout).items()}
     plain, difference = plain_steps(data)
     steps |= plain
     checks.append(f"{dataset}: at the initial weights, dropout off, fgsam GPN - plain GPN: "
