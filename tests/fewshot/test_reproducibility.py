@@ -56,6 +56,20 @@ def test_same_command_twice_gives_the_same_json_for_every_optimizer(data_root, t
     assert runs[0] == runs[1]
 
 
+
+def test_sparse_features_give_the_same_json_in_two_processes(data_root, tmp_path):
+    runs = []
+    for i in range(2):
+        out = tmp_path / f"run{i}.json"
+        done = fsnc(data_root, out, "--optimizer", "adam,fgsam+,sam", "--feature-layout",
+                    "sparse")
+        assert done.returncode == 0, done.stderr
+        saved = json.loads(out.read_text())
+        saved["arguments"].pop("out")
+        assert saved["results"]["adam"]["config"]["feature_layout_used"] == "sparse"
+        runs.append(timing_free(saved))
+    assert runs[0] == runs[1]
+
 def test_sigterm_keeps_finished_repeats_and_leaves_no_temporary_file(data_root, tmp_path):
     out = tmp_path / "r.json"
     args = [sys.executable, "-m", "fgsam", "fsnc", "--root", str(data_root), "--out", str(out),
