@@ -143,14 +143,11 @@ class FSNCConfig:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         self.seed, self.test_last, self.progress = int(self.seed), bool(self.test_last), \
             bool(self.progress)
-        if self.adjacency not in ADJACENCIES:
-            raise ValueError(f"adjacency must be one of {', '.join(ADJACENCIES)}, got "
-                             f"{self.adjacency!r}")
-        if self.feature_layout not in FEATURE_LAYOUTS:
-            raise ValueError(f"feature_layout must be one of {', '.join(FEATURE_LAYOUTS)}, got "
-                             f"{self.feature_layout!r}")
-        if self.perturb not in PERTURB:
-            raise ValueError(f"perturb must be one of {', '.join(PERTURB)}, got {self.perturb!r}")
+        for name, choices in (("adjacency", ADJACENCIES), ("feature_layout", FEATURE_LAYOUTS),
+                              ("perturb", PERTURB)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {', '.join(choices)}, got "
+                                 f"{getattr(self, name)!r}")
         if not isinstance(self.peer_dropout, bool):
             raise ValueError(f"peer_dropout must be True or False, got {self.peer_dropout!r}")
         self._check_average()

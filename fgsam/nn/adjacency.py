@@ -10,14 +10,13 @@ another order: equal within float rounding, not bit for bit.
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 from torch import Tensor
 from torch_geometric.nn import GCNConv, GINConv, GraphConv, MessagePassing, SAGEConv
 from torch_geometric.utils import is_torch_sparse_tensor, to_torch_csr_tensor
 
 from fgsam.nn.linear_first_sage import LinearFirstSAGEConv
+from fgsam.nn.sparse_linear import quiet_csr
 
 #: The values of ``--adjacency``: choose, a CSR matrix, or PyG's edge list.
 ADJACENCIES = ("auto", "csr", "edge-index")
@@ -50,8 +49,7 @@ def csr_adjacency(edge_index: Tensor, num_nodes: int, edge_weight: Tensor | None
         >>> adj_t = csr_adjacency(data.edge_index, data.num_nodes)
         >>> out = GCN(data.num_features, 16, 2, 7)(data.x, adj_t)
     """
-    with warnings.catch_warnings():  # torch's notes that CSR is beta and unchecked: not ours
-        warnings.filterwarnings("ignore", message="Sparse (CSR tensor support|invariant checks)")
+    with quiet_csr():
         return to_torch_csr_tensor(edge_index.flip(0), edge_weight, size=(num_nodes, num_nodes))
 
 

@@ -14,13 +14,24 @@ that reads it.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 import weakref
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor
 from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.utils import is_torch_sparse_tensor
+
+
+@contextlib.contextmanager
+def quiet_csr() -> Iterator[None]:
+    """Silence torch's notes that CSR support is beta and its invariants unchecked (about
+    torch, not about the caller) for the block."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse (CSR tensor support|invariant checks)")
+        yield
 
 
 def csr_features(x: Tensor) -> Tensor:
@@ -32,8 +43,7 @@ def csr_features(x: Tensor) -> Tensor:
     """
     if x.layout == torch.sparse_csr:
         return x
-    with warnings.catch_warnings():  # torch's note that CSR support is beta: not ours
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support")
+    with quiet_csr():
         return x.to_sparse_csr()
 
 
@@ -49,8 +59,7 @@ def csr_transpose(x: Tensor) -> Tensor:
     hit = _TRANSPOSES.get(key)
     if hit is not None and hit[0]() is x:
         return hit[1]
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support")
+    with quiet_csr():
         transposed = x.t().to_sparse_csr()
     _TRANSPOSES[key] = (weakref.ref(x, lambda _, k=key: _TRANSPOSES.pop(k, None)), transposed)
     return transposed
