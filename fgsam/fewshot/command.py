@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 import torch
 
 from fgsam._arguments import add_log_arguments, add_run_arguments
-from fgsam._io import check_output_dir, check_output_file
+from fgsam._io import check_output_dir, check_output_file, read_json_object, strict_json
 from fgsam._timing import machine_description
 from fgsam._validate import resolve_device
 from fgsam._version import __version__
@@ -33,7 +34,7 @@ from fgsam.fewshot.results import (
     paired_to_dict,
     write_json,
 )
-from fgsam.fewshot.sweep import run_sweep
+from fgsam.fewshot.sweep import PLACE, run_sweep
 from fgsam.fewshot.trainer import EpisodicTrainer
 from fgsam.nn.adjacency import ADJACENCIES
 from fgsam.optim import create_optimizer
@@ -239,6 +240,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     results = {opt: FSNCResult([], {**t.config(), **configs[opt].to_dict()})
                for opt, t in trainers.items()}
+    resume(args, results)
     record = Record(args, device, results)
     failed: list[str] = []
     for trainer in trainers.values():
@@ -254,7 +256,7 @@ def run(args: argparse.Namespace) -> int:
     # load hits all of them alike
     for r in range(first.repeats):
         interleave({o: trainers[o].repeat_stages(r) for o in rotation(optimizers, r)
-                    if results[o].diverged is None}, finished)
+                    if results[o].diverged is None and len(results[o].repeats) <= r}, finished)
     record.write(complete=True)
     if len(optimizers) > 1:
         print()
@@ -266,6 +268,41 @@ def run(args: argparse.Namespace) -> int:
         print(f"fgsam fsnc: diverged: {', '.join(diverged)} (see the table"
               f"{' and ' + args.out if args.out else ''})", file=sys.stderr)
     return 2 if failed else 3 if diverged else 0
+
+
+def resume(args: argparse.Namespace, results: dict[str, FSNCResult]) -> None:
+    """Put into ``results`` the finished repeats of the unfinished run that ``--out`` holds
+    (interrupted, terminated or killed) when it is this run: the same arguments but where it
+    reports (:data:`~fgsam.fewshot.sweep.PLACE`) and the same settings of every optimizer.
+    Those repeats are not run again; each repeat is seeded on its own, so the results equal
+    an uninterrupted run's. A finished run or another one in ``--out`` is overwritten."""
+    path = Path(args.out) if args.out is not None else None
+    if path is None or not path.is_file():
+        return
+    try:
+        old = read_json_object(path, "the results of fgsam fsnc")
+    except ValueError:
+        return
+    if old.get("complete") is not False or not isinstance(old.get("results"), dict):
+        return
+    saved = old["results"]
+    same = (_as_written({k: v for k, v in vars(args).items() if k not in PLACE})
+            == {k: v for k, v in old.get("arguments", {}).items() if k not in PLACE}
+            and list(saved) == list(results)
+            and all(saved[k].get("config") == _as_written(r.config) for k, r in results.items()))
+    if not same:
+        print(f"fgsam fsnc: {path} holds an unfinished run with other settings; it is run "
+              f"afresh and overwritten", file=sys.stderr)
+        return
+    for name, result in results.items():
+        result.repeats = FSNCResult.from_dict(saved[name]).repeats[:args.repeats]
+    done = sum(len(r.repeats) for r in results.values())
+    print(f"resuming {path}: {done} of {len(results) * args.repeats} runs finished", flush=True)
+
+
+def _as_written(obj: Any) -> Any:
+    """``obj`` as the JSON of ``--out`` reads back (tuples as lists, NaN as null)."""
+    return json.loads(json.dumps(strict_json(obj), allow_nan=False))
 
 
 def _finish_repeat(opt: str, r: int, args: argparse.Namespace, results: dict[str, FSNCResult],

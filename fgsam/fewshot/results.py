@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from fgsam._io import write_json
@@ -16,16 +16,19 @@ from fgsam._paired import PairedDifference, paired_or_none
 BLOCK = 10
 
 
+def block_means(run: list[float], size: int = BLOCK) -> list[float]:
+    """The mean of each block of ``size`` consecutive steps of ``run`` (a trailing partial
+    block is dropped; a run shorter than one block is one block)."""
+    whole = len(run) // size * size or len(run)
+    return [math.fsum(run[i:i + size]) / len(run[i:i + size]) for i in range(0, whole, size)]
+
+
 def block_median(steps: list[list[float]], size: int = BLOCK) -> float:
     """The median, over blocks of ``size`` consecutive steps of each run in ``steps``, of
     the mean step time of a block (the measure of ``fgsam bench``: robust to one-off costs,
     and exact for optimizers whose steps alternate between cheap and full ones). A run
     shorter than one block counts as one block. NaN for no steps."""
-    blocks = []
-    for run in steps:
-        whole = len(run) // size * size or len(run)
-        blocks += [math.fsum(run[i:i + size]) / len(run[i:i + size])
-                   for i in range(0, whole, size)]
+    blocks = [b for run in steps for b in block_means(run, size)]
     return statistics.median(blocks) if blocks else math.nan
 
 
@@ -66,6 +69,9 @@ class RepeatResult:
             (not written to JSON: its median is). (default: ``[]``)
         diverged (dict, optional): where the loss became non-finite (``episode``,
             ``pass``, ``message``); ``None`` for a repeat that finished. (default: ``None``)
+        cpu_blocks (list of float, optional): the :func:`block_means` of ``cpu_steps``, for a
+            repeat read back from JSON (where they are kept, so that a resumed run times its
+            finished repeats as they were timed). (default: ``[]``)
     """
 
     repeat: int
@@ -81,6 +87,21 @@ class RepeatResult:
     cpu_seconds: float = 0.0
     diverged: dict[str, Any] | None = None
     cpu_steps: list[float] = field(default_factory=list, repr=False)
+    cpu_blocks: list[float] = field(default_factory=list, repr=False)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RepeatResult:
+        """The repeat that :meth:`to_dict` wrote (its derived numbers recomputed)."""
+        names = {f.name for f in fields(cls)} - {"cpu_steps", "cpu_blocks"}
+        kwargs = {k: v for k, v in d.items() if k in names}
+        if kwargs.get("best_val_acc") is None:  # NaN is written as null
+            kwargs["best_val_acc"] = math.nan
+        return cls(**kwargs, cpu_blocks=list(d.get("cpu_block_seconds") or []))
+
+    @property
+    def blocks(self) -> list[float]:
+        """The CPU time of each block of :data:`BLOCK` steps (:func:`block_means`)."""
+        return block_means(self.cpu_steps) if self.cpu_steps else self.cpu_blocks
 
     @property
     def mean(self) -> float:
@@ -98,8 +119,8 @@ class RepeatResult:
     def cpu_seconds_per_200(self) -> float:
         """Training seconds per 200 episodes (process CPU time; 200 × :func:`block_median`
         of the steps when they were recorded, else from the total)."""
-        if self.cpu_steps:
-            return 200.0 * block_median([self.cpu_steps])
+        if self.blocks:
+            return 200.0 * statistics.median(self.blocks)
         return self.cpu_seconds / max(self.episodes, 1) * 200.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -108,12 +129,12 @@ class RepeatResult:
         return self.to_dict()
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field but ``cpu_steps``, with the mean and the times per 200 episodes,
-        JSON-ready."""
+        """Every field but ``cpu_steps`` (their :attr:`blocks` instead, as
+        ``cpu_block_seconds``), with the mean and the times per 200 episodes, JSON-ready."""
         out = asdict(self)
-        del out["cpu_steps"]
+        del out["cpu_steps"], out["cpu_blocks"]
         out.update(mean=self.mean, seconds_per_200=self.seconds_per_200,
-                   cpu_seconds_per_200=self.cpu_seconds_per_200)
+                   cpu_seconds_per_200=self.cpu_seconds_per_200, cpu_block_seconds=self.blocks)
         return out
 
 
@@ -134,6 +155,12 @@ class FSNCResult:
 
     repeats: list[RepeatResult]
     config: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FSNCResult:
+        """The result that :meth:`to_dict` wrote: its repeats and config."""
+        return cls([RepeatResult.from_dict(r) for r in d.get("repeats", [])],
+                   dict(d.get("config", {})))
 
     @property
     def test_accs(self) -> list[float]:
@@ -178,8 +205,9 @@ class FSNCResult:
         """Training seconds per 200 episodes over all repeats by process CPU time: 200 ×
         :func:`block_median` of the steps of every repeat (the figure to compare optimizers
         by, measured as ``fgsam bench`` does); from the totals where no steps were recorded."""
-        if any(r.cpu_steps for r in self.repeats):
-            return 200.0 * block_median([r.cpu_steps for r in self.repeats if r.cpu_steps])
+        blocks = [b for r in self.repeats for b in r.blocks]
+        if blocks:
+            return 200.0 * statistics.median(blocks)
         episodes = sum(r.episodes for r in self.repeats)
         return sum(r.cpu_seconds for r in self.repeats) / max(episodes, 1) * 200.0
 
@@ -260,5 +288,5 @@ def paired_to_dict(baseline: str, d: PairedDifference | None) -> dict[str, Any] 
             "high": 100 * d.high}
 
 
-__all__ = ["BLOCK", "FSNCResult", "RepeatResult", "block_median", "mean_and_ci95",
+__all__ = ["BLOCK", "FSNCResult", "RepeatResult", "block_means", "block_median", "mean_and_ci95",
            "paired_differences", "paired_to_dict", "write_json"]

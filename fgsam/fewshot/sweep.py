@@ -26,10 +26,12 @@ from fgsam._version import __version__
 from fgsam.data.catalog import list_datasets
 from fgsam.fewshot.method_registry import method_name
 
-#: Arguments that say where a sweep's cells run or report, not what they compute: a sweep
-#: resumed with other values of these is the same sweep.
-NOT_PROTOCOL = ("settings", "method", "dataset", "way", "shot", "query", "out", "markdown",
-                "plot", "log_dir", "quiet", "threads", "device", "debug", "func", "root")
+#: Arguments that say where a run computes or reports, not what it computes: a comparison or
+#: a sweep resumed with other values of these is the same one.
+PLACE = ("out", "markdown", "plot", "log_dir", "quiet", "threads", "device", "debug", "func",
+         "root")
+#: What a sweep's cells differ in, and :data:`PLACE`: the rest is the sweep's protocol.
+NOT_PROTOCOL = ("settings", "method", "dataset", "way", "shot", "query", *PLACE)
 
 
 class Setting(NamedTuple):
@@ -106,6 +108,8 @@ def run_sweep(args: argparse.Namespace, run_cell: Callable[[argparse.Namespace],
             raise ValueError("--plot needs matplotlib (pip install fgsam[plot])") from err
     store = _resume(args)
     cell_out = Path(str(args.out) + ".cell.json")
+    keys = {cell_key(s, m) for s in settings for m in methods}
+    _adopt(store, args.out, cell_out, keys)  # the cell a killed sweep was running
     statuses = [0]
     for setting in settings:
         for method in methods:
@@ -119,19 +123,21 @@ def run_sweep(args: argparse.Namespace, run_cell: Callable[[argparse.Namespace],
             cell.dataset, cell.way, cell.shot, cell.query = setting
             if args.log_dir is not None:
                 cell.log_dir = str(Path(args.log_dir) / _slug(key))
+            if (store["cells"].get(key) or {}).get("results"):  # its finished repeats resume
+                write_json(cell_out, store["cells"][key])
+            error = None
             try:
                 statuses.append(run_cell(cell))
             except (ValueError, OSError) as err:  # this cell only: the others still run
                 print(f"fgsam fsnc: error: {key}: {err}", file=sys.stderr)
-                store["cells"][key] = {"complete": False, "error": str(err)}
+                error = str(err)
                 statuses.append(2)
-            else:
-                store["cells"][key] = read_json_object(cell_out, "a cell's results")
-            finally:
+            finally:  # after an interrupt too: what the cell finished goes into --out
+                store["cells"][key] = _read_cell(cell_out, error)
+                store["complete"] = all((store["cells"].get(k) or {}).get("complete")
+                                        for k in keys)
+                write_json(args.out, store)
                 cell_out.unlink(missing_ok=True)
-            store["complete"] = all((store["cells"].get(cell_key(s, m)) or {}).get("complete")
-                                    for s in settings for m in methods)
-            write_json(args.out, store)
     text = sweep_markdown(store, settings, methods)
     print("\n" + text)
     if args.markdown is not None:
@@ -159,13 +165,46 @@ def _resume(args: argparse.Namespace) -> dict[str, Any]:
     return {**old, **{k: head[k] for k in ("version", "command")}}
 
 
+def _read_cell(cell_out: Path, error: str | None) -> dict[str, Any]:
+    """The cell's record in ``cell_out``, finished or not; with ``error``, marked unfinished
+    and holding it."""
+    cell = read_json_object(cell_out, "a cell's results") if cell_out.is_file() else {}
+    return cell if error is None else {**cell, "complete": False, "error": error}
+
+
+def _adopt(store: dict[str, Any], store_path: str, cell_out: Path, keys: set[str]) -> None:
+    """Put the record a killed sweep left in ``cell_out`` into ``store`` (written to
+    ``store_path``) when it is an unfinished cell of this sweep; remove the file.
+    :func:`fgsam.fewshot.command.resume` checks, when the cell runs, that its settings are
+    this sweep's."""
+    if not cell_out.is_file():
+        return
+    try:
+        cell = read_json_object(cell_out, "a cell's results")
+        a = cell.get("arguments", {})
+        key = cell_key(Setting(str(a["dataset"]).lower(), a["way"], a["shot"], a["query"]),
+                       method_name(a["method"]))
+    except (ValueError, KeyError, TypeError):
+        cell, key = {}, None
+    if key in keys and not (store["cells"].get(key) or {}).get("complete") \
+            and cell.get("results"):
+        store["cells"][key] = cell
+        write_json(store_path, store)
+    cell_out.unlink()
+
+
 def _slug(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9+.-]+", "_", key).strip("_")
 
 
 def _cells(store: dict[str, Any], setting: Setting, methods: list[str]
            ) -> dict[str, dict[str, Any]]:
-    return {m: store["cells"].get(cell_key(setting, m)) or {} for m in methods}
+    return {m: _shown(store["cells"].get(cell_key(setting, m)) or {}) for m in methods}
+
+
+def _shown(cell: dict[str, Any]) -> dict[str, Any]:
+    """A cell as the tables show it: an unfinished one holds only its error, if any."""
+    return cell if cell.get("complete") else {k: v for k, v in cell.items() if k == "error"}
 
 
 def sweep_summary(store: dict[str, Any], settings: list[Setting], methods: list[str]) -> str:
@@ -200,7 +239,7 @@ def sweep_controls(store: dict[str, Any], control: str, names: list[str] | None 
     (percentage points, 95% interval, Wilcoxon p; :func:`fgsam._paired.paired_difference`,
     the statistics of the Δ-vs-first column). ``names``: the optimizers compared (default:
     every other one of the cell)."""
-    cells = [(k, c.get("results", {})) for k, c in store["cells"].items()]
+    cells = [(k, _shown(c).get("results", {})) for k, c in store["cells"].items()]
     cells = [(k, r) for k, r in cells if r.get(control, {}).get("accuracy", {}).get("mean")
              is not None]
     if names is None:
@@ -271,7 +310,8 @@ def sweep_plot(store: dict[str, Any], settings: list[Setting], methods: list[str
     rows = math.ceil(len(settings) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
     markers = "osD^v<>pPX*h"
-    names = list(dict.fromkeys(o for c in store["cells"].values() for o in c.get("results", {})))
+    names = list(dict.fromkeys(o for c in store["cells"].values()
+                               for o in _shown(c).get("results", {})))
     for ax, setting in zip(axes.flat, settings):
         for j, (m, cell) in enumerate(_cells(store, setting, methods).items()):
             for i, name in enumerate(names):

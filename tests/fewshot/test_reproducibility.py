@@ -89,3 +89,37 @@ def test_sigterm_keeps_finished_repeats_and_leaves_no_temporary_file(data_root, 
     assert saved["complete"] is False
     assert saved["results"]["adam"]["repeats"]  # what finished is there
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_an_unfinished_run_resumes_from_its_json_to_the_uninterrupted_result(data_root,
+                                                                            tmp_path):
+    full = tmp_path / "full.json"
+    done = fsnc(data_root, full, "--optimizer", "adam,fgsam+", "--repeats", "3")
+    assert done.returncode == 0, done.stderr
+    whole = json.loads(full.read_text())
+    # as a run stopped in its third repeat leaves it: adam has finished it, fgsam+ has not
+    cut = tmp_path / "cut.json"
+    partial = json.loads(full.read_text())
+    partial["complete"] = False
+    partial["results"]["fgsam+"]["repeats"] = partial["results"]["fgsam+"]["repeats"][:2]
+    cut.write_text(json.dumps(partial))
+    done = fsnc(data_root, cut, "--optimizer", "adam,fgsam+", "--repeats", "3")
+    assert done.returncode == 0, done.stderr
+    assert f"resuming {cut}: 5 of 6 runs finished" in done.stdout
+    resumed = json.loads(cut.read_text())
+    assert resumed["complete"] is True
+    for saved in (whole, resumed):
+        saved["arguments"].pop("out")
+    assert timing_free(resumed) == timing_free(whole)
+    # the kept repeats keep their own timing: adam did not run again
+    assert resumed["results"]["adam"] == whole["results"]["adam"]
+    # an unfinished run with other settings is not resumed: it is run afresh
+    partial["arguments"]["lr"] = 0.5
+    cut.write_text(json.dumps(partial))
+    done = fsnc(data_root, cut, "--optimizer", "adam,fgsam+", "--repeats", "3")
+    assert done.returncode == 0, done.stderr
+    assert "holds an unfinished run with other settings; it is run afresh" in done.stderr
+    assert "resuming" not in done.stdout
+    again = json.loads(cut.read_text())
+    again["arguments"].pop("out")
+    assert timing_free(again) == timing_free(whole)

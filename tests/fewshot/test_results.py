@@ -85,3 +85,30 @@ def test_paired_differences_pair_task_by_task_over_the_repeats_both_finished():
         episodes=1, train_seconds=0.1, tested="none", diverged={"episode": 1})])
     assert paired_differences({"adam": adam, "sam": gone}) == {"sam": None}
     assert paired_differences({"adam": adam}) == {}
+
+
+def test_a_repeat_read_back_from_json_keeps_its_numbers_and_its_timing():
+    steps = [[0.01 * (i % 7 + 1) for i in range(23)], [0.02] * 5]
+    runs = [RepeatResult(repeat=i, seeds={"model": i}, test_accs=[0.25, 1.0],
+                         val_history=[[2, 0.5]], best_val_acc=math.nan if i else 0.5,
+                         best_episode=2, episodes=len(s),
+                         train_seconds=1.0, cpu_seconds=math.fsum(s), cpu_steps=s)
+            for i, s in enumerate(steps)]
+    result = FSNCResult(runs, {"lr": 0.005})
+    written = json.loads(json.dumps(result.to_dict()).replace("NaN", "null"))
+    back = FSNCResult.from_dict(written)
+    assert back.config == {"lr": 0.005} and not any(r.cpu_steps for r in back.repeats)
+    assert [r.blocks for r in back.repeats] == [r.blocks for r in runs]
+    # 23 steps: two blocks of 10 (the last 3 dropped); 5 steps: one block
+    assert runs[0].blocks == [pytest.approx(0.034), pytest.approx(0.043)]  # 1..7,1,2,3; 4..7,1..6
+    assert len(runs[1].blocks) == 1
+    assert back.cpu_seconds_per_200 == result.cpu_seconds_per_200
+    assert [r.cpu_seconds_per_200 for r in back.repeats] == \
+        [r.cpu_seconds_per_200 for r in runs]
+    assert math.isnan(back.repeats[1].best_val_acc)
+    before, after = ({k: v for k, v in d.items() if k != "repeats"}
+                     for d in (result.to_dict(), back.to_dict()))
+    assert before == after
+    for old, new in zip(result.to_dict()["repeats"], back.to_dict()["repeats"]):
+        assert {k: v for k, v in new.items() if k != "best_val_acc"} == \
+            {k: v for k, v in old.items() if k != "best_val_acc"}

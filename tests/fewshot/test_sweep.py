@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
 from fgsam._paired import interval_cell, paired_difference
 from fgsam.cli import main
-from fgsam.fewshot.sweep import Setting, parse_settings, sweep_controls
+from fgsam.fewshot.sweep import Setting, parse_settings, sweep_controls, sweep_markdown
+from tests.json_helpers import timing_free
 
 TINY = ["--episodes", "4", "--val-every", "2", "--val-tasks", "2", "--test-tasks", "3",
         "--repeats", "2", "--hidden", "8", "--quiet", "--optimizer", "adam,fgsam+"]
@@ -120,3 +125,68 @@ def test_bad_sweeps_are_refused_before_any_work(tmp_path, capsys, extra, message
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
+
+
+def test_a_terminated_sweep_keeps_the_repeats_of_its_cell_and_resumes_them(data_root, tmp_path,
+                                                                           capsys):
+    whole = tmp_path / "whole.json"
+    one = ["--settings", "cora:2:3:5", "--method", "gpn,protonet", "--root", str(data_root),
+           *TINY, "--repeats", "4"]
+    assert main(["fsnc", *one, "--out", str(whole)]) == 0
+    out = tmp_path / "cut.json"
+    cell_file = tmp_path / "cut.json.cell.json"
+    proc = subprocess.Popen([sys.executable, "-m", "fgsam", "fsnc", *one, "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:  # SIGTERM once the first cell has a finished repeat
+        deadline = time.monotonic() + 300
+        while proc.poll() is None and time.monotonic() < deadline:
+            if cell_file.is_file() and '"repeats": [' in cell_file.read_text():
+                break
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err
+    cut = json.loads(out.read_text())
+    assert not cell_file.exists() and cut["complete"] is False
+    cell = cut["cells"]["cora 2-way 3-shot 5-query / gpn"]
+    kept = sum(len(r["repeats"]) for r in cell["results"].values())
+    assert cell["complete"] is False and 1 <= kept < 8
+    capsys.readouterr()
+    assert main(["fsnc", *one, "--out", str(out)]) == 0
+    assert "of 8 runs finished" in capsys.readouterr().out
+    resumed, expected = (json.loads(p.read_text())["cells"] for p in (out, whole))
+    for cells in (resumed, expected):
+        for c in cells.values():
+            c["arguments"].pop("out")
+    assert timing_free(resumed) == timing_free(expected)
+
+
+def test_the_cell_a_killed_sweep_left_is_resumed_and_unfinished_cells_stay_out_of_tables(
+        data_root, tmp_path, capsys):
+    out = tmp_path / "sweep.json"
+    assert sweep(data_root, out) == 0
+    store = json.loads(out.read_text())
+    key = "citeseer 2-way 1-shot 5-query / gpn"
+    full = store["cells"][key]
+    # as a SIGKILL leaves it: the cell's own file holds one repeat per optimizer
+    left = json.loads(json.dumps(full))
+    left["complete"] = False
+    for r in left["results"].values():
+        r["repeats"] = r["repeats"][:1]
+    store["cells"][key] = {"complete": False, "error": "killed"}
+    out.write_text(json.dumps(store))
+    (tmp_path / "sweep.json.cell.json").write_text(json.dumps(left))
+    text = sweep_markdown(json.loads(out.read_text()), parse_settings("citeseer:2:1:5"), ["gpn"])
+    assert "- gpn: killed" in text
+    store["cells"][key] = left  # an unfinished cell is not shown as if it were finished
+    shown = sweep_markdown(store, parse_settings("citeseer:2:1:5"), ["gpn"])
+    assert f"{full['results']['adam']['accuracy']['mean']:.2f}" not in shown
+    capsys.readouterr()
+    assert sweep(data_root, out) == 0
+    assert f"resuming {tmp_path / 'sweep.json.cell.json'}: 2 of 4 runs finished" in \
+        capsys.readouterr().out
+    again = json.loads(out.read_text())["cells"][key]
+    assert not (tmp_path / "sweep.json.cell.json").exists()
+    assert timing_free(again["results"]) == timing_free(full["results"])
