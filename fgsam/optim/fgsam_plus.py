@@ -228,11 +228,12 @@ class FGSAMPlus(FGSAM):
         g_v = [self.state[p].get("g_v", torch.zeros_like(p)) for p in params]
         # d = g + α‖g‖/‖g_v‖ g_v + λ (g + ‖g‖/‖g_G‖ g_G); homogeneous in g, so an AMP scale
         # carried by g carries over to d.
-        updates = self._times_ratio(g_v, g, self.alpha)
+        norm_g = self._norms(g)  # ‖g‖ once for both ratios
+        updates = self._times_ratio(g_v, norm_g, self.alpha)
         if self.topology_term and self.lam != 0.0:
             g_G = [self.state[p].get("g_G", torch.zeros_like(p)) for p in params]
             if g:
-                torch._foreach_add_(updates, self._times_ratio(g_G, g, self.lam))
+                torch._foreach_add_(updates, self._times_ratio(g_G, norm_g, self.lam))
                 torch._foreach_mul_(g, 1.0 + self.lam)
         if g:
             torch._foreach_add_(g, updates)
@@ -260,12 +261,12 @@ class FGSAMPlus(FGSAM):
         return [norm.to(x.device) for x in xs]
 
     def _times_ratio(self, xs: list[Tensor], num: list[Tensor], factor: float) -> list[Tensor]:
-        """``x · factor ‖num‖ / (‖x‖ + eps)`` for each tensor of ``xs`` (the norms global
-        unless per_tensor)."""
+        """``x · factor n / (‖x‖ + eps)`` for each tensor of ``xs``, with ``num`` the
+        :meth:`_norms` n of the numerator (global norms unless per_tensor)."""
         if not self.per_tensor:  # one ratio for all: one fused multiply
-            return scaled(xs, factor * (global_norm(num) / (global_norm(xs) + self.guard)))
+            return scaled(xs, factor * (num[0] / (global_norm(xs) + self.guard))) if xs else []
         return [x * (factor * (a / (b + self.guard)))
-                for x, a, b in zip(xs, self._norms(num), self._norms(xs), strict=True)]
+                for x, a, b in zip(xs, num, self._norms(xs), strict=True)]
 
     def _unit(self, xs: list[Tensor]) -> list[Tensor]:
         """``x / (‖x‖ + eps)``, with the global or per-tensor norm."""
