@@ -14,7 +14,7 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import add_remaining_self_loops, degree, is_torch_sparse_tensor
 
 from fgsam.nn.peer_layers import self_loop_output
-from fgsam.nn.sparse_linear import SparseInputLinear
+from fgsam.nn.sparse_linear import SparseInputLinear, csr_matmul
 
 
 class SeededDropout(nn.Module):
@@ -116,6 +116,8 @@ class GCNEncoder(nn.Module):
         self.act_last = bool(act_last)
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
+        if edge_index.layout == torch.sparse_csr:
+            return self._stack(x, lambda conv, h: _csr_conv(conv, h, edge_index))
         if edge_weight is None and not is_torch_sparse_tensor(edge_index):
             edge_index, edge_weight = gcn_norm(edge_index, None, x.size(0), add_self_loops=True,
                                                dtype=x.dtype)
@@ -136,6 +138,15 @@ class GCNEncoder(nn.Module):
             if i < last:
                 x = self.dropout(x)
         return x
+
+
+def _csr_conv(conv: GCNConv, x: Tensor, adj_t: Tensor) -> Tensor:
+    r"""What ``conv(x, adj_t)`` computes for a ``GCNConv(normalize=False)`` and a CSR
+    ``adj_t`` (:math:`\hat A x W + b`), with the propagation by
+    :func:`~fgsam.nn.sparse_linear.csr_matmul`: PyG's product differentiates through
+    torch's, which transposes and re-sorts ``adj_t`` at every backward pass."""
+    out = csr_matmul(adj_t, conv.lin(x))
+    return out if conv.bias is None else out + conv.bias
 
 
 #: The adjacency normalisations of :func:`normalized_graph`.

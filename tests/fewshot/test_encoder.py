@@ -122,3 +122,31 @@ def test_forward_peer_is_the_forward_over_the_self_loop_graph_bit_for_bit():
         for _ in range(2):  # the dropout streams advance alike
             general = b(x[index], self_loop_edge_index(len(index)))
             assert torch.equal(peer_forward(a, x, index), general)
+
+
+def test_a_csr_adjacency_gives_the_edge_list_output_and_second_order_gradients(toy):
+    from torch.func import functional_call
+
+    from fgsam.nn.adjacency import csr_adjacency
+
+    x = toy.x.double()
+    enc = GCNEncoder(x.size(1), 8, 4, num_layers=2).double()
+    init_parameters(enc, torch.Generator().manual_seed(1))
+    ei, ew = normalized_graph(toy.edge_index, toy.num_nodes, torch.float64)
+    adj = csr_adjacency(ei, toy.num_nodes, ew)
+    expected = dense_gcn_matrix(toy.edge_index, toy.num_nodes)
+    w1, b1 = enc.convs[0].lin.weight, enc.convs[0].bias
+    w2, b2 = enc.convs[1].lin.weight, enc.convs[1].bias
+    by_hand = expected @ torch.relu(expected @ x @ w1.T + b1) @ w2.T + b2
+    torch.testing.assert_close(enc(x, adj), by_hand, rtol=1e-12, atol=1e-12)
+
+    def maml(*graph):  # one inner step, then the outer gradient through it
+        params = dict(enc.named_parameters())
+        inner = functional_call(enc, params, (x, *graph)).tanh().pow(2).sum()
+        grads = torch.autograd.grad(inner, list(params.values()), create_graph=True)
+        stepped = {k: p - 0.1 * g for (k, p), g in zip(params.items(), grads, strict=True)}
+        return torch.autograd.grad(functional_call(enc, stepped, (x, *graph)).sin().sum(),
+                                   list(params.values()))
+
+    for got, want in zip(maml(adj), maml(ei, ew), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)

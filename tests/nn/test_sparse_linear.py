@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.func import functional_call
 
-from fgsam.nn import SparseInputLinear, csr_features, csr_transpose
+from fgsam.nn import SparseInputLinear, csr_features, csr_matmul, csr_transpose
 from fgsam.nn import sparse_linear as module
 
 
@@ -101,3 +101,30 @@ def test_the_gcn_encoder_keeps_its_parameters_and_initialisation():
     for conv, want in zip(enc.convs, ref, strict=True):
         for a, b in zip(conv.parameters(), want.parameters(), strict=True):
             assert torch.equal(a, b)
+
+
+def test_csr_matmul_is_the_product_to_the_third_derivative_without_re_sorting():
+    a_dense = sparse_rows(12, 9)
+    a = csr_features(a_dense)
+    b = torch.randn(9, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64,
+                    requires_grad=True)
+
+    def third(mm):  # d/db of sum of the second derivative's entries, through three backwards
+        out = mm(b).sin().sum()
+        (g,) = torch.autograd.grad(out, b, create_graph=True)
+        (h,) = torch.autograd.grad(g.pow(2).sum(), b, create_graph=True)
+        return out, g, h, torch.autograd.grad(h.sum(), b)[0]
+
+    for got, want in zip(third(lambda v: csr_matmul(a, v)), third(lambda v: a_dense @ v),
+                         strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    csr_transpose(a)  # built by the first call: the backward passes only reuse it
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        third(lambda v: csr_matmul(a, v))
+    names = {e.name for e in prof.events()}
+    assert "aten::mm" in names or "aten::addmm" in names
+    assert not names & {"aten::_to_sparse_csr", "aten::sort"}, names & {"aten::sort"}
+    # torch's own derivative of the product does transpose and re-sort
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        third(lambda v: a @ v)
+    assert "aten::_to_sparse_csr" in {e.name for e in prof.events()}
