@@ -271,11 +271,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def resume(args: argparse.Namespace, results: dict[str, FSNCResult]) -> None:
-    """Put into ``results`` the finished repeats of the unfinished run that ``--out`` holds
-    (interrupted, terminated or killed) when it is this run: the same arguments but where it
-    reports (:data:`~fgsam.fewshot.sweep.PLACE`) and the same settings of every optimizer.
-    Those repeats are not run again; each repeat is seeded on its own, so the results equal
-    an uninterrupted run's. A finished run or another one in ``--out`` is overwritten."""
+    """Put into ``results`` the finished repeats of the run that ``--out`` holds when it is
+    this run, unfinished (interrupted, terminated or killed) or finished with fewer repeats
+    than ``--repeats`` asks: the same arguments but where it reports
+    (:data:`~fgsam.fewshot.sweep.PLACE`) and the number of repeats, and the same settings of
+    every optimizer. Those repeats are not run again; each repeat is seeded on its own, so
+    the results equal an uninterrupted run's. Any other run in ``--out`` is overwritten."""
     path = Path(args.out) if args.out is not None else None
     if path is None or not path.is_file():
         return
@@ -283,19 +284,24 @@ def resume(args: argparse.Namespace, results: dict[str, FSNCResult]) -> None:
         old = read_json_object(path, "the results of fgsam fsnc")
     except ValueError:
         return
-    if old.get("complete") is not False or not isinstance(old.get("results"), dict):
+    saved, had = old.get("results"), old.get("arguments", {}).get("repeats")
+    if not isinstance(saved, dict) or not isinstance(had, int) or (
+            old.get("complete") is not False and had >= args.repeats):
         return
-    saved = old["results"]
-    same = (_as_written({k: v for k, v in vars(args).items() if k not in PLACE})
-            == {k: v for k, v in old.get("arguments", {}).items() if k not in PLACE}
+    ignored = (*PLACE, "repeats")
+    same = (had <= args.repeats
+            and _as_written({k: v for k, v in vars(args).items() if k not in ignored})
+            == {k: v for k, v in old["arguments"].items() if k not in ignored}
             and list(saved) == list(results)
-            and all(saved[k].get("config") == _as_written(r.config) for k, r in results.items()))
+            and all({k: v for k, v in (saved[n].get("config") or {}).items() if k != "repeats"}
+                    == _as_written({k: v for k, v in r.config.items() if k != "repeats"})
+                    for n, r in results.items()))
     if not same:
         print(f"fgsam fsnc: {path} holds an unfinished run with other settings; it is run "
               f"afresh and overwritten", file=sys.stderr)
         return
     for name, result in results.items():
-        result.repeats = FSNCResult.from_dict(saved[name]).repeats[:args.repeats]
+        result.repeats = FSNCResult.from_dict(saved[name]).repeats
     done = sum(len(r.repeats) for r in results.values())
     print(f"resuming {path}: {done} of {len(results) * args.repeats} runs finished", flush=True)
 

@@ -114,7 +114,7 @@ def run_sweep(args: argparse.Namespace, run_cell: Callable[[argparse.Namespace],
     for setting in settings:
         for method in methods:
             key = cell_key(setting, method)
-            if (store["cells"].get(key) or {}).get("complete"):
+            if _done(store["cells"].get(key) or {}, args.repeats):
                 print(f"== {key}: done (in {args.out})", flush=True)
                 continue
             print(f"== {key}", flush=True)
@@ -134,7 +134,7 @@ def run_sweep(args: argparse.Namespace, run_cell: Callable[[argparse.Namespace],
                 statuses.append(2)
             finally:  # after an interrupt too: what the cell finished goes into --out
                 store["cells"][key] = _read_cell(cell_out, error)
-                store["complete"] = all((store["cells"].get(k) or {}).get("complete")
+                store["complete"] = all(_done(store["cells"].get(k) or {}, args.repeats)
                                         for k in keys)
                 write_json(args.out, store)
                 cell_out.unlink(missing_ok=True)
@@ -157,12 +157,23 @@ def _resume(args: argparse.Namespace) -> dict[str, Any]:
     if not old.get("sweep"):
         raise ValueError(f"--out {str(path)!r} holds a single run, not a sweep; give another "
                          f"file")
-    if old.get("protocol") != head["protocol"]:
-        diff = sorted(k for k in {**old.get("protocol", {}), **head["protocol"]}
-                      if old.get("protocol", {}).get(k) != head["protocol"].get(k))
+    was, now = dict(old.get("protocol", {})), head["protocol"]
+    had = was.pop("repeats", None)
+    diff = sorted(k for k in {**was, **now} if k != "repeats" and was.get(k) != now.get(k))
+    if diff:
         raise ValueError(f"--out {str(path)!r} holds a sweep with other settings ({', '.join(diff)}"
                          f"); resume it with the same arguments, or give another file")
-    return {**old, **{k: head[k] for k in ("version", "command")}}
+    if not isinstance(had, int) or had > args.repeats:
+        raise ValueError(f"--out {str(path)!r} holds a sweep of {had} repeats; resume it with "
+                         f"--repeats {had} or more (more extends every cell), or give another "
+                         f"file")
+    return {**old, **{k: head[k] for k in ("version", "command", "protocol")},
+            "complete": old.get("complete") and had == args.repeats}
+
+
+def _done(cell: dict[str, Any], repeats: int) -> bool:
+    """Whether a cell is finished with ``repeats`` repeats (a cell of fewer is extended)."""
+    return bool(cell.get("complete")) and cell.get("arguments", {}).get("repeats") == repeats
 
 
 def _read_cell(cell_out: Path, error: str | None) -> dict[str, Any]:

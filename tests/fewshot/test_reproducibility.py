@@ -123,3 +123,12 @@ def test_an_unfinished_run_resumes_from_its_json_to_the_uninterrupted_result(dat
     again = json.loads(cut.read_text())
     again["arguments"].pop("out")
     assert timing_free(again) == timing_free(whole)
+    # a finished run of 2 repeats, asked for 3, runs the third only: the 3-repeat result
+    short = tmp_path / "short.json"
+    assert fsnc(data_root, short, "--optimizer", "adam,fgsam+", "--repeats", "2").returncode == 0
+    done = fsnc(data_root, short, "--optimizer", "adam,fgsam+", "--repeats", "3")
+    assert done.returncode == 0, done.stderr
+    assert f"resuming {short}: 4 of 6 runs finished" in done.stdout
+    extended = json.loads(short.read_text())
+    extended["arguments"].pop("out")
+    assert timing_free(extended) == timing_free(whole)

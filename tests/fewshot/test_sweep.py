@@ -190,3 +190,26 @@ def test_the_cell_a_killed_sweep_left_is_resumed_and_unfinished_cells_stay_out_o
     again = json.loads(out.read_text())["cells"][key]
     assert not (tmp_path / "sweep.json.cell.json").exists()
     assert timing_free(again["results"]) == timing_free(full["results"])
+
+
+def test_a_finished_sweep_asked_for_more_repeats_extends_every_cell(data_root, tmp_path,
+                                                                  capsys):
+    one = ["fsnc", "--settings", "cora:2:3:5", "--method", "gpn,protonet", "--root",
+           str(data_root), *TINY]  # TINY: 2 repeats
+    fresh, grown = tmp_path / "fresh.json", tmp_path / "grown.json"
+    assert main([*one, "--out", str(fresh)]) == 0
+    assert main([*one, "--out", str(grown), "--repeats", "1"]) == 0
+    capsys.readouterr()
+    assert main([*one, "--out", str(grown)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("2 of 4 runs finished") == 2 and ": done (in " not in printed
+    store = json.loads(grown.read_text())
+    assert store["complete"] is True and store["protocol"]["repeats"] == 2
+    cells = [json.loads(p.read_text())["cells"] for p in (grown, fresh)]
+    for c in (c for cs in cells for c in cs.values()):
+        c["arguments"].pop("out")
+    assert timing_free(cells[0]) == timing_free(cells[1])
+    # fewer repeats than the sweep holds is refused, before any work
+    assert main([*one, "--out", str(grown), "--repeats", "1"]) == 2
+    assert "holds a sweep of 2 repeats; resume it with --repeats 2 or more" in \
+        capsys.readouterr().err
