@@ -119,8 +119,9 @@ class RepeatResult:
     def cpu_seconds_per_200(self) -> float:
         """Training seconds per 200 episodes (process CPU time; 200 × :func:`block_median`
         of the steps when they were recorded, else from the total)."""
-        if self.blocks:
-            return 200.0 * statistics.median(self.blocks)
+        blocks = self.blocks
+        if blocks:
+            return 200.0 * statistics.median(blocks)
         return self.cpu_seconds / max(self.episodes, 1) * 200.0
 
     def as_dict(self) -> dict[str, Any]:

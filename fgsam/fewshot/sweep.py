@@ -186,7 +186,7 @@ def _read_cell(cell_out: Path, error: str | None) -> dict[str, Any]:
 def _adopt(store: dict[str, Any], store_path: str, cell_out: Path, keys: set[str]) -> None:
     """Put the record a killed sweep left in ``cell_out`` into ``store`` (written to
     ``store_path``) when it is an unfinished cell of this sweep; remove the file.
-    :func:`fgsam.fewshot.command.resume` checks, when the cell runs, that its settings are
+    :func:`fgsam.fewshot.record.resume` checks, when the cell runs, that its settings are
     this sweep's."""
     if not cell_out.is_file():
         return
